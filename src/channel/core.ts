@@ -1,0 +1,285 @@
+// The channel's rules, free of Workers APIs: who may connect, where a frame goes, how a channel ends.
+// ChannelObject adapts sockets, SQLite and timers to this; the unit tests drive it with fakes.
+//
+// Where a frame goes:
+//   reader connected and nothing queued  -> straight to the reader (no storage on the hot path)
+//   otherwise                            -> `pending` (memory), then to the FrameStore in one batch
+//                                           when the buffer is full or the flush task runs
+// The drain task sends the stored frames, then `pending`, to the reader a slice at a time, and
+// deletes what it sent. Undelivered data is therefore in memory for at most one task turn.
+
+import { CloseCode, closeReason } from '../protocol/close-codes'
+import { type Frame, formatBytes, frameBytes } from './frame'
+
+export type End = 'writer' | 'reader'
+
+/** An open socket for one end, as the core sees it. */
+export interface Peer {
+  send(frame: Frame): void
+  close(code: number, reason: string): void
+}
+
+/** Durable home of undelivered frames, numbered by a sequence that only grows. */
+export interface FrameStore {
+  /** Stores `frames` under the consecutive seqs `firstSeq`, `firstSeq + 1`, ... */
+  append(firstSeq: number, frames: readonly Frame[]): void
+  /** Frames from `fromSeq` on, in order, stopping once `maxBytes` is reached (at least one if any). */
+  read(fromSeq: number, maxBytes: number): Frame[]
+  /** Forgets every frame whose seq is below `seq`. */
+  dropBelow(seq: number): void
+}
+
+export type Task = 'flush' | 'drain'
+
+/** What the host does for the core: timers, the small record of the ends, the final cleanup. */
+export interface ChannelHost {
+  /** Call `core.runTask(task)` soon, after the current event; repeated calls before it runs are one. */
+  schedule(task: Task): void
+  /** Persist the ends' state (only on connect and close), so a rebuilt object knows it. */
+  saveEnds(ends: EndsState): void
+  /** The channel is over: drop its storage and the object. */
+  finish(): void
+}
+
+export interface ChannelLimits {
+  /** Frames held in memory before they are written to storage in one batch. */
+  bufferSize: number
+  /** Bytes held in memory before they are written to storage in one batch. */
+  bufferBytes: number
+  maxFrameBytes: number
+  /** Undelivered bytes (memory + storage) past which the writer is closed with 1013. */
+  storageQuotaBytes: number
+  /** Backlog bytes sent to the reader per drain turn. */
+  drainSliceBytes: number
+}
+
+export type EndPhase = 'waiting' | 'open' | 'done'
+
+/** The Close the reader gets once it has everything: fixed when the writer ends. */
+export interface StreamEnd {
+  code: number
+  reason: string
+}
+
+export interface EndsState {
+  writer: EndPhase
+  reader: EndPhase
+  end: StreamEnd | null
+}
+
+/** Frames in the store: seqs `from` (inclusive) to `to` (exclusive), `bytes` in all. */
+export interface StoredRange {
+  from: number
+  to: number
+  bytes: number
+}
+
+export type ConnectResult = { ok: true } | { ok: false; code: number; reason: string }
+
+export interface ChannelStats {
+  framesIn: number
+  bytesIn: number
+  framesOut: number
+  bytesOut: number
+}
+
+export const emptyEnds = (): EndsState => ({ writer: 'waiting', reader: 'waiting', end: null })
+
+export class ChannelCore {
+  readonly stats: ChannelStats = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 }
+  private readonly ends: EndsState
+  private readonly stored: StoredRange
+  private pending: Frame[] = []
+  private pendingBytes = 0
+  private writer: Peer | null = null
+  private reader: Peer | null = null
+  private finished = false
+  private readerEnding = false
+
+  /**
+   * @param restored what a rebuilt object finds: the saved ends, the stored range and the sockets
+   *   still attached to it (hibernation keeps sockets open while the object is gone).
+   */
+  constructor(
+    private readonly limits: ChannelLimits,
+    private readonly store: FrameStore,
+    private readonly host: ChannelHost,
+    restored?: { ends: EndsState; stored: StoredRange; writer?: Peer; reader?: Peer },
+  ) {
+    this.ends = restored ? { ...restored.ends } : emptyEnds()
+    this.stored = restored ? { ...restored.stored } : { from: 0, to: 0, bytes: 0 }
+    this.writer = restored?.writer ?? null
+    this.reader = restored?.reader ?? null
+    if (!restored) return
+    // A socket that closed while the object was gone leaves its end 'open' with no socket.
+    if (this.ends.writer === 'open' && !this.writer) this.writerClosed(1006, 'lost while the channel slept')
+    if (this.ends.reader === 'open' && !this.reader) this.readerClosed()
+    else if (this.reader && (!this.backlogEmpty() || this.ends.writer === 'done')) this.host.schedule('drain')
+  }
+
+  /** Undelivered frames and bytes, in memory and in storage. */
+  get backlog(): { frames: number; bytes: number } {
+    return {
+      frames: this.stored.to - this.stored.from + this.pending.length,
+      bytes: this.stored.bytes + this.pendingBytes,
+    }
+  }
+
+  get endsState(): EndsState {
+    return { ...this.ends }
+  }
+
+  get isFinished(): boolean {
+    return this.finished
+  }
+
+  /** A socket for `end` has been accepted; the first one per end wins, later ones are refused. */
+  connect(end: End, peer: Peer): ConnectResult {
+    if (this.finished || this.ends[end] !== 'waiting') {
+      const state = this.ends[end] === 'open' ? 'already connected' : 'already finished'
+      return { ok: false, code: CloseCode.EndTaken, reason: `channel ${end} ${state}` }
+    }
+    this.ends[end] = 'open'
+    this[end] = peer
+    this.host.saveEnds(this.endsState)
+    if (end === 'reader' && (!this.backlogEmpty() || this.ends.writer === 'done')) this.host.schedule('drain')
+    return { ok: true }
+  }
+
+  /** A frame from the writer: relayed at once when the reader keeps up, queued otherwise. */
+  writerFrame(frame: Frame): void {
+    if (this.ends.writer !== 'open') return // the writer was closed by us; frames in flight are refused
+    const size = frameBytes(frame)
+    this.stats.framesIn++
+    this.stats.bytesIn += size
+    if (size > this.limits.maxFrameBytes) {
+      const limit = formatBytes(this.limits.maxFrameBytes)
+      return this.failWriter(CloseCode.FrameTooLarge, `frame too large: ${formatBytes(size)} (limit ${limit})`)
+    }
+    if (this.reader && this.backlogEmpty()) return this.deliver(frame, size)
+    if (this.backlog.bytes + size > this.limits.storageQuotaBytes) {
+      const limit = formatBytes(this.limits.storageQuotaBytes)
+      return this.failWriter(CloseCode.QuotaExceeded, `channel buffer quota exceeded (limit ${limit})`)
+    }
+    this.pending.push(frame)
+    this.pendingBytes += size
+    if (this.pending.length >= this.limits.bufferSize || this.pendingBytes >= this.limits.bufferBytes) this.flush()
+    this.host.schedule(this.reader ? 'drain' : 'flush')
+  }
+
+  /** The writer's socket closed (by the writer or the network). Only a 1000 Close is a clean end. */
+  writerClosed(code: number, reason: string): void {
+    if (this.ends.writer !== 'open') return
+    this.writer = null
+    const end =
+      code === CloseCode.Normal
+        ? { code, reason: reason || 'stream_complete' }
+        : { code: CloseCode.WriterLost, reason: `writer lost (close ${code}${reason ? `: ${reason}` : ''})` }
+    this.endWriter(end)
+  }
+
+  /** The reader's socket closed: after our final Close (done) or early (then the writer is told). */
+  readerClosed(): void {
+    if (this.finished) return
+    this.reader = null
+    this.ends.reader = 'done'
+    if (this.writer) {
+      this.writer.close(CloseCode.ReaderGone, 'channel reader went away')
+      this.writer = null
+      this.ends.writer = 'done'
+    }
+    this.finish()
+  }
+
+  /** The TTL alarm: a channel one of whose ends never connected is dropped. */
+  expire(ttlSeconds: number): boolean {
+    const missing = (['writer', 'reader'] as const).find((end) => this.ends[end] === 'waiting')
+    if (!missing || this.finished) return false
+    const reason = `channel expired: the ${missing} never connected within ${ttlSeconds} s`
+    for (const peer of [this.writer, this.reader]) peer?.close(CloseCode.Expired, reason)
+    this.writer = this.reader = null
+    this.finish()
+    return true
+  }
+
+  runTask(task: Task): void {
+    if (this.finished) return
+    if (task === 'flush') this.flush()
+    else this.drain()
+  }
+
+  private backlogEmpty(): boolean {
+    return this.stored.to === this.stored.from && this.pending.length === 0
+  }
+
+  private deliver(frame: Frame, size: number): void {
+    this.reader!.send(frame)
+    this.stats.framesOut++
+    this.stats.bytesOut += size
+  }
+
+  /** Moves `pending` to storage in one batch. */
+  private flush(): void {
+    if (this.pending.length === 0) return
+    this.store.append(this.stored.to, this.pending)
+    this.stored.to += this.pending.length
+    this.stored.bytes += this.pendingBytes
+    this.pending = []
+    this.pendingBytes = 0
+  }
+
+  /** Sends up to one slice of backlog to the reader; ends the reader's stream once all is sent. */
+  private drain(): void {
+    if (!this.reader) return
+    let budget = this.limits.drainSliceBytes
+    while (budget > 0 && this.stored.to > this.stored.from) {
+      const frames = this.store.read(this.stored.from, budget)
+      for (const frame of frames) {
+        const size = frameBytes(frame)
+        this.deliver(frame, size)
+        this.stored.bytes -= size
+        budget -= size
+      }
+      this.stored.from += frames.length
+      this.store.dropBelow(this.stored.from)
+    }
+    while (budget > 0 && this.pending.length > 0) {
+      const frame = this.pending.shift()!
+      const size = frameBytes(frame)
+      this.deliver(frame, size)
+      this.pendingBytes -= size
+      budget -= size
+    }
+    if (!this.backlogEmpty()) this.host.schedule('drain')
+    else if (this.ends.writer === 'done') this.endReader()
+  }
+
+  private failWriter(code: number, reason: string): void {
+    this.writer?.close(code, closeReason(reason))
+    this.writer = null
+    this.endWriter({ code, reason })
+  }
+
+  private endWriter(end: StreamEnd): void {
+    this.ends.writer = 'done'
+    this.ends.end = { code: end.code, reason: closeReason(end.reason) }
+    // Without a reader the object may be dropped as soon as this socket is gone: store everything now.
+    if (!this.reader) this.flush()
+    this.host.saveEnds(this.endsState)
+    if (this.reader) this.host.schedule('drain')
+  }
+
+  private endReader(): void {
+    if (this.readerEnding) return
+    this.readerEnding = true
+    const end = this.ends.end ?? { code: CloseCode.Internal, reason: 'channel ended without a writer end' }
+    this.reader!.close(end.code, end.reason)
+  }
+
+  private finish(): void {
+    this.finished = true
+    this.pending = []
+    this.pendingBytes = 0
+    this.host.finish()
+  }
+}

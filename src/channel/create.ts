@@ -1,0 +1,17 @@
+// Creating a channel: one code path for `POST /channels` and the engine's `engine::channels::create`.
+
+import type { ChannelRefPair } from '../protocol/refs'
+import { hashKey, newAccessKey } from './keys'
+
+/** Creates a channel object and returns its two refs; each end gets its own key. */
+export async function createChannel(env: Env, bufferSize: number): Promise<ChannelRefPair> {
+  const channelId = crypto.randomUUID()
+  const writerKey = newAccessKey()
+  const readerKey = newAccessKey()
+  const stub = env.CHANNEL.get(env.CHANNEL.idFromName(channelId))
+  await stub.create({ bufferSize, writerKeyHash: await hashKey(writerKey), readerKeyHash: await hashKey(readerKey) })
+  return {
+    writer: { channel_id: channelId, access_key: writerKey, direction: 'write' },
+    reader: { channel_id: channelId, access_key: readerKey, direction: 'read' },
+  }
+}

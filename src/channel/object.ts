@@ -1,0 +1,172 @@
+// ChannelObject: one Durable Object per channel. A thin shell that adapts hibernatable WebSockets,
+// SQLite and timers to ChannelCore, where the rules live. Socket tags name the end ('writer',
+// 'reader'); a refused second socket is tagged 'refused' so it never shadows the real end.
+
+import { DurableObject } from 'cloudflare:workers'
+import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
+import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type Task, emptyEnds } from './core'
+import { keyMatches } from './keys'
+import { channelLimits, ttlSeconds } from './limits'
+import { CHANNEL_SCHEMA, SqliteFrameStore } from './sqlite-store'
+
+/** What `createChannel` hands the object: never the keys themselves, only their digests. */
+export interface ChannelInit {
+  bufferSize: number
+  writerKeyHash: string
+  readerKeyHash: string
+}
+
+type ChannelRow = {
+  buffer_size: number
+  writer_key_hash: string
+  reader_key_hash: string
+  ends: string
+}
+
+/** Headers the front door sets on the upgrade it forwards here (already shape-checked there). */
+export const END_HEADER = 'x-iii-channel-end'
+export const KEY_HEADER = 'x-iii-channel-key'
+
+/** WebSocket.readyState CLOSED (the constant is not exposed as a static in workerd). */
+const SOCKET_CLOSED = 3
+
+const peer = (ws: WebSocket): Peer => ({
+  send: (frame) => ws.send(frame),
+  close: (code, reason) => {
+    try {
+      ws.close(code, reason)
+    } catch {
+      // already closing: the peer is gone either way
+    }
+  },
+})
+
+export class ChannelObject extends DurableObject<Env> implements ChannelHost {
+  private readonly store = new SqliteFrameStore(this.ctx.storage.sql)
+  private readonly scheduled = new Set<Task>()
+  private core: ChannelCore | null = null
+  private row: ChannelRow | null = null
+  /** Storage deletion of a finished channel; the object is dropped once it is done. */
+  private finishing: Promise<void> | null = null
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    this.row = this.loadRow()
+    if (this.row) this.core = this.buildCore(this.row, true)
+  }
+
+  /** Creates the channel (called once, by `createChannel`); the TTL alarm starts now. */
+  async create(init: ChannelInit): Promise<void> {
+    this.ctx.storage.sql.exec(CHANNEL_SCHEMA)
+    this.ctx.storage.sql.exec(
+      'INSERT INTO channel (id, buffer_size, writer_key_hash, reader_key_hash, ends) VALUES (1, ?, ?, ?, ?)',
+      init.bufferSize,
+      init.writerKeyHash,
+      init.readerKeyHash,
+      JSON.stringify(emptyEnds()),
+    )
+    await this.ctx.storage.setAlarm(Date.now() + ttlSeconds(this.env) * 1000)
+    this.row = this.loadRow()
+    this.core = this.buildCore(this.row!, false)
+  }
+
+  /** The WebSocket upgrade of one end, forwarded by the front door. */
+  override async fetch(request: Request): Promise<Response> {
+    const end = request.headers.get(END_HEADER) as End
+    const key = request.headers.get(KEY_HEADER) ?? ''
+    const row = this.row
+    const hash = row && (end === 'writer' ? row.writer_key_hash : row.reader_key_hash)
+    if (!this.core || this.core.isFinished || !hash || !(await keyMatches(key, hash))) {
+      return new Response('channel not found or wrong key', { status: 404 })
+    }
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
+    const result = this.core.connect(end, peer(server))
+    this.ctx.acceptWebSocket(server, [result.ok ? end : 'refused'])
+    // A second socket for a taken end is accepted, then closed at once; the first keeps working.
+    if (!result.ok) server.close(result.code, result.reason)
+    return new Response(null, { status: 101, webSocket: client })
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    if (this.ctx.getTags(ws)[0] !== 'writer') return // readers send nothing we act on (yet)
+    this.core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
+  }
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    // Answer the peer's Close ourselves, or it waits ~10 s for one (PLATFORM.md §6).
+    if (!isReservedCloseCode(code)) peer(ws).close(echoableCloseCode(code), '')
+    this.endClosed(ws, code, reason)
+  }
+
+  override webSocketError(ws: WebSocket): void {
+    this.endClosed(ws, 1006, 'socket error')
+  }
+
+  override alarm(): void {
+    this.core?.expire(ttlSeconds(this.env))
+  }
+
+  // ChannelHost
+
+  schedule(task: Task): void {
+    if (this.scheduled.has(task)) return
+    this.scheduled.add(task)
+    setTimeout(() => {
+      this.scheduled.delete(task)
+      this.core?.runTask(task)
+    }, 0)
+  }
+
+  saveEnds(ends: EndsState): void {
+    this.ctx.storage.sql.exec('UPDATE channel SET ends = ?', JSON.stringify(ends))
+  }
+
+  finish(): void {
+    this.row = null
+    this.finishing = (async () => {
+      await this.ctx.storage.deleteAlarm()
+      await this.ctx.storage.deleteAll()
+    })()
+    void this.finishing.then(() => this.dropWhenQuiet())
+  }
+
+  private endClosed(ws: WebSocket, code: number, reason: string): void {
+    const end = this.ctx.getTags(ws)[0]
+    if (end === 'writer') this.core?.writerClosed(code, reason)
+    else if (end === 'reader') this.core?.readerClosed()
+    if (this.core?.isFinished) void this.finishing?.then(() => this.dropWhenQuiet(ws))
+  }
+
+  /**
+   * Drops the finished object once no socket still waits for our Close to be answered. Without
+   * this, workerd keeps a closed reader's TCP connection ~10 s and the SDK reader ends only then
+   * (PLATFORM.md §7).
+   */
+  private dropWhenQuiet(closing?: WebSocket): void {
+    const open = this.ctx.getWebSockets().filter((ws) => ws !== closing && ws.readyState !== SOCKET_CLOSED)
+    if (open.length === 0) this.ctx.abort('channel finished')
+  }
+
+  private loadRow(): ChannelRow | null {
+    const sql = this.ctx.storage.sql
+    const exists = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'channel'").toArray()
+    if (exists.length === 0) return null
+    return sql.exec<ChannelRow>('SELECT buffer_size, writer_key_hash, reader_key_hash, ends FROM channel').toArray()[0] ?? null
+  }
+
+  private buildCore(row: ChannelRow, restore: boolean): ChannelCore {
+    const limits = channelLimits(this.env, row.buffer_size)
+    if (!restore) return new ChannelCore(limits, this.store, this)
+    const ends = JSON.parse(row.ends) as EndsState
+    const socket = (end: End) => {
+      const ws = ends[end] === 'open' ? this.ctx.getWebSockets(end)[0] : undefined
+      return ws && peer(ws)
+    }
+    return new ChannelCore(limits, this.store, this, {
+      ends,
+      stored: this.store.range(),
+      writer: socket('writer'),
+      reader: socket('reader'),
+    })
+  }
+}

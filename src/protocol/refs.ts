@@ -1,0 +1,73 @@
+// Channel refs and the inputs that name a channel, parsed once at the edge into typed values.
+
+import type { End } from '../channel/core'
+
+export type Direction = 'read' | 'write'
+
+/** The serializable token of one channel end, exactly as the iii SDK expects it (PROTOCOL.md §4). */
+export interface ChannelRef {
+  channel_id: string
+  access_key: string
+  direction: Direction
+}
+
+export interface ChannelRefPair {
+  writer: ChannelRef
+  reader: ChannelRef
+}
+
+/** Channel ids are `crypto.randomUUID()` values. */
+const CHANNEL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+/** Access keys are 32 random bytes in base64url (256 bits). */
+const ACCESS_KEY = /^[A-Za-z0-9_-]{43}$/
+
+export const DEFAULT_BUFFER_SIZE = 64
+export const MAX_BUFFER_SIZE = 1024
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; status: 400 | 404; message: string }
+
+export interface ChannelSocketTarget {
+  channelId: string
+  end: End
+  key: string
+}
+
+/** The channel socket address `…/ws/channels/:id?key=…&dir=read|write`, checked without any state. */
+export function parseChannelSocketTarget(
+  id: string,
+  key: string | undefined,
+  dir: string | undefined,
+): Parsed<ChannelSocketTarget> {
+  if (dir !== 'read' && dir !== 'write') return { ok: false, status: 400, message: 'dir must be read or write' }
+  if (!key) return { ok: false, status: 400, message: 'missing key' }
+  // A malformed id or key cannot name an existing channel: answer as for an unknown one.
+  if (!CHANNEL_ID.test(id) || !ACCESS_KEY.test(key)) {
+    return { ok: false, status: 404, message: 'channel not found or wrong key' }
+  }
+  return { ok: true, value: { channelId: id, end: dir === 'write' ? 'writer' : 'reader', key } }
+}
+
+/** `buffer_size` of `POST /channels` and `engine::channels::create`: frames, default 64, clamped to 1..1024. */
+export function parseBufferSize(value: unknown): Parsed<number> {
+  if (value === undefined || value === null) return { ok: true, value: DEFAULT_BUFFER_SIZE }
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    return { ok: false, status: 400, message: 'buffer_size must be a number of frames (1..1024)' }
+  }
+  return { ok: true, value: Math.min(MAX_BUFFER_SIZE, Math.max(1, Math.floor(value))) }
+}
+
+/** Body of `POST /channels`: empty, or a JSON object with an optional `buffer_size`. */
+export function parseCreateChannelBody(text: string): Parsed<{ bufferSize: number }> {
+  if (text.trim() === '') return { ok: true, value: { bufferSize: DEFAULT_BUFFER_SIZE } }
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    return { ok: false, status: 400, message: 'body must be JSON like {"buffer_size": 64}' }
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { ok: false, status: 400, message: 'body must be a JSON object like {"buffer_size": 64}' }
+  }
+  const size = parseBufferSize((body as Record<string, unknown>).buffer_size)
+  return size.ok ? { ok: true, value: { bufferSize: size.value } } : size
+}
