@@ -7,7 +7,13 @@ export default defineConfig({
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            // A small storage quota so the 1013 path is reachable in a test.
+            miniflare: { bindings: { CHANNEL_STORAGE_QUOTA_BYTES: String(2 * 1024 * 1024) } },
+          }),
+        ],
         test: { name: 'workers', include: ['test/workers/**/*.test.ts'] },
       },
       {

@@ -169,7 +169,7 @@ export class ChannelCore {
 
   /** The writer's socket closed (by the writer or the network). Only a 1000 Close is a clean end. */
   writerClosed(code: number, reason: string): void {
-    if (this.ends.writer !== 'open') return
+    if (this.finished || this.ends.writer !== 'open') return
     this.writer = null
     const end =
       code === CloseCode.Normal
@@ -198,6 +198,7 @@ export class ChannelCore {
     const reason = `channel expired: the ${missing} never connected within ${ttlSeconds} s`
     for (const peer of [this.writer, this.reader]) peer?.close(CloseCode.Expired, reason)
     this.writer = this.reader = null
+    this.ends.writer = this.ends.reader = 'done'
     this.finish()
     return true
   }

@@ -1,0 +1,220 @@
+// The Channel Durable Object in workerd: relay, late reader, ends, eviction, TTL.
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { describe, expect, it } from 'vitest'
+import type { ChannelObject } from '../../src/channel/object'
+import { CloseCode } from '../../src/protocol/close-codes'
+import { chunk, concat, connect, createChannel, waitFor } from './support'
+
+const stubOf = (channelId: string) => env.CHANNEL.get(env.CHANNEL.idFromName(channelId))
+
+/**
+ * Storage left by a channel, read from a fresh instance: a finished channel drops its object with
+ * `ctx.abort()`, and calls that race the drop fail with its reason ("channel finished"), so retry.
+ */
+async function leftovers(channelId: string) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runInDurableObject(stubOf(channelId), async (_obj, state) => ({
+        alarm: await state.storage.getAlarm(),
+        tables: state.storage.sql
+          .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'")
+          .toArray()
+          .map((row) => row.name),
+      }))
+    } catch (err) {
+      if (attempt >= 50 || !String(err).includes('channel finished')) throw err
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+}
+
+/** Undelivered frames as the object itself counts them (memory + storage). */
+const backlogOf = (channelId: string) =>
+  runInDurableObject(stubOf(channelId), (obj: ChannelObject) => (obj as unknown as { core: { backlog: { frames: number } } }).core.backlog)
+
+describe('relay', () => {
+  it('relays binary and text frames 1:1, in order, with their type', async () => {
+    const refs = await createChannel()
+    const reader = await connect(refs.reader)
+    const writer = await connect(refs.writer)
+    const sent = [chunk(1, 65536), 'progress 1', chunk(2, 10), '', chunk(3, 0), 'done']
+    for (const frame of sent) writer.ws.send(frame)
+    writer.ws.close(1000, 'stream_complete')
+    expect(await reader.closed).toEqual({ code: 1000, reason: 'stream_complete' })
+    expect(reader.frames).toEqual(sent)
+  })
+
+  it('serves the channel socket under a path prefix too', async () => {
+    const refs = await createChannel()
+    const reader = await connect(refs.reader, '/iii')
+    const writer = await connect(refs.writer, '/iii/deeper')
+    writer.ws.send('hi')
+    writer.ws.close(1000)
+    expect((await reader.closed).code).toBe(1000)
+    expect(reader.frames).toEqual(['hi'])
+  })
+
+  it('keeps everything for a reader that connects after the writer finished', async () => {
+    const refs = await createChannel(4)
+    const writer = await connect(refs.writer)
+    const sent = Array.from({ length: 40 }, (_, i) => (i % 5 === 0 ? `text ${i}` : chunk(i, 4096 + i)))
+    for (const frame of sent) writer.ws.send(frame)
+    writer.ws.close(1000, 'stream_complete')
+    await writer.closed
+    const reader = await connect(refs.reader)
+    expect((await reader.closed).code).toBe(1000)
+    expect(reader.frames).toEqual(sent)
+  })
+})
+
+describe('ends', () => {
+  it('tells the reader a writer that vanished without a clean Close (4001), after all data', async () => {
+    const refs = await createChannel()
+    const reader = await connect(refs.reader)
+    const writer = await connect(refs.writer)
+    writer.ws.send(chunk(7, 1000))
+    writer.ws.close(4999, 'crashed') // any non-1000 code stands for an abnormal end
+    const closed = await reader.closed
+    expect(closed.code).toBe(CloseCode.WriterLost)
+    expect(closed.reason).toMatch(/writer lost/)
+    expect(reader.frames).toEqual([chunk(7, 1000)])
+  })
+
+  it('closes the writer with 4002 when the reader goes away', async () => {
+    const refs = await createChannel()
+    const reader = await connect(refs.reader)
+    const writer = await connect(refs.writer)
+    reader.ws.close(1000, 'bye')
+    const closed = await writer.closed
+    expect(closed.code).toBe(CloseCode.ReaderGone)
+  })
+
+  it('accepts a second socket for a taken end and closes it with 1008; the first keeps working', async () => {
+    const refs = await createChannel()
+    const writer = await connect(refs.writer)
+    const second = await connect(refs.writer)
+    expect(await second.closed).toMatchObject({ code: CloseCode.EndTaken, reason: 'channel writer already connected' })
+    const reader = await connect(refs.reader)
+    const readerTwo = await connect(refs.reader)
+    expect((await readerTwo.closed).code).toBe(CloseCode.EndTaken)
+    writer.ws.send('still here')
+    writer.ws.close(1000)
+    expect((await reader.closed).code).toBe(1000)
+    expect(reader.frames).toEqual(['still here'])
+  })
+
+  it('answers 404 for a wrong key, a reader key used to write, and an unknown channel', async () => {
+    const refs = await createChannel()
+    const { SELF } = await import('cloudflare:test')
+    const upgrade = { headers: { Upgrade: 'websocket' } }
+    const url = (id: string, key: string, dir: string) => `http://edge/ws/channels/${id}?key=${key}&dir=${dir}`
+    expect((await SELF.fetch(url(refs.writer.channel_id, refs.reader.access_key, 'write'), upgrade)).status).toBe(404)
+    expect((await SELF.fetch(url(refs.writer.channel_id, 'A'.repeat(43), 'read'), upgrade)).status).toBe(404)
+    expect((await SELF.fetch(url(crypto.randomUUID(), refs.reader.access_key, 'read'), upgrade)).status).toBe(404)
+  })
+
+  it('closes the writer with 1009 on a frame over CHANNEL_MAX_FRAME_BYTES; the reader gets what came before', async () => {
+    const refs = await createChannel()
+    const reader = await connect(refs.reader)
+    const writer = await connect(refs.writer)
+    writer.ws.send(chunk(1, 100))
+    writer.ws.send(new Uint8Array(Number(env.CHANNEL_MAX_FRAME_BYTES) + 1))
+    expect((await writer.closed).code).toBe(CloseCode.FrameTooLarge)
+    const closed = await reader.closed
+    expect(closed.code).toBe(CloseCode.FrameTooLarge)
+    expect(closed.reason).toMatch(/frame too large/)
+    expect(reader.frames).toEqual([chunk(1, 100)])
+  })
+})
+
+describe('storage quota', () => {
+  it('closes the writer with 1013 naming the limit; the reader still gets every accepted frame', async () => {
+    const quota = Number(env.CHANNEL_STORAGE_QUOTA_BYTES)
+    const refs = await createChannel()
+    const writer = await connect(refs.writer)
+    const frames = Array.from({ length: Math.ceil(quota / 65536) + 4 }, (_, i) => chunk(i, 65536))
+    for (const frame of frames) writer.ws.send(frame)
+    const closed = await writer.closed
+    expect(closed).toEqual({ code: CloseCode.QuotaExceeded, reason: 'channel buffer quota exceeded (limit 2 MiB)' })
+    const reader = await connect(refs.reader)
+    const end = await reader.closed
+    expect(end.code).toBe(CloseCode.QuotaExceeded)
+    const accepted = Math.floor(quota / 65536)
+    expect(reader.frames.length).toBe(accepted)
+    expect(concat(reader.frames)).toEqual(concat(frames.slice(0, accepted)))
+  })
+})
+
+describe('eviction', () => {
+  it('delivers byte-exact after the object is evicted mid-transfer with undelivered frames', async () => {
+    const refs = await createChannel(8)
+    const writer = await connect(refs.writer)
+    const sent: Uint8Array[] = []
+    const send = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const frame = chunk(sent.length, 1024 + ((sent.length * 97) % 60000))
+        sent.push(frame)
+        writer.ws.send(frame)
+      }
+    }
+    send(50)
+    // Wait until the object has taken every frame in, then evict it (sockets stay, hibernated).
+    let backlog = 0
+    for (let i = 0; i < 200 && backlog < 50; i++) {
+      backlog = (await backlogOf(refs.writer.channel_id)).frames
+      if (backlog < 50) await new Promise((r) => setTimeout(r, 5))
+    }
+    expect(backlog).toBe(50)
+    await evictDurableObject(stubOf(refs.writer.channel_id))
+    send(30) // the object wakes up again for these
+    const reader = await connect(refs.reader)
+    await waitFor(() => reader.frames.length >= 40, 'some frames delivered')
+    await evictDurableObject(stubOf(refs.writer.channel_id))
+    send(20)
+    writer.ws.close(1000, 'stream_complete')
+    expect((await reader.closed).code).toBe(1000)
+    expect(reader.frames.length).toBe(sent.length)
+    expect(concat(reader.frames)).toEqual(concat(sent))
+  })
+
+  it('keeps a finished writer\'s data for a reader that comes after an eviction', async () => {
+    const refs = await createChannel()
+    const writer = await connect(refs.writer)
+    writer.ws.send('before')
+    writer.ws.send(chunk(9, 70000))
+    writer.ws.close(1000)
+    await writer.closed
+    await evictDurableObject(stubOf(refs.writer.channel_id))
+    const reader = await connect(refs.reader)
+    expect((await reader.closed).code).toBe(1000)
+    expect(reader.frames).toEqual(['before', chunk(9, 70000)])
+  })
+})
+
+describe('cleanup', () => {
+  it('expires a channel whose reader never connected, closing the writer with 4008 and freeing storage', async () => {
+    const refs = await createChannel()
+    const writer = await connect(refs.writer)
+    writer.ws.send(chunk(1, 5000))
+    expect(await runDurableObjectAlarm(stubOf(refs.writer.channel_id))).toBe(true)
+    const closed = await writer.closed
+    expect(closed.code).toBe(CloseCode.Expired)
+    expect(closed.reason).toMatch(/reader never connected/)
+    expect(await leftovers(refs.writer.channel_id)).toEqual({ alarm: null, tables: [] })
+    const late = await (await import('cloudflare:test')).SELF.fetch(
+      `http://edge/ws/channels/${refs.reader.channel_id}?key=${encodeURIComponent(refs.reader.access_key)}&dir=read`,
+      { headers: { Upgrade: 'websocket' } },
+    )
+    expect(late.status).toBe(404)
+  })
+
+  it('frees storage and the alarm once a channel has finished', async () => {
+    const refs = await createChannel()
+    const reader = await connect(refs.reader)
+    const writer = await connect(refs.writer)
+    writer.ws.send('x')
+    writer.ws.close(1000)
+    await reader.closed
+    expect(await leftovers(refs.writer.channel_id)).toEqual({ alarm: null, tables: [] })
+  })
+})
