@@ -1,18 +1,34 @@
 // The one front door: routes only. Checks that need no state happen here, before any object wakes.
 
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { createChannel } from './channel/create'
+import { sameSecret } from './channel/keys'
 import { END_HEADER, KEY_HEADER } from './channel/object'
+import { OTEL_PATH } from './engine/object'
 import { parseChannelSocketTarget, parseCreateChannelBody } from './protocol/refs'
-import type { Context } from 'hono'
 
 export { ChannelObject } from './channel/object'
+export { EngineObject } from './engine/object'
 
 type App = { Bindings: Env }
 
 const app = new Hono<App>()
 
+const isUpgrade = (c: Context<App>) => c.req.header('upgrade')?.toLowerCase() === 'websocket'
+const engine = (env: Env) => env.ENGINE.get(env.ENGINE.idFromName('engine'))
+
+/** With III_ENGINE_TOKEN set, the engine and the channels API want `Authorization: Bearer <token>`. */
+async function tokenRefusal(c: Context<App>): Promise<Response | null> {
+  const expected = c.env.III_ENGINE_TOKEN
+  if (!expected) return null
+  const given = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1] ?? ''
+  if (await sameSecret(given, expected)) return null
+  return c.json({ error: 'engine token required: send Authorization: Bearer <token>' }, 401)
+}
+
 app.post('/channels', async (c) => {
+  const refused = await tokenRefusal(c)
+  if (refused) return refused
   const body = parseCreateChannelBody(await c.req.text())
   if (!body.ok) return c.json({ error: body.message }, body.status)
   return c.json(await createChannel(c.env, body.value.bufferSize), 201)
@@ -20,7 +36,7 @@ app.post('/channels', async (c) => {
 
 /** `…/ws/channels/:id?key=…&dir=read|write`; the SDK keeps the path prefix of its engine address. */
 async function channelSocket(c: Context<App>): Promise<Response> {
-  if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return c.text('expected a WebSocket upgrade', 426)
+  if (!isUpgrade(c)) return c.text('expected a WebSocket upgrade', 426)
   const target = parseChannelSocketTarget(c.req.param('id')!, c.req.query('key'), c.req.query('dir'))
   if (!target.ok) return c.text(target.message, target.status)
   const { channelId, end, key } = target.value
@@ -33,6 +49,31 @@ async function channelSocket(c: Context<App>): Promise<Response> {
 
 app.get('/ws/channels/:id', channelSocket)
 app.get('/:prefix{.+}/ws/channels/:id', channelSocket)
+
+/** The SDK's OpenTelemetry socket (`<address>/otel`): accepted, frames counted and dropped. */
+async function otelSocket(c: Context<App>): Promise<Response> {
+  if (!isUpgrade(c)) return c.text('expected a WebSocket upgrade', 426)
+  return engine(c.env).fetch(`https://engine${OTEL_PATH}`, { headers: c.req.raw.headers })
+}
+
+app.get(OTEL_PATH, otelSocket)
+app.get(`/:prefix{.+}${OTEL_PATH}`, otelSocket)
+
+/** The main socket: a WebSocket upgrade on the root or any other path (the SDK keeps its prefix). */
+app.get('*', async (c, next) => {
+  if (!isUpgrade(c)) return next()
+  const refused = await tokenRefusal(c)
+  if (refused) return refused
+  return engine(c.env).fetch('https://engine/', { headers: c.req.raw.headers })
+})
+
+app.get('/', (c) =>
+  c.json({
+    name: 'iii channels at the edge',
+    engine: `${new URL(c.req.url).origin.replace(/^http/, 'ws')}/`,
+    channels_api: 'POST /channels',
+  }),
+)
 
 app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404))
 app.onError((err, c) => {

@@ -17,3 +17,8 @@ export async function keyMatches(key: string, expectedHash: string): Promise<boo
   const expected = new TextEncoder().encode(expectedHash)
   return actual.byteLength === expected.byteLength && crypto.subtle.timingSafeEqual(actual, expected)
 }
+
+/** Do two secrets match? Both are hashed first, so the comparison is constant time whatever their lengths. */
+export async function sameSecret(given: string, expected: string): Promise<boolean> {
+  return keyMatches(given, await hashKey(expected))
+}

@@ -1,0 +1,140 @@
+// EngineObject: the iii engine's main sockets, one object per deployment (all workers must see
+// each other's functions; one place also answers HTTP trigger lookups). A thin shell adapting
+// hibernatable WebSockets and SQLite to Engine. A worker's id rides in its socket's attachment,
+// so it survives the object sleeping; registrations are in SQLite.
+
+import { DurableObject } from 'cloudflare:workers'
+import { newAccessKey } from '../channel/keys'
+import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
+import { type EngineMessage, type InvokeFunction, parseWorkerMessage } from '../protocol/messages'
+import { engineBuiltins } from './builtins'
+import { Engine, type EngineHost, type Outcome, type WorkerLink } from './engine'
+import { Registry } from './registry'
+import { ENGINE_SCHEMA, SqlitePendingStore, SqliteRegistryStore } from './sqlite-store'
+
+/** Path the front door forwards the SDK's OpenTelemetry socket to. */
+export const OTEL_PATH = '/otel'
+
+interface WorkerAttachment {
+  workerId: string
+}
+
+export class EngineObject extends DurableObject<Env> implements EngineHost {
+  private readonly engine: Engine
+  private readonly sockets = new Map<string, WebSocket>()
+  private persistScheduled = false
+  /** OpenTelemetry frames received and dropped since the object last woke. */
+  private otelFrames = 0
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    ctx.storage.sql.exec(ENGINE_SCHEMA)
+    for (const ws of ctx.getWebSockets('worker')) {
+      const attachment = ws.deserializeAttachment() as WorkerAttachment | null
+      if (attachment) this.sockets.set(attachment.workerId, ws)
+    }
+    const registry = new Registry(new SqliteRegistryStore(ctx.storage.sql))
+    this.engine = new Engine(registry, new SqlitePendingStore(ctx.storage.sql), this, engineBuiltins(env, () => this.engine))
+    // Workers whose sockets are gone (the object was reset, not just asleep) are gone for good.
+    for (const id of [...registry.workers.keys()]) if (!this.sockets.has(id)) this.engine.workerClosed(id)
+  }
+
+  override async fetch(request: Request): Promise<Response> {
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
+    if (new URL(request.url).pathname === OTEL_PATH) {
+      this.ctx.acceptWebSocket(server, ['otel'])
+      return new Response(null, { status: 101, webSocket: client })
+    }
+    const workerId = crypto.randomUUID()
+    this.ctx.acceptWebSocket(server, ['worker'])
+    server.serializeAttachment({ workerId } satisfies WorkerAttachment)
+    this.sockets.set(workerId, server)
+    this.engine.workerOpened(workerId, newAccessKey(), Date.now())
+    return new Response(null, { status: 101, webSocket: client })
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    const workerId = (ws.deserializeAttachment() as WorkerAttachment | null)?.workerId
+    if (!workerId) {
+      this.otelFrames++
+      return
+    }
+    if (typeof message !== 'string') return this.log(`worker ${workerId}: binary frame ignored on the main socket`)
+    const parsed = parseWorkerMessage(message)
+    if (parsed.ok) return this.engine.message(workerId, parsed.message)
+    // Only an invocation has someone waiting for an answer; anything else is logged and dropped.
+    if (parsed.invocationId) {
+      this.link(workerId)?.send({
+        type: 'invocationresult',
+        invocation_id: parsed.invocationId,
+        error: { code: 'invalid_message', message: parsed.reason },
+      })
+    }
+    this.log(`worker ${workerId}: ${parsed.reason}`)
+  }
+
+  override webSocketClose(ws: WebSocket, code: number): void {
+    if (!isReservedCloseCode(code)) {
+      try {
+        ws.close(echoableCloseCode(code), '')
+      } catch {
+        // already closed
+      }
+    }
+    this.socketGone(ws)
+  }
+
+  override webSocketError(ws: WebSocket): void {
+    this.socketGone(ws)
+  }
+
+  /** Invokes a function on behalf of code in this Worker (HTTP triggers); resolves with its outcome. */
+  invokeLocal(functionId: string, data: unknown): Promise<Outcome> {
+    return new Promise((settle) => {
+      const message: InvokeFunction = { type: 'invokefunction', function_id: functionId, data }
+      this.engine.invoke(message, { kind: 'local', settle })
+    })
+  }
+
+  /** Counts for listings and the status page. */
+  stats() {
+    return {
+      workers: this.sockets.size,
+      functions: this.engine.registry.functions.size,
+      triggers: this.engine.registry.triggers.size,
+      pending_invocations: this.engine.pendingCount,
+      otel_frames_dropped: this.otelFrames,
+    }
+  }
+
+  // EngineHost
+
+  link(workerId: string): WorkerLink | undefined {
+    const ws = this.sockets.get(workerId)
+    return ws && { send: (message: EngineMessage) => ws.send(JSON.stringify(message)) }
+  }
+
+  schedulePersist(): void {
+    if (this.persistScheduled) return
+    this.persistScheduled = true
+    setTimeout(() => {
+      this.persistScheduled = false
+      this.engine.persistPending()
+    }, 0)
+  }
+
+  newId(): string {
+    return crypto.randomUUID()
+  }
+
+  log(message: string): void {
+    console.warn(`[engine] ${message}`)
+  }
+
+  private socketGone(ws: WebSocket): void {
+    const workerId = (ws.deserializeAttachment() as WorkerAttachment | null)?.workerId
+    if (!workerId || !this.sockets.has(workerId)) return
+    this.sockets.delete(workerId)
+    this.engine.workerClosed(workerId)
+  }
+}
