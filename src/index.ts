@@ -5,6 +5,7 @@ import { createChannel } from './channel/create'
 import { sameSecret } from './channel/keys'
 import { END_HEADER, KEY_HEADER } from './channel/object'
 import { OTEL_PATH } from './engine/object'
+import { serveHttpTrigger } from './http/bridge'
 import { parseChannelSocketTarget, parseCreateChannelBody } from './protocol/refs'
 
 export { ChannelObject } from './channel/object'
@@ -75,7 +76,11 @@ app.get('/', (c) =>
   }),
 )
 
-app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404))
+/** Everything else may be an http trigger registered by a worker. */
+app.all('*', async (c) => {
+  const response = await serveHttpTrigger(c.env, c.req.raw, (p) => c.executionCtx.waitUntil(p))
+  return response ?? c.json({ error: `no route or http trigger for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404)
+})
 app.onError((err, c) => {
   console.error(err)
   return c.json({ error: 'internal error' }, 500)

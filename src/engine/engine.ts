@@ -9,6 +9,7 @@
 
 import { asObject } from '../protocol/json'
 import type { EngineMessage, ErrorBody, InvokeFunction, WorkerMessage } from '../protocol/messages'
+import { httpTriggerProblem } from '../http/routes'
 import type { Registry, TriggerEntry } from './registry'
 
 /** A connected worker's socket, as the engine sees it. */
@@ -289,12 +290,4 @@ export class Engine {
 
 function pick(t: TriggerEntry) {
   return { id: t.id, trigger_type: t.trigger_type, function_id: t.function_id, config: t.config, metadata: t.metadata }
-}
-
-/** An `http` trigger needs `{api_path, http_method}`; the HTTP trigger bridge serves it. */
-export function httpTriggerProblem(config: unknown): string | null {
-  const c = asObject(config)
-  if (typeof c.api_path !== 'string' || c.api_path.length === 0) return 'http trigger config needs a non-empty api_path'
-  if (c.http_method !== undefined && typeof c.http_method !== 'string') return 'http_method must be a string like "GET"'
-  return null
 }

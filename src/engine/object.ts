@@ -9,6 +9,7 @@ import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { type EngineMessage, type InvokeFunction, parseWorkerMessage } from '../protocol/messages'
 import { engineBuiltins } from './builtins'
 import { Engine, type EngineHost, type Outcome, type WorkerLink } from './engine'
+import { type HttpRoute, type RouteMatch, compileRoute, matchRoute } from '../http/routes'
 import { Registry } from './registry'
 import { ENGINE_SCHEMA, SqlitePendingStore, SqliteRegistryStore } from './sqlite-store'
 
@@ -23,6 +24,7 @@ export class EngineObject extends DurableObject<Env> implements EngineHost {
   private readonly engine: Engine
   private readonly sockets = new Map<string, WebSocket>()
   private persistScheduled = false
+  private routes: { version: number; table: HttpRoute[] } = { version: -1, table: [] }
   /** OpenTelemetry frames received and dropped since the object last woke. */
   private otelFrames = 0
 
@@ -94,6 +96,16 @@ export class EngineObject extends DurableObject<Env> implements EngineHost {
       const message: InvokeFunction = { type: 'invokefunction', function_id: functionId, data }
       this.engine.invoke(message, { kind: 'local', settle })
     })
+  }
+
+  /** The http trigger serving `method path`, if any (the route table is rebuilt only on change). */
+  matchHttp(method: string, path: string): RouteMatch | null {
+    const registry = this.engine.registry
+    if (this.routes.version !== registry.triggersVersion) {
+      const http = [...registry.triggers.values()].filter((t) => t.trigger_type === 'http')
+      this.routes = { version: registry.triggersVersion, table: http.map(compileRoute) }
+    }
+    return matchRoute(this.routes.table, method, path)
   }
 
   /** Counts for listings and the status page. */

@@ -56,6 +56,8 @@ export class Registry {
   readonly functions = new Map<string, FunctionEntry>()
   readonly triggers = new Map<string, TriggerEntry>()
   readonly triggerTypes = new Map<string, TriggerTypeEntry>()
+  /** Bumped on every trigger change, so derived tables (HTTP routes) know when to rebuild. */
+  triggersVersion = 0
 
   constructor(private readonly store: RegistryStore) {
     const saved = store.load()
@@ -71,12 +73,14 @@ export class Registry {
   }
 
   put<K extends Kind>(kind: K, entry: EntryOf<K>): void {
+    if (kind === 'trigger') this.triggersVersion++
     this.mapOf(kind).set(entry.id, entry)
     this.store.put(kind, entry)
   }
 
   remove(kind: Kind, id: string): boolean {
     const had = this.mapOf(kind).delete(id)
+    if (had && kind === 'trigger') this.triggersVersion++
     if (had) this.store.remove(kind, id)
     return had
   }

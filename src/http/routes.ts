@@ -1,0 +1,85 @@
+// HTTP trigger routes: `api_path` patterns such as `files/:filename` matched against request paths.
+// Pure; the EngineObject keeps the compiled table and rebuilds it when http triggers change.
+
+import { asObject } from '../protocol/json'
+
+export interface HttpRoute {
+  triggerId: string
+  functionId: string
+  /** Upper-case method, or '*' when the trigger gave none. */
+  method: string
+  apiPath: string
+  segments: string[]
+}
+
+export interface RouteMatch {
+  trigger_id: string
+  function_id: string
+  api_path: string
+  path_params: Record<string, string>
+}
+
+/** Paths this project serves itself; a trigger there would never be reached, so it is refused. */
+const RESERVED = [/^channels$/, /^ws\/channels(\/|$)/, /^otel$/, /^$/]
+
+const splitPath = (path: string) => path.replace(/^\/+|\/+$/g, '').split('/').filter((s) => s !== '')
+
+/** Why an http trigger config cannot be served, or null when it can. */
+export function httpTriggerProblem(config: unknown): string | null {
+  const c = asObject(config)
+  if (typeof c.api_path !== 'string' || c.api_path.trim() === '') return 'http trigger config needs a non-empty api_path'
+  if (c.http_method !== undefined && (typeof c.http_method !== 'string' || !/^[A-Za-z]+$/.test(c.http_method))) {
+    return 'http_method must be a method name like "GET"'
+  }
+  const path = splitPath(c.api_path).join('/')
+  if (RESERVED.some((r) => r.test(path))) return `api_path "${c.api_path}" is reserved by the engine`
+  return null
+}
+
+export function compileRoute(trigger: { id: string; function_id: string; config: unknown }): HttpRoute {
+  const c = asObject(trigger.config)
+  const apiPath = String(c.api_path)
+  return {
+    triggerId: trigger.id,
+    functionId: trigger.function_id,
+    method: typeof c.http_method === 'string' ? c.http_method.toUpperCase() : '*',
+    apiPath,
+    segments: splitPath(apiPath),
+  }
+}
+
+/**
+ * The route for `method` and `path`, preferring literal segments over `:params` from left to right
+ * (`files/latest` beats `files/:name`), then an exact method over '*'. HEAD falls back to GET.
+ */
+export function matchRoute(routes: readonly HttpRoute[], method: string, path: string): RouteMatch | null {
+  const parts = splitPath(path).map(safeDecode)
+  if (parts.some((p) => p === null)) return null
+  const want = method.toUpperCase()
+  let best: { route: HttpRoute; score: string; params: Record<string, string> } | null = null
+  for (const route of routes) {
+    const methodScore = route.method === want ? '2' : route.method === '*' ? '1' : want === 'HEAD' && route.method === 'GET' ? '0' : null
+    if (methodScore === null || route.segments.length !== parts.length) continue
+    const params: Record<string, string> = {}
+    let score = ''
+    let ok = true
+    route.segments.forEach((segment, i) => {
+      if (segment.startsWith(':')) {
+        params[segment.slice(1)] = parts[i]!
+        score += '0'
+      } else if (segment === parts[i]) score += '1'
+      else ok = false
+    })
+    score += methodScore
+    if (ok && (!best || score > best.score)) best = { route, score, params }
+  }
+  return best && { trigger_id: best.route.triggerId, function_id: best.route.functionId, api_path: best.route.apiPath, path_params: best.params }
+}
+
+function safeDecode(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return null
+  }
+}
