@@ -5,7 +5,7 @@ import { createChannel } from './channel/create'
 import { sameSecret } from './channel/keys'
 import { END_HEADER, KEY_HEADER } from './channel/object'
 import { OTEL_PATH } from './engine/object'
-import { serveHttpTrigger } from './http/bridge'
+import { httpError, serveHttpTrigger } from './http/bridge'
 import { parseChannelSocketTarget, parseCreateChannelBody } from './protocol/refs'
 
 export { ChannelObject } from './channel/object'
@@ -79,7 +79,7 @@ app.get('/', (c) =>
 /** Everything else may be an http trigger registered by a worker. */
 app.all('*', async (c) => {
   const response = await serveHttpTrigger(c.env, c.req.raw, (p) => c.executionCtx.waitUntil(p))
-  return response ?? c.json({ error: `no route or http trigger for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404)
+  return response ?? httpError(404, 'NOT_FOUND', `no route or http trigger for ${c.req.method} ${new URL(c.req.url).pathname}`)
 })
 app.onError((err, c) => {
   console.error(err)

@@ -15,12 +15,12 @@ export function engineBuiltins(env: Env, engine: () => Engine): Record<string, B
     'engine::workers::register': (data, workerId) => {
       const worker = workerId && engine().registry.workers.get(workerId)
       if (worker) engine().registry.put('worker', { ...worker, metadata: asObject(data) })
-      return null
+      return { success: true }
     },
     'engine::functions::list': () => ({ functions: engine().listFunctions() }),
     'engine::workers::list': () => ({ workers: engine().listWorkers() }),
-    'engine::triggers::list': () => ({ trigger_types: engine().listTriggerTypes(), triggers: engine().listTriggers() }),
-    'engine::registered-triggers::list': () => ({ triggers: engine().listTriggers() }),
+    'engine::triggers::list': () => ({ triggers: engine().listTriggerTypes() }),
+    'engine::registered-triggers::list': () => ({ registered_triggers: engine().listTriggers() }),
   }
 }
 

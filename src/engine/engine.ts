@@ -42,6 +42,8 @@ export interface PendingStore {
 
 export interface EngineHost {
   link(workerId: string): WorkerLink | undefined
+  /** Close a worker's socket (its registrations are removed by `workerClosed`). */
+  drop(workerId: string): void
   /** Run `engine.persistPending()` after the current event; repeated calls before it runs are one. */
   schedulePersist(): void
   newId(): string
@@ -51,11 +53,12 @@ export interface EngineHost {
 /** Functions served by the engine itself; `worker` is the caller's id. */
 export type Builtin = (data: unknown, worker: string | undefined) => unknown | Promise<unknown>
 
+/** Error bodies; codes as the iii engine v0.22 sends them, so SDK code that checks them works. */
 export const engineError = {
-  notFound: (id: string): ErrorBody => ({ code: 'function_not_found', message: `function ${id} not found` }),
+  notFound: (id: string): ErrorBody => ({ code: 'function_not_found', message: `Function ${id} not found` }),
   workerGone: (id: string): ErrorBody => ({
-    code: 'worker_disconnected',
-    message: `the worker serving ${id} disconnected before answering`,
+    code: 'invocation_stopped',
+    message: `Invocation stopped: the worker serving ${id} disconnected before answering`,
   }),
   notInvokable: (id: string): ErrorBody => ({
     code: 'function_not_invokable',
@@ -113,9 +116,11 @@ export class Engine {
       }
       case 'unregisterfunction':
         return this.removeOwned('function', message.id, workerId)
-      case 'registertriggertype':
+      case 'registertriggertype': {
         this.registry.put('trigger_type', { id: message.id, workerId, description: message.description })
+        for (const trigger of this.registry.triggers.values()) if (trigger.trigger_type === message.id) this.offerToProvider(trigger)
         return
+      }
       case 'unregistertriggertype':
         return this.removeOwned('trigger_type', message.id, workerId)
       case 'registertrigger':
@@ -143,9 +148,20 @@ export class Engine {
         if (trigger) this.host.link(trigger.workerId)?.send({ ...message, type: 'triggerregistrationresult' })
         return
       }
-      case 'reattach':
-        // Registrations are re-sent by the SDK after every reconnect; the new id stands.
-        return this.host.log(`worker ${workerId} reattached (previously ${message.previous_worker_id})`)
+      case 'reattach': {
+        // The SDK replays its registrations after a reconnect, so the new id stands; what reattach
+        // does (as in the iii engine) is retire the previous connection if it is still half-open.
+        const previous = this.registry.workers.get(message.previous_worker_id)
+        if (previous && previous.id !== workerId && sameToken(previous.reattachToken, message.reattach_token ?? '')) {
+          this.host.drop(previous.id)
+          this.workerClosed(previous.id)
+        }
+        return
+      }
+      case 'ping':
+        return this.host.link(workerId)?.send({ type: 'pong' })
+      case 'pong':
+        return
     }
   }
 
@@ -198,30 +214,67 @@ export class Engine {
     for (const id of done) this.persisted.delete(id)
   }
 
-  /** Lists for the `engine::*::list` builtins. */
+  /** Lists for the `engine::*::list` builtins, shaped as the iii engine v0.22 shapes them. */
   listFunctions() {
-    return [...this.registry.functions.values()].map(({ workerId, ...fn }) => ({ ...fn, function_id: fn.id, worker_id: workerId }))
+    return [...this.registry.functions.values()]
+      .map(({ id, workerId, description, metadata, request_format, response_format }) => ({
+        function_id: id,
+        worker_id: workerId,
+        worker_name: this.workerName(workerId),
+        description,
+        metadata,
+        request_format,
+        response_format,
+      }))
+      .sort((a, b) => a.function_id.localeCompare(b.function_id))
   }
 
   listWorkers() {
+    const functions = [...this.registry.functions.values()]
+    const invocations = [...this.pending.values()]
     return [...this.registry.workers.values()].map((w) => ({
-      id: w.id,
-      worker_id: w.id,
-      connected_at: new Date(w.connectedAt).toISOString(),
       ...w.metadata,
-      functions: [...this.registry.functions.values()].filter((f) => f.workerId === w.id).map((f) => f.id),
+      id: w.id,
+      name: this.workerName(w.id),
+      status: 'connected',
+      connected_at_ms: w.connectedAt,
+      function_count: functions.filter((f) => f.workerId === w.id).length,
+      functions: functions.filter((f) => f.workerId === w.id).map((f) => f.id),
+      active_invocations: invocations.filter((i) => i.calleeWorkerId === w.id).length,
     }))
   }
 
-  listTriggers() {
-    return [...this.registry.triggers.values()].map(({ workerId, ...t }) => ({ ...t, worker_id: workerId }))
-  }
-
+  /** Trigger types (`engine::triggers::list`): the built-in http type and the workers' own. */
   listTriggerTypes() {
-    const types = [...this.registry.triggerTypes.values()].map(({ workerId, ...t }) => ({ ...t, worker_id: workerId }))
-    return [{ id: 'http', description: 'HTTP requests on this origin (built in)' }, ...types]
+    const custom = [...this.registry.triggerTypes.values()].map((t) => ({
+      id: t.id,
+      description: t.description,
+      worker_name: this.workerName(t.workerId),
+    }))
+    return [{ id: 'http', description: 'HTTP requests on this origin', worker_name: 'engine' }, ...custom]
   }
 
+  /** Triggers (`engine::registered-triggers::list`). */
+  listTriggers() {
+    return [...this.registry.triggers.values()].map((t) => ({
+      id: t.id,
+      trigger_type: t.trigger_type,
+      function_id: t.function_id,
+      worker_id: t.workerId,
+      worker_name: this.workerName(t.workerId),
+      config: t.config,
+    }))
+  }
+
+  private workerName(workerId: string): string | undefined {
+    const name = this.registry.workers.get(workerId)?.metadata?.name
+    return typeof name === 'string' ? name : undefined
+  }
+
+  /**
+   * Registers a trigger. As in the iii engine, only a failure is answered; a trigger of a type no
+   * worker provides yet is kept and handed to the provider when it registers the type.
+   */
   private registerTrigger(workerId: string, message: Extract<WorkerMessage, { type: 'registertrigger' }>): void {
     const entry: TriggerEntry = {
       id: message.id,
@@ -231,28 +284,26 @@ export class Engine {
       config: message.config,
       metadata: message.metadata,
     }
-    const reply = (error?: ErrorBody) =>
-      this.host.link(workerId)?.send({
-        type: 'triggerregistrationresult',
-        id: entry.id,
-        trigger_type: entry.trigger_type,
-        function_id: entry.function_id,
-        ...(error ? { error } : {}),
-      })
     if (entry.trigger_type === 'http') {
       const problem = httpTriggerProblem(entry.config)
-      if (problem) return void reply({ code: 'invalid_trigger_config', message: problem })
-      this.registry.put('trigger', entry)
-      return void reply()
-    }
-    const owner = this.registry.triggerTypes.get(entry.trigger_type)
-    const ownerLink = owner && this.host.link(owner.workerId)
-    if (!ownerLink) {
-      return void reply({ code: 'trigger_type_not_found', message: `trigger type ${entry.trigger_type} not found` })
+      if (problem) {
+        return this.host.link(workerId)?.send({
+          type: 'triggerregistrationresult',
+          id: entry.id,
+          trigger_type: entry.trigger_type,
+          function_id: entry.function_id,
+          error: { code: 'trigger_registration_failed', message: problem },
+        })
+      }
     }
     this.registry.put('trigger', entry)
-    // The worker that owns a custom trigger type decides, and answers with triggerregistrationresult.
-    ownerLink.send({ type: 'registertrigger', ...pick(entry) })
+    this.offerToProvider(entry)
+  }
+
+  /** The worker that owns a custom trigger type decides, answering with triggerregistrationresult. */
+  private offerToProvider(trigger: TriggerEntry): void {
+    const owner = this.registry.triggerTypes.get(trigger.trigger_type)
+    if (owner) this.host.link(owner.workerId)?.send({ type: 'registertrigger', ...pick(trigger) })
   }
 
   private removeOwned(kind: 'function' | 'trigger_type', id: string, workerId: string): void {
@@ -290,4 +341,13 @@ export class Engine {
 
 function pick(t: TriggerEntry) {
   return { id: t.id, trigger_type: t.trigger_type, function_id: t.function_id, config: t.config, metadata: t.metadata }
+}
+
+const encoder = new TextEncoder()
+
+/** Constant-time comparison of two reattach tokens (same length required). */
+function sameToken(a: string, b: string): boolean {
+  const x = encoder.encode(a)
+  const y = encoder.encode(b)
+  return x.byteLength === y.byteLength && x.byteLength > 0 && crypto.subtle.timingSafeEqual(x, y)
 }

@@ -91,9 +91,9 @@ export class EngineObject extends DurableObject<Env> implements EngineHost {
   }
 
   /** Invokes a function on behalf of code in this Worker (HTTP triggers); resolves with its outcome. */
-  invokeLocal(functionId: string, data: unknown): Promise<Outcome> {
+  invokeLocal(functionId: string, data: unknown, metadata?: unknown): Promise<Outcome> {
     return new Promise((settle) => {
-      const message: InvokeFunction = { type: 'invokefunction', function_id: functionId, data }
+      const message: InvokeFunction = { type: 'invokefunction', function_id: functionId, data, metadata }
       this.engine.invoke(message, { kind: 'local', settle })
     })
   }
@@ -124,6 +124,16 @@ export class EngineObject extends DurableObject<Env> implements EngineHost {
   link(workerId: string): WorkerLink | undefined {
     const ws = this.sockets.get(workerId)
     return ws && { send: (message: EngineMessage) => ws.send(JSON.stringify(message)) }
+  }
+
+  drop(workerId: string): void {
+    const ws = this.sockets.get(workerId)
+    this.sockets.delete(workerId)
+    try {
+      ws?.close(1000, 'replaced by a reattached connection')
+    } catch {
+      // already closed
+    }
   }
 
   schedulePersist(): void {

@@ -7,6 +7,7 @@ import { END_HEADER, KEY_HEADER } from '../channel/object'
 import { createChannel } from '../channel/create'
 import type { Outcome } from '../engine/engine'
 import type { ChannelRef } from '../protocol/refs'
+import type { RouteMatch } from './routes'
 import { parseControlFrame, resultResponse } from './response'
 
 /** JSON bodies up to this size are also parsed into `body`; larger ones only stream. */
@@ -22,7 +23,8 @@ const engineOf = (env: Env) => env.ENGINE.get(env.ENGINE.idFromName('engine'))
 export async function serveHttpTrigger(env: Env, request: Request, waitUntil: (p: Promise<unknown>) => void): Promise<Response | null> {
   const url = new URL(request.url)
   const engine = engineOf(env)
-  const match = await engine.matchHttp(request.method, url.pathname)
+  // RPC types cannot express `unknown` fields (metadata), so the result is typed here.
+  const match = (await engine.matchHttp(request.method, url.pathname)) as RouteMatch | null
   if (!match) return null
   const [requestChannel, responseChannel] = await Promise.all([createChannel(env, 64), createChannel(env, 64)])
   const [responseReader, requestWriter] = await Promise.all([openEnd(env, responseChannel.reader), openEnd(env, requestChannel.writer)])
@@ -32,14 +34,15 @@ export async function serveHttpTrigger(env: Env, request: Request, waitUntil: (p
     query_params: Object.fromEntries(url.searchParams),
     path_params: match.path_params,
     headers: Object.fromEntries(request.headers),
-    path: url.pathname,
+    // As in the iii engine: `path` is the registered path (`/files/:filename`), not the URL's.
+    path: match.api_path,
     method: request.method,
     body,
-    trigger: { type: 'http', id: match.trigger_id, api_path: match.api_path, http_method: request.method },
+    trigger: { type: 'http', path: match.api_path, method: request.method },
     request_body: requestChannel.reader,
     response: responseChannel.writer,
   }
-  const outcome = engine.invokeLocal(match.function_id, data) as Promise<Outcome>
+  const outcome = engine.invokeLocal(match.function_id, data, match.metadata) as Promise<Outcome>
   return assembleResponse(responseReader, outcome)
 }
 
@@ -140,7 +143,7 @@ function assembleResponse(ws: WebSocket, outcome: Promise<Outcome>): Promise<Res
           return ws.close(1000)
         }
         ws.close(1000)
-        return respond(() => Response.json({ error: o.error.message, code: o.error.code }, { status: 500 }))
+        return respond(() => httpError(500, o.error.code, o.error.message))
       }
       const fromResult = !sawFrame && resultResponse(o.result)
       if (fromResult) {
@@ -156,4 +159,9 @@ function assembleResponse(ws: WebSocket, outcome: Promise<Outcome>): Promise<Res
       }, EMPTY_RESULT_GRACE_MS)
     })
   })
+}
+
+/** Error bodies shaped as the iii engine shapes them: `{"error": {"code", "message"}}`. */
+export function httpError(status: number, code: string, message: string): Response {
+  return Response.json({ error: { code, message } }, { status })
 }

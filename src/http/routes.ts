@@ -6,16 +6,19 @@ import { asObject } from '../protocol/json'
 export interface HttpRoute {
   triggerId: string
   functionId: string
-  /** Upper-case method, or '*' when the trigger gave none. */
+  /** Upper-case method; GET when the trigger gave none (as in the iii engine). */
   method: string
   apiPath: string
   segments: string[]
+  metadata?: unknown
 }
 
 export interface RouteMatch {
   trigger_id: string
   function_id: string
+  /** The registered path with a leading slash, e.g. `/files/:filename` (what the function sees as `path`). */
   api_path: string
+  metadata?: unknown
   path_params: Record<string, string>
 }
 
@@ -36,21 +39,22 @@ export function httpTriggerProblem(config: unknown): string | null {
   return null
 }
 
-export function compileRoute(trigger: { id: string; function_id: string; config: unknown }): HttpRoute {
+export function compileRoute(trigger: { id: string; function_id: string; config: unknown; metadata?: unknown }): HttpRoute {
   const c = asObject(trigger.config)
   const apiPath = String(c.api_path)
   return {
     triggerId: trigger.id,
     functionId: trigger.function_id,
-    method: typeof c.http_method === 'string' ? c.http_method.toUpperCase() : '*',
-    apiPath,
+    method: typeof c.http_method === 'string' ? c.http_method.toUpperCase() : 'GET',
+    apiPath: `/${splitPath(apiPath).join('/')}`,
     segments: splitPath(apiPath),
+    metadata: trigger.metadata,
   }
 }
 
 /**
  * The route for `method` and `path`, preferring literal segments over `:params` from left to right
- * (`files/latest` beats `files/:name`), then an exact method over '*'. HEAD falls back to GET.
+ * (`files/latest` beats `files/:name`). HEAD falls back to a GET route.
  */
 export function matchRoute(routes: readonly HttpRoute[], method: string, path: string): RouteMatch | null {
   const parts = splitPath(path).map(safeDecode)
@@ -58,7 +62,7 @@ export function matchRoute(routes: readonly HttpRoute[], method: string, path: s
   const want = method.toUpperCase()
   let best: { route: HttpRoute; score: string; params: Record<string, string> } | null = null
   for (const route of routes) {
-    const methodScore = route.method === want ? '2' : route.method === '*' ? '1' : want === 'HEAD' && route.method === 'GET' ? '0' : null
+    const methodScore = route.method === want ? '1' : want === 'HEAD' && route.method === 'GET' ? '0' : null
     if (methodScore === null || route.segments.length !== parts.length) continue
     const params: Record<string, string> = {}
     let score = ''
@@ -73,7 +77,9 @@ export function matchRoute(routes: readonly HttpRoute[], method: string, path: s
     score += methodScore
     if (ok && (!best || score > best.score)) best = { route, score, params }
   }
-  return best && { trigger_id: best.route.triggerId, function_id: best.route.functionId, api_path: best.route.apiPath, path_params: best.params }
+  if (!best) return null
+  const { triggerId, functionId, apiPath, metadata } = best.route
+  return { trigger_id: triggerId, function_id: functionId, api_path: apiPath, path_params: best.params, metadata }
 }
 
 function safeDecode(segment: string): string | null {

@@ -85,7 +85,13 @@ export interface Reattach {
   reattach_token?: string
 }
 
+/** The SDK's application-level keepalive (`{"type":"ping"}` is answered with `{"type":"pong"}`). */
+export interface Ping {
+  type: 'ping' | 'pong'
+}
+
 export type WorkerMessage =
+  | Ping
   | RegisterFunction
   | UnregisterFunction
   | RegisterTrigger
@@ -121,6 +127,8 @@ const SHAPES: Record<WorkerMessage['type'], Record<string, Check>> = {
   invocationresult: { invocation_id: str, function_id: optStr, error: optErr },
   triggerregistrationresult: { id: str, trigger_type: optStr, function_id: optStr, error: optErr },
   reattach: { previous_worker_id: str, reattach_token: optStr },
+  ping: {},
+  pong: {},
 }
 
 /** Parses one text frame from a worker. Errors name what was wrong, for the reply or the log. */
@@ -156,6 +164,7 @@ export interface WorkerRegistered {
 
 export type EngineMessage =
   | WorkerRegistered
+  | Ping
   | Omit<InvokeFunction, 'action'>
   | InvocationResult
   | TriggerRegistrationResult

@@ -162,7 +162,7 @@ describe('iii-sdk against the edge engine', () => {
       expect(lines).toContain('INVOKED')
       const killedAt = Date.now()
       child.kill('SIGKILL')
-      await expect(call).rejects.toMatchObject({ code: 'worker_disconnected' })
+      await expect(call).rejects.toMatchObject({ code: 'invocation_stopped' })
       console.log(`e2e killed worker: caller told after ${Date.now() - killedAt} ms`)
     } finally {
       child.kill('SIGKILL')

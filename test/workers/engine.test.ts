@@ -65,7 +65,7 @@ describe('disconnects', () => {
     await callee.next(ofType('invokefunction'))
     callee.ws.close(1000)
     const result = await caller.next(ofType('invocationresult', { invocation_id: 'w' }))
-    expect(result.error).toMatchObject({ code: 'worker_disconnected' })
+    expect(result.error).toMatchObject({ code: 'invocation_stopped' })
     caller.send({ type: 'invokefunction', invocation_id: 'again', function_id: 'slow::one', data: {} })
     expect((await caller.next(ofType('invocationresult', { invocation_id: 'again' }))).error.code).toBe('function_not_found')
   })
@@ -99,12 +99,11 @@ describe('eviction', () => {
 })
 
 describe('builtins', () => {
-  it('creates channels and lists functions, workers and triggers', async () => {
+  it('creates channels and lists functions, workers, trigger types and triggers', async () => {
     const worker = await openWorker()
     worker.send({ type: 'registerfunction', id: 'listed::fn', description: 'shown in lists' })
     worker.send({ type: 'registertrigger', id: 't1', trigger_type: 'http', function_id: 'listed::fn', config: { api_path: 'a/:b', http_method: 'GET' } })
-    expect(await worker.next(ofType('triggerregistrationresult', { id: 't1' }))).not.toHaveProperty('error')
-    worker.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { runtime: 'node', name: 'w1' }, action: { type: 'void' } })
+    worker.send({ type: 'invokefunction', function_id: 'engine::workers::register', data: { runtime: 'node', name: 'w1', pid: 7 }, action: { type: 'void' } })
     const call = async (function_id: string, data: unknown = {}) => {
       const invocation_id = crypto.randomUUID()
       worker.send({ type: 'invokefunction', invocation_id, function_id, data })
@@ -113,23 +112,86 @@ describe('builtins', () => {
     const refs = await call('engine::channels::create', { buffer_size: 8 })
     expect(refs.writer).toMatchObject({ direction: 'write', channel_id: refs.reader.channel_id })
     expect(refs.reader.direction).toBe('read')
+    expect(refs.writer.access_key).not.toBe(refs.reader.access_key)
     expect((await call('engine::functions::list')).functions).toContainEqual(
-      expect.objectContaining({ function_id: 'listed::fn', description: 'shown in lists', worker_id: worker.id }),
+      expect.objectContaining({ function_id: 'listed::fn', description: 'shown in lists', worker_id: worker.id, worker_name: 'w1' }),
     )
     expect((await call('engine::workers::list')).workers).toContainEqual(
-      expect.objectContaining({ worker_id: worker.id, runtime: 'node', name: 'w1', functions: ['listed::fn'] }),
+      expect.objectContaining({ id: worker.id, runtime: 'node', name: 'w1', pid: 7, function_count: 1, status: 'connected' }),
     )
-    expect((await call('engine::triggers::list')).triggers).toContainEqual(
-      expect.objectContaining({ id: 't1', trigger_type: 'http', function_id: 'listed::fn' }),
+    expect((await call('engine::triggers::list')).triggers).toContainEqual(expect.objectContaining({ id: 'http' }))
+    expect((await call('engine::registered-triggers::list')).registered_triggers).toContainEqual(
+      expect.objectContaining({ id: 't1', trigger_type: 'http', function_id: 'listed::fn', worker_name: 'w1' }),
     )
+    // Success is silent, as in the iii engine: only failures get a triggerregistrationresult.
+    expect(worker.inbox.filter((m) => m.type === 'triggerregistrationresult')).toEqual([])
   })
 
-  it('rejects a trigger of an unknown type and an http trigger without api_path', async () => {
+  it('refuses an http trigger without api_path or on a reserved path', async () => {
     const worker = await openWorker()
-    worker.send({ type: 'registertrigger', id: 'u', trigger_type: 'nope', function_id: 'f', config: {} })
-    expect((await worker.next(ofType('triggerregistrationresult', { id: 'u' }))).error.code).toBe('trigger_type_not_found')
     worker.send({ type: 'registertrigger', id: 'h', trigger_type: 'http', function_id: 'f', config: {} })
-    expect((await worker.next(ofType('triggerregistrationresult', { id: 'h' }))).error.code).toBe('invalid_trigger_config')
+    expect((await worker.next(ofType('triggerregistrationresult', { id: 'h' }))).error).toMatchObject({
+      code: 'trigger_registration_failed',
+      message: expect.stringContaining('api_path'),
+    })
+    worker.send({ type: 'registertrigger', id: 'r', trigger_type: 'http', function_id: 'f', config: { api_path: '/channels', http_method: 'POST' } })
+    expect((await worker.next(ofType('triggerregistrationresult', { id: 'r' }))).error.message).toMatch(/reserved/)
+  })
+
+  it('keeps a trigger of a type nobody provides yet and hands it to the provider when it registers', async () => {
+    const user = await openWorker()
+    const provider = await openWorker()
+    user.send({ type: 'registertrigger', id: 'cron-1', trigger_type: 'cron::later', function_id: 'job::run', config: { every: '1m' } })
+    await settle(user)
+    expect(user.inbox.filter((m) => m.type === 'triggerregistrationresult')).toEqual([])
+    provider.send({ type: 'registertriggertype', id: 'cron::later', description: 'cron' })
+    expect(await provider.next(ofType('registertrigger', { id: 'cron-1' }))).toMatchObject({ function_id: 'job::run', config: { every: '1m' } })
+    // The provider refuses it: the user hears about it.
+    provider.send({ type: 'triggerregistrationresult', id: 'cron-1', trigger_type: 'cron::later', function_id: 'job::run', error: { code: 'bad_cron', message: 'nope' } })
+    expect((await user.next(ofType('triggerregistrationresult', { id: 'cron-1' }))).error.code).toBe('bad_cron')
+  })
+})
+
+describe('registration', () => {
+  it('lets a second registration of a function id take it over; the first owner leaving does not remove it', async () => {
+    const first = await openWorker()
+    const second = await openWorker()
+    const caller = await openWorker()
+    first.send({ type: 'registerfunction', id: 'shared::fn' })
+    await settle(first)
+    second.send({ type: 'registerfunction', id: 'shared::fn' })
+    await settle(second)
+    first.ws.close(1000)
+    await first.closed
+    caller.send({ type: 'invokefunction', invocation_id: 'dup', function_id: 'shared::fn', data: {} })
+    const invoke = await second.next(ofType('invokefunction'))
+    second.send({ type: 'invocationresult', invocation_id: invoke.invocation_id, result: 'second' })
+    expect((await caller.next(ofType('invocationresult', { invocation_id: 'dup' }))).result).toBe('second')
+  })
+
+  it('answers the SDK keepalive {"type":"ping"} with a pong', async () => {
+    const worker = await openWorker()
+    worker.send({ type: 'ping' })
+    expect(await worker.next(ofType('pong'))).toEqual({ type: 'pong' })
+  })
+
+  it('retires the previous connection of a worker that reattaches with its token', async () => {
+    const res = await (await import('cloudflare:test')).SELF.fetch('http://edge/', { headers: { Upgrade: 'websocket' } })
+    const old = res.webSocket!
+    const oldInbox: any[] = []
+    old.addEventListener('message', (e) => oldInbox.push(JSON.parse(e.data as string)))
+    const oldClosed = new Promise<number>((r) => old.addEventListener('close', (e) => r(e.code)))
+    old.accept()
+    while (oldInbox.length === 0) await new Promise((r) => setTimeout(r, 5))
+    const { worker_id, reattach_token } = oldInbox[0]
+    old.send(JSON.stringify({ type: 'registerfunction', id: 'old::fn' }))
+    const fresh = await openWorker()
+    fresh.send({ type: 'reattach', previous_worker_id: worker_id, reattach_token: 'wrong' })
+    await settle(fresh)
+    fresh.send({ type: 'reattach', previous_worker_id: worker_id, reattach_token })
+    expect(await oldClosed).toBe(1000)
+    fresh.send({ type: 'invokefunction', invocation_id: 'gone', function_id: 'old::fn', data: {} })
+    expect((await fresh.next(ofType('invocationresult', { invocation_id: 'gone' }))).error.code).toBe('function_not_found')
   })
 })
 
