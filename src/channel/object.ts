@@ -81,9 +81,14 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     }
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
     const result = this.core.connect(end, peer(server))
-    this.ctx.acceptWebSocket(server, [result.ok ? end : 'refused'])
-    // A second socket for a taken end is accepted, then closed at once; the first keeps working.
-    if (!result.ok) server.close(result.code, result.reason)
+    if (result.ok) this.ctx.acceptWebSocket(server, [end])
+    else {
+      // A second socket for a taken end is accepted, then closed at once; the first keeps working.
+      // Accepted outside hibernation: workerd then ends its TCP connection at once, where a
+      // hibernatable one would linger ~10 s while the object lives on for the first socket.
+      server.accept()
+      server.close(result.code, result.reason)
+    }
     return new Response(null, { status: 101, webSocket: client })
   }
 

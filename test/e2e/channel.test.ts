@@ -135,8 +135,11 @@ describe('ends going away', () => {
     const refs = await createChannel(dev.baseUrl)
     const reader = await openReader(url(refs, 'reader'))
     const first = await openWriter(url(refs, 'writer'))
+    const opened = Date.now()
     const second = await openWriter(url(refs, 'writer'))
     expect((await second.closed).code).toBe(1008)
+    // The refused socket's connection must end with its Close, not linger ~10 s (PLATFORM.md §7).
+    expect(Date.now() - opened).toBeLessThan(5000)
 
     await sendAll(first.ws, s.messages)
     first.ws.close(1000)
