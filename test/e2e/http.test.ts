@@ -1,0 +1,262 @@
+// HTTP triggers end to end: the seed's download and SSE examples (with the SDK 0.22 `http()` helper),
+// streamed uploads, result responses, errors, and a client that goes away mid-download.
+import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { http } from '@iii-dev/helpers/http'
+import { registerWorker } from 'iii-sdk'
+import type { ChannelReader } from 'iii-sdk'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type WranglerDev, startWrangler } from './support/wrangler'
+
+type Iii = ReturnType<typeof registerWorker>
+
+let dev: WranglerDev
+let iii: Iii
+const MiB = 1024 * 1024
+const DOWNLOAD_BYTES = 50 * MiB
+const SSE_INTERVAL_MS = 200
+
+/** Deterministic pseudo-random bytes in 256 KiB pieces, so both sides can hash without storing. */
+function* pattern(total: number): Generator<Buffer> {
+  let seed = 12345
+  for (let at = 0; at < total; at += 256 * 1024) {
+    const piece = Buffer.alloc(Math.min(256 * 1024, total - at))
+    for (let i = 0; i < piece.length; i += 4) {
+      seed = (seed * 1103515245 + 12345) >>> 0
+      piece.writeUInt32LE(seed, i)
+    }
+    yield piece
+  }
+}
+const patternSha = (total: number) => {
+  const h = createHash('sha256')
+  for (const piece of pattern(total)) h.update(piece)
+  return h.digest('hex')
+}
+
+/** What the abortable download's function saw, read by the test from this same process. */
+const abortProbe = { written: 0, failed: null as string | null }
+const uploadProbe = { firstChunkAt: 0, chunks: 0 }
+
+beforeAll(async () => {
+  dev = await startWrangler()
+  iii = registerWorker(dev.wsUrl, { workerName: 'http-e2e', otel: { enabled: false } })
+
+  // Seed example 1: file download (the file is generated instead of read from /data/reports).
+  iii.registerFunction(
+    'files::download',
+    http(async (req, res) => {
+      res.status(200)
+      res.headers({
+        'content-type': 'application/octet-stream',
+        'content-disposition': `attachment; filename="${req.path_params.filename}"`,
+      })
+      await pipeline(Readable.from(pattern(DOWNLOAD_BYTES)), res.stream)
+    }),
+  )
+  iii.registerTrigger({ type: 'http', function_id: 'files::download', config: { api_path: 'files/:filename', http_method: 'GET' } })
+
+  // Seed example 2: server-sent events.
+  iii.registerFunction(
+    'events::stream',
+    http(async (_req, res) => {
+      res.status(200)
+      res.headers({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
+      for (let i = 1; i <= 5; i++) {
+        const frame = `id: ${i}\nevent: progress\ndata: ${JSON.stringify({ step: i, total: 5 })}\n\n`
+        res.stream.write(Buffer.from(frame))
+        await new Promise((r) => setTimeout(r, SSE_INTERVAL_MS))
+      }
+      const done = `id: 6\nevent: done\ndata: ${JSON.stringify({ message: 'complete' })}\n\n`
+      res.stream.write(Buffer.from(done))
+      res.stream.end()
+    }),
+  )
+  iii.registerTrigger({ type: 'http', function_id: 'events::stream', config: { api_path: 'events/stream', http_method: 'GET' } })
+
+  // A large upload, read incrementally; the answer is a plain result.
+  iii.registerFunction('upload::digest', async (req: { request_body: ChannelReader; headers: Record<string, string> }) => {
+    const hash = createHash('sha256')
+    let bytes = 0
+    for await (const chunk of req.request_body.stream) {
+      if (uploadProbe.chunks++ === 0) uploadProbe.firstChunkAt = Date.now()
+      hash.update(chunk)
+      bytes += chunk.length
+    }
+    return { status_code: 200, body: { sha256: hash.digest('hex'), bytes, content_type: req.headers['content-type'] } }
+  })
+  iii.registerTrigger({ type: 'http', function_id: 'upload::digest', config: { api_path: 'upload', http_method: 'POST' } })
+
+  iii.registerFunction('json::echo', async (req: { body: unknown; query_params: unknown; path_params: unknown; method: string; path: string }) => ({
+    status_code: 201,
+    headers: { 'x-echo': 'yes' },
+    body: { body: req.body, query: req.query_params, params: req.path_params, method: req.method, path: req.path },
+  }))
+  iii.registerTrigger({ type: 'http', function_id: 'json::echo', config: { api_path: 'echo/:kind', http_method: 'POST' } })
+
+  iii.registerFunction('fails::always', async () => {
+    throw new Error('database on fire')
+  })
+  iii.registerTrigger({ type: 'http', function_id: 'fails::always', config: { api_path: 'fail' } })
+
+  iii.registerFunction(
+    'files::endless',
+    http(async (_req, res) => {
+      res.status(200)
+      res.headers({ 'content-type': 'application/octet-stream' })
+      const chunk = Buffer.alloc(64 * 1024, 1)
+      for (let i = 0; i < 2000 && !abortProbe.failed; i++) {
+        await new Promise<void>((resolve) => {
+          res.stream.write(chunk, (err) => {
+            if (err) abortProbe.failed = err.message
+            else abortProbe.written++
+            resolve()
+          })
+          res.stream.once('close', () => {
+            abortProbe.failed ??= 'stream closed'
+            resolve()
+          })
+        })
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    }),
+  )
+  iii.registerTrigger({ type: 'http', function_id: 'files::endless', config: { api_path: 'endless' } })
+
+  // Registration is asynchronous: wait until the last route answers something other than 404.
+  for (let i = 0; i < 100; i++) {
+    if ((await fetch(`${dev.baseUrl}/fail`)).status !== 404) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+})
+
+afterAll(async () => {
+  await iii?.shutdown()
+  await dev?.stop()
+})
+
+describe('http triggers', () => {
+  it('serves the seed download example: 50 MiB byte-exact, headers from res.status/res.headers', async () => {
+    const started = Date.now()
+    const res = await fetch(`${dev.baseUrl}/files/quarterly-report.pdf`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('application/octet-stream')
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="quarterly-report.pdf"')
+    const hash = createHash('sha256')
+    let bytes = 0
+    for await (const chunk of res.body!) {
+      hash.update(chunk)
+      bytes += chunk.byteLength
+    }
+    console.log(`e2e http download 50 MiB: ${(bytes / 1e6 / ((Date.now() - started) / 1000)).toFixed(1)} MB/s`)
+    expect(bytes).toBe(DOWNLOAD_BYTES)
+    expect(hash.digest('hex')).toBe(patternSha(DOWNLOAD_BYTES))
+  })
+
+  it('streams the seed SSE example: six events, each arriving as it is written', async () => {
+    const res = await fetch(`${dev.baseUrl}/events/stream`)
+    expect(res.headers.get('content-type')).toBe('text/event-stream')
+    const arrivals: { at: number; id: string }[] = []
+    const started = Date.now()
+    let text = ''
+    const decoder = new TextDecoder()
+    for await (const chunk of res.body!) {
+      text += decoder.decode(chunk, { stream: true })
+      for (const id of text.match(/^id: \d+$/gm) ?? []) if (!arrivals.some((a) => a.id === id)) arrivals.push({ at: Date.now() - started, id })
+    }
+    expect(arrivals.map((a) => a.id)).toEqual(['id: 1', 'id: 2', 'id: 3', 'id: 4', 'id: 5', 'id: 6'])
+    expect(text).toContain('event: done\ndata: {"message":"complete"}')
+    // Each event must reach the client while the function is still sleeping before the next one.
+    const gaps = arrivals.slice(1).map((a, i) => a.at - arrivals[i]!.at)
+    console.log(`e2e sse arrival gaps (ms, written every ${SSE_INTERVAL_MS}): ${gaps.join(', ')}`)
+    for (const gap of gaps) expect(gap).toBeGreaterThan(SSE_INTERVAL_MS / 2)
+  })
+
+  it('streams a 20 MiB upload to a function that reads it incrementally', async () => {
+    const total = 20 * MiB
+    let lastSentAt = 0
+    const body = Readable.toWeb(
+      Readable.from(
+        (async function* () {
+          for (const piece of pattern(total)) {
+            yield piece
+            await new Promise((r) => setTimeout(r, 2))
+          }
+          lastSentAt = Date.now()
+        })(),
+      ),
+    ) as ReadableStream<Uint8Array>
+    const res = await fetch(`${dev.baseUrl}/upload`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'text/csv' },
+      duplex: 'half',
+    } as RequestInit)
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ sha256: patternSha(total), bytes: total, content_type: 'text/csv' })
+    expect(uploadProbe.chunks).toBeGreaterThan(1)
+    // The function started reading before the client finished sending: nothing held the body whole.
+    expect(uploadProbe.firstChunkAt).toBeLessThan(lastSentAt)
+  })
+
+  it('answers with the returned {status_code, headers, body}; JSON bodies are parsed into body', async () => {
+    const res = await fetch(`${dev.baseUrl}/echo/json?x=1&y=two`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ hello: 'world', n: [1, 2] }),
+    })
+    expect(res.status).toBe(201)
+    expect(res.headers.get('x-echo')).toBe('yes')
+    expect(await res.json()).toEqual({
+      body: { hello: 'world', n: [1, 2] },
+      query: { x: '1', y: 'two' },
+      params: { kind: 'json' },
+      method: 'POST',
+      path: '/echo/:kind',
+    })
+  })
+
+  it('answers 500 with a short JSON error when the function throws', async () => {
+    const res = await fetch(`${dev.baseUrl}/fail`)
+    expect(res.status).toBe(500)
+    expect(await res.json()).toEqual({ error: { code: 'invocation_failed', message: 'database on fire' } })
+  })
+
+  it('answers 404 with a clear error for a path nobody serves, and for a method not registered', async () => {
+    for (const [method, path] of [['GET', '/nobody/here'], ['DELETE', '/events/stream']] as const) {
+      const res = await fetch(`${dev.baseUrl}${path}`, { method })
+      expect(res.status).toBe(404)
+      expect((await res.json()).error.code).toBe('NOT_FOUND')
+    }
+  })
+
+  it('makes the function\'s writes fail when the client aborts a download', async () => {
+    const abort = new AbortController()
+    const res = await fetch(`${dev.baseUrl}/endless`, { signal: abort.signal })
+    const reader = res.body!.getReader()
+    let received = 0
+    while (received < 512 * 1024) received += (await reader.read()).value?.byteLength ?? 0
+    abort.abort()
+    for (let i = 0; i < 100 && !abortProbe.failed; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(abortProbe.failed).not.toBeNull()
+    expect(abortProbe.written).toBeLessThan(2000)
+  })
+})
+
+describe('a worker that went away', () => {
+  it('takes its routes with it: 404 at once, not a hang', async () => {
+    const gone = registerWorker(dev.wsUrl, { workerName: 'short-lived', otel: { enabled: false } })
+    gone.registerFunction('brief::fn', async () => ({ status_code: 200, body: 'here' }))
+    gone.registerTrigger({ type: 'http', function_id: 'brief::fn', config: { api_path: 'brief' } })
+    for (let i = 0; i < 100 && (await fetch(`${dev.baseUrl}/brief`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(await (await fetch(`${dev.baseUrl}/brief`)).text()).toBe('here')
+    await gone.shutdown()
+    let status = 200
+    for (let i = 0; i < 100 && status === 200; i++) {
+      status = (await fetch(`${dev.baseUrl}/brief`)).status
+      if (status === 200) await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(status).toBe(404)
+  })
+})
