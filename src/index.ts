@@ -3,7 +3,7 @@
 import { type Context, Hono } from 'hono'
 import { createChannel } from './channel/create'
 import { sameSecret } from './channel/keys'
-import { END_HEADER, KEY_HEADER } from './channel/object'
+import { END_HEADER, KEY_HEADER, WINDOW_HEADER } from './channel/object'
 import { OTEL_PATH } from './engine/object'
 import { httpError, serveHttpTrigger } from './http/bridge'
 import { parseChannelSocketTarget, parseCreateChannelBody } from './protocol/refs'
@@ -38,12 +38,13 @@ app.post('/channels', async (c) => {
 /** `…/ws/channels/:id?key=…&dir=read|write`; the SDK keeps the path prefix of its engine address. */
 async function channelSocket(c: Context<App>): Promise<Response> {
   if (!isUpgrade(c)) return c.text('expected a WebSocket upgrade', 426)
-  const target = parseChannelSocketTarget(c.req.param('id')!, c.req.query('key'), c.req.query('dir'))
+  const target = parseChannelSocketTarget(c.req.param('id')!, c.req.query('key'), c.req.query('dir'), c.req.query('window'))
   if (!target.ok) return c.text(target.message, target.status)
-  const { channelId, end, key } = target.value
+  const { channelId, end, key, window } = target.value
   const headers = new Headers(c.req.raw.headers)
   headers.set(END_HEADER, end)
   headers.set(KEY_HEADER, key)
+  if (window !== null) headers.set(WINDOW_HEADER, String(window))
   const stub = c.env.CHANNEL.get(c.env.CHANNEL.idFromName(channelId))
   return stub.fetch('https://channel/connect', { headers })
 }

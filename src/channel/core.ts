@@ -7,6 +7,10 @@
 //                                           when the buffer is full or the flush task runs
 // The drain task sends the stored frames, then `pending`, to the reader a slice at a time, and
 // deletes what it sent. Undelivered data is therefore in memory for at most one task turn.
+//
+// Flow control (opt-in, for clients of our own): a reader that connects with a window gets at
+// most that many bytes beyond what it acknowledged (`readerAck`); the rest waits in storage, so a
+// slow reader costs bounded memory. The SDK's reader sends nothing back and gets no window.
 
 import { CloseCode, closeReason } from '../protocol/close-codes'
 import { type Frame, formatBytes, frameBytes } from './frame'
@@ -95,6 +99,10 @@ export class ChannelCore {
   private reader: Peer | null = null
   private finished = false
   private readerEnding = false
+  /** Flow control: the reader's window in bytes (null: none), bytes sent and acknowledged since it connected. */
+  private window: number | null = null
+  private sentToReader = 0
+  private ackedByReader = 0
 
   /**
    * @param restored what a rebuilt object finds: the saved ends, the stored range and the sockets
@@ -104,12 +112,14 @@ export class ChannelCore {
     private readonly limits: ChannelLimits,
     private readonly store: FrameStore,
     private readonly host: ChannelHost,
-    restored?: { ends: EndsState; stored: StoredRange; writer?: Peer; reader?: Peer },
+    restored?: { ends: EndsState; stored: StoredRange; writer?: Peer; reader?: Peer; readerWindow?: number | null },
   ) {
     this.ends = restored ? { ...restored.ends } : emptyEnds()
     this.stored = restored ? { ...restored.stored } : { from: 0, to: 0, bytes: 0 }
     this.writer = restored?.writer ?? null
     this.reader = restored?.reader ?? null
+    // Counters restart after a rebuild: the window opens fully once, then acks take over again.
+    this.window = restored?.readerWindow ?? null
     if (!restored) return
     // A socket that closed while the object was gone leaves its end 'open' with no socket.
     if (this.ends.writer === 'open' && !this.writer) this.writerClosed(1006, 'lost while the channel slept')
@@ -133,14 +143,18 @@ export class ChannelCore {
     return this.finished
   }
 
-  /** A socket for `end` has been accepted; the first one per end wins, later ones are refused. */
-  connect(end: End, peer: Peer): ConnectResult {
+  /**
+   * A socket for `end` has been accepted; the first one per end wins, later ones are refused.
+   * `window` (reader only) turns flow control on: see `readerAck`.
+   */
+  connect(end: End, peer: Peer, window: number | null = null): ConnectResult {
     if (this.finished || this.ends[end] !== 'waiting') {
       const state = this.ends[end] === 'open' ? 'already connected' : 'already finished'
       return { ok: false, code: CloseCode.EndTaken, reason: `channel ${end} ${state}` }
     }
     this.ends[end] = 'open'
     this[end] = peer
+    if (end === 'reader') this.window = window
     this.host.saveEnds(this.endsState)
     if (end === 'reader' && (!this.backlogEmpty() || this.ends.writer === 'done')) this.host.schedule('drain')
     return { ok: true }
@@ -156,7 +170,7 @@ export class ChannelCore {
       const limit = formatBytes(this.limits.maxFrameBytes)
       return this.failWriter(CloseCode.FrameTooLarge, `frame too large: ${formatBytes(size)} (limit ${limit})`)
     }
-    if (this.reader && this.backlogEmpty()) return this.deliver(frame, size)
+    if (this.reader && this.backlogEmpty() && this.windowAllows(size)) return this.deliver(frame, size)
     if (this.backlog.bytes + size > this.limits.storageQuotaBytes) {
       const limit = formatBytes(this.limits.storageQuotaBytes)
       return this.failWriter(CloseCode.QuotaExceeded, `channel buffer quota exceeded (limit ${limit})`)
@@ -191,6 +205,13 @@ export class ChannelCore {
     this.finish()
   }
 
+  /** A flow-controlled reader has consumed `consumed` bytes in all since it connected. */
+  readerAck(consumed: number): void {
+    if (this.window === null || !(consumed > this.ackedByReader)) return
+    this.ackedByReader = Math.min(consumed, this.sentToReader)
+    if (!this.backlogEmpty()) this.host.schedule('drain')
+  }
+
   /** The TTL alarm: a channel one of whose ends never connected is dropped. */
   expire(ttlSeconds: number): boolean {
     const missing = (['writer', 'reader'] as const).find((end) => this.ends[end] === 'waiting')
@@ -217,6 +238,14 @@ export class ChannelCore {
     this.reader!.send(frame)
     this.stats.framesOut++
     this.stats.bytesOut += size
+    this.sentToReader += size
+  }
+
+  /** Without a window, always; with one, while the bytes in flight stay within it (one frame at least). */
+  private windowAllows(size: number): boolean {
+    if (this.window === null) return true
+    const inFlight = this.sentToReader - this.ackedByReader
+    return inFlight === 0 || inFlight + size <= this.window
   }
 
   /** Moves `pending` to storage in one batch. */
@@ -233,26 +262,40 @@ export class ChannelCore {
   private drain(): void {
     if (!this.reader) return
     let budget = this.limits.drainSliceBytes
-    while (budget > 0 && this.stored.to > this.stored.from) {
+    let blocked = false
+    while (budget > 0 && !blocked && this.stored.to > this.stored.from) {
       const frames = this.store.read(this.stored.from, budget)
+      let sent = 0
       for (const frame of frames) {
         const size = frameBytes(frame)
+        if (!this.windowAllows(size)) {
+          blocked = true
+          break
+        }
         this.deliver(frame, size)
         this.stored.bytes -= size
         budget -= size
+        sent++
       }
-      this.stored.from += frames.length
-      this.store.dropBelow(this.stored.from)
+      this.stored.from += sent
+      if (sent > 0) this.store.dropBelow(this.stored.from)
     }
-    while (budget > 0 && this.pending.length > 0) {
-      const frame = this.pending.shift()!
-      const size = frameBytes(frame)
-      this.deliver(frame, size)
+    while (budget > 0 && !blocked && this.pending.length > 0) {
+      const size = frameBytes(this.pending[0]!)
+      if (!this.windowAllows(size)) {
+        blocked = true
+        break
+      }
+      this.deliver(this.pending.shift()!, size)
       this.pendingBytes -= size
       budget -= size
     }
-    if (!this.backlogEmpty()) this.host.schedule('drain')
-    else if (this.ends.writer === 'done') this.endReader()
+    // A reader at the end of its window is woken by its next ack, not by polling; meanwhile what
+    // waits for it goes to storage.
+    if (!this.backlogEmpty()) {
+      if (blocked) this.flush()
+      else this.host.schedule('drain')
+    } else if (this.ends.writer === 'done') this.endReader()
   }
 
   private failWriter(code: number, reason: string): void {

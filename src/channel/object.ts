@@ -4,6 +4,7 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
+import { parseReaderAck } from '../protocol/refs'
 import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type Task, emptyEnds } from './core'
 import { keyMatches } from './keys'
 import { channelLimits, ttlSeconds } from './limits'
@@ -26,6 +27,12 @@ type ChannelRow = {
 /** Headers the front door sets on the upgrade it forwards here (already shape-checked there). */
 export const END_HEADER = 'x-iii-channel-end'
 export const KEY_HEADER = 'x-iii-channel-key'
+export const WINDOW_HEADER = 'x-iii-channel-window'
+
+/** Kept on a reader's socket so a flow-control window survives the object sleeping. */
+interface ReaderAttachment {
+  window: number | null
+}
 
 /** WebSocket.readyState CLOSED (the constant is not exposed as a static in workerd). */
 const SOCKET_CLOSED = 3
@@ -80,8 +87,12 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
       return new Response('channel not found or wrong key', { status: 404 })
     }
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
-    const result = this.core.connect(end, peer(server))
-    if (result.ok) this.ctx.acceptWebSocket(server, [end])
+    const window = end === 'reader' && request.headers.has(WINDOW_HEADER) ? Number(request.headers.get(WINDOW_HEADER)) : null
+    const result = this.core.connect(end, peer(server), window)
+    if (result.ok) {
+      this.ctx.acceptWebSocket(server, [end])
+      if (end === 'reader') server.serializeAttachment({ window } satisfies ReaderAttachment)
+    }
     else {
       // A second socket for a taken end is accepted, then closed at once; the first keeps working.
       // Accepted outside hibernation: workerd then ends its TCP connection at once, where a
@@ -93,8 +104,11 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    if (this.ctx.getTags(ws)[0] !== 'writer') return // readers send nothing we act on (yet)
-    this.core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
+    const end = this.ctx.getTags(ws)[0]
+    if (end === 'writer') return this.core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
+    // A reader only ever sends flow-control acks; anything else from it is ignored.
+    const acked = end === 'reader' && typeof message === 'string' ? parseReaderAck(message) : null
+    if (acked !== null) this.core?.readerAck(acked)
   }
 
   override webSocketClose(ws: WebSocket, code: number, reason: string): void {
@@ -167,11 +181,13 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
       const ws = ends[end] === 'open' ? this.ctx.getWebSockets(end)[0] : undefined
       return ws && peer(ws)
     }
+    const readerSocket = ends.reader === 'open' ? this.ctx.getWebSockets('reader')[0] : undefined
     return new ChannelCore(limits, this.store, this, {
       ends,
       stored: this.store.range(),
       writer: socket('writer'),
       reader: socket('reader'),
+      readerWindow: (readerSocket?.deserializeAttachment() as ReaderAttachment | null)?.window ?? null,
     })
   }
 }

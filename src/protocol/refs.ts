@@ -30,21 +30,32 @@ export interface ChannelSocketTarget {
   channelId: string
   end: End
   key: string
+  /** Flow-control window in bytes asked for by a reader of our own (`&window=`), or null. */
+  window: number | null
 }
+
+/** Flow-control windows a reader may ask for: at least one SDK frame, at most 64 MiB. */
+export const MIN_WINDOW = 64 * 1024
+export const MAX_WINDOW = 64 * 1024 * 1024
 
 /** The channel socket address `…/ws/channels/:id?key=…&dir=read|write`, checked without any state. */
 export function parseChannelSocketTarget(
   id: string,
   key: string | undefined,
   dir: string | undefined,
+  window?: string,
 ): Parsed<ChannelSocketTarget> {
   if (dir !== 'read' && dir !== 'write') return { ok: false, status: 400, message: 'dir must be read or write' }
   if (!key) return { ok: false, status: 400, message: 'missing key' }
+  const windowBytes = window === undefined ? null : Number(window)
+  if (windowBytes !== null && (dir !== 'read' || !Number.isSafeInteger(windowBytes) || windowBytes < MIN_WINDOW || windowBytes > MAX_WINDOW)) {
+    return { ok: false, status: 400, message: `window is for readers: bytes from ${MIN_WINDOW} to ${MAX_WINDOW}` }
+  }
   // A malformed id or key cannot name an existing channel: answer as for an unknown one.
   if (!CHANNEL_ID.test(id) || !ACCESS_KEY.test(key)) {
     return { ok: false, status: 404, message: 'channel not found or wrong key' }
   }
-  return { ok: true, value: { channelId: id, end: dir === 'write' ? 'writer' : 'reader', key } }
+  return { ok: true, value: { channelId: id, end: dir === 'write' ? 'writer' : 'reader', key, window: windowBytes } }
 }
 
 /** `buffer_size` of `POST /channels` and `engine::channels::create`: frames, default 64, clamped to 1..1024. */
@@ -70,4 +81,14 @@ export function parseCreateChannelBody(text: string): Parsed<{ bufferSize: numbe
   }
   const size = parseBufferSize((body as Record<string, unknown>).buffer_size)
   return size.ok ? { ok: true, value: { bufferSize: size.value } } : size
+}
+
+/** A reader's acknowledgement (flow control): `{"type":"ack","bytes":<total bytes consumed>}`. */
+export function parseReaderAck(text: string): number | null {
+  try {
+    const value = JSON.parse(text) as { type?: unknown; bytes?: unknown }
+    return value?.type === 'ack' && Number.isSafeInteger(value.bytes) && (value.bytes as number) >= 0 ? (value.bytes as number) : null
+  } catch {
+    return null
+  }
 }

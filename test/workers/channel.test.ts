@@ -127,6 +127,42 @@ describe('ends', () => {
   })
 })
 
+describe('flow control', () => {
+  const settle = () => new Promise((r) => setTimeout(r, 50))
+
+  it('keeps at most a window of unacknowledged bytes in flight to a reader that asks for one', async () => {
+    const refs = await createChannel()
+    const reader = await connect(refs.reader, '', '&window=65536')
+    const writer = await connect(refs.writer)
+    const frames = Array.from({ length: 12 }, (_, i) => chunk(i, 32 * 1024))
+    for (const frame of frames) writer.ws.send(frame)
+    writer.ws.close(1000)
+    await settle()
+    expect(reader.frames.length).toBe(2) // 64 KiB in flight: the window
+    reader.ws.send(JSON.stringify({ type: 'ack', bytes: 32 * 1024 }))
+    await settle()
+    expect(reader.frames.length).toBe(3)
+    await evictDurableObject(stubOf(refs.writer.channel_id)) // the window survives the object sleeping
+    let consumed = 3 * 32 * 1024
+    for (let i = 0; i < 20 && reader.frames.length < 12; i++) {
+      reader.ws.send(JSON.stringify({ type: 'ack', bytes: consumed }))
+      await settle()
+      consumed = reader.frames.length * 32 * 1024
+    }
+    expect((await reader.closed).code).toBe(1000)
+    expect(reader.frames).toEqual(frames)
+  })
+
+  it('refuses a window on a writer and one out of range (400)', async () => {
+    const refs = await createChannel()
+    const { SELF } = await import('cloudflare:test')
+    const upgrade = { headers: { Upgrade: 'websocket' } }
+    const base = (ref: typeof refs.reader) => `http://edge/ws/channels/${ref.channel_id}?key=${encodeURIComponent(ref.access_key)}&dir=${ref.direction}`
+    expect((await SELF.fetch(base(refs.writer) + '&window=65536', upgrade)).status).toBe(400)
+    expect((await SELF.fetch(base(refs.reader) + '&window=10', upgrade)).status).toBe(400)
+  })
+})
+
 describe('storage quota', () => {
   it('closes the writer with 1013 naming the limit; the reader still gets every accepted frame', async () => {
     const quota = Number(env.CHANNEL_STORAGE_QUOTA_BYTES)

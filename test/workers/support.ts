@@ -21,8 +21,8 @@ export function socketUrl(ref: ChannelRef, prefix = ''): string {
   return `http://edge${prefix}/ws/channels/${ref.channel_id}?key=${encodeURIComponent(ref.access_key)}&dir=${ref.direction}`
 }
 
-export async function connect(ref: ChannelRef, prefix = ''): Promise<Client> {
-  const res = await SELF.fetch(socketUrl(ref, prefix), { headers: { Upgrade: 'websocket' } })
+export async function connect(ref: ChannelRef, prefix = '', query = ''): Promise<Client> {
+  const res = await SELF.fetch(socketUrl(ref, prefix) + query, { headers: { Upgrade: 'websocket' } })
   expect(res.status).toBe(101)
   const ws = res.webSocket!
   const frames: Client['frames'] = []
