@@ -22,8 +22,8 @@ export interface RouteMatch {
   path_params: Record<string, string>
 }
 
-/** Paths this project serves itself; a trigger there would never be reached, so it is refused. */
-const RESERVED = [/^channels$/, /^ws\/channels(\/|$)/, /^otel$/, /^$/]
+/** Paths this project serves itself (API, sockets, the page and its assets): a trigger there is refused. */
+const RESERVED = [/^channels$/, /^ws\/channels(\/|$)/, /^otel$/, /^$/, /^api(\/|$)/, /^_iii(\/|$)/]
 
 const splitPath = (path: string) => path.replace(/^\/+|\/+$/g, '').split('/').filter((s) => s !== '')
 
