@@ -17,12 +17,17 @@ const app = new Hono<App>()
 
 const isUpgrade = (c: Context<App>) => c.req.header('upgrade')?.toLowerCase() === 'websocket'
 const engine = (env: Env) => env.ENGINE.get(env.ENGINE.idFromName('engine'))
+const STATUS_INTERVAL_MS = 1000
 
-/** With III_ENGINE_TOKEN set, the engine and the channels API want `Authorization: Bearer <token>`. */
-async function tokenRefusal(c: Context<App>): Promise<Response | null> {
+/**
+ * With III_ENGINE_TOKEN set, the engine, the channels API and the status API want
+ * `Authorization: Bearer <token>`; where a header cannot be sent (EventSource), `?token=` may stand in.
+ */
+async function tokenRefusal(c: Context<App>, allowQuery = false): Promise<Response | null> {
   const expected = c.env.III_ENGINE_TOKEN
   if (!expected) return null
-  const given = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1] ?? ''
+  const header = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1]
+  const given = header ?? (allowQuery ? c.req.query('token') : undefined) ?? ''
   if (await sameSecret(given, expected)) return null
   return c.json({ error: 'engine token required: send Authorization: Bearer <token>' }, 401)
 }
@@ -69,13 +74,36 @@ app.get('*', async (c, next) => {
   return engine(c.env).fetch('https://engine/', { headers: c.req.raw.headers })
 })
 
-app.get('/', (c) =>
+/** Status of the engine and its channels (the page at `/` shows it). */
+app.get('/api/status', async (c) => (await tokenRefusal(c)) ?? c.json(await engine(c.env).status()))
+
+/** The same status as server-sent events, one snapshot a second, for as long as the client listens. */
+app.get('/api/status/stream', async (c) => {
+  const refused = await tokenRefusal(c, true)
+  if (refused) return refused
+  const encoder = new TextEncoder()
+  let first = true
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!first) await new Promise((r) => setTimeout(r, STATUS_INTERVAL_MS))
+      first = false
+      const status = await engine(c.env).status()
+      controller.enqueue(encoder.encode(`event: status\ndata: ${JSON.stringify(status)}\n\n`))
+    },
+  })
+  return new Response(stream, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
+})
+
+const info = (c: Context<App>) =>
   c.json({
     name: 'iii channels at the edge',
     engine: `${new URL(c.req.url).origin.replace(/^http/, 'ws')}/`,
     channels_api: 'POST /channels',
-  }),
-)
+    status: '/api/status',
+  })
+app.get('/api/info', info)
+// The page is a static asset at `/`; without assets this answers instead.
+app.get('/', info)
 
 /** Everything else may be an http trigger registered by a worker. */
 app.all('*', async (c) => {

@@ -9,7 +9,7 @@ export async function createChannel(env: Env, bufferSize: number): Promise<Chann
   const writerKey = newAccessKey()
   const readerKey = newAccessKey()
   const stub = env.CHANNEL.get(env.CHANNEL.idFromName(channelId))
-  await stub.create({ bufferSize, writerKeyHash: await hashKey(writerKey), readerKeyHash: await hashKey(readerKey) })
+  await stub.create({ channelId, bufferSize, writerKeyHash: await hashKey(writerKey), readerKeyHash: await hashKey(readerKey) })
   return {
     writer: { channel_id: channelId, access_key: writerKey, direction: 'write' },
     reader: { channel_id: channelId, access_key: readerKey, direction: 'read' },

@@ -12,17 +12,37 @@ import { CHANNEL_SCHEMA, SqliteFrameStore } from './sqlite-store'
 
 /** What `createChannel` hands the object: never the keys themselves, only their digests. */
 export interface ChannelInit {
+  channelId: string
   bufferSize: number
   writerKeyHash: string
   readerKeyHash: string
 }
 
 type ChannelRow = {
+  channel_id: string
   buffer_size: number
   writer_key_hash: string
   reader_key_hash: string
   ends: string
 }
+
+/** What a channel tells the engine about itself (see EngineObject.reportChannel). */
+export interface ChannelSnapshot {
+  channel_id: string
+  writer: EndsState['writer']
+  reader: EndsState['reader']
+  frames_in: number
+  bytes_in: number
+  frames_out: number
+  bytes_out: number
+  backlog_frames: number
+  backlog_bytes: number
+  buffer_size: number
+  finished: boolean
+  updated_at_ms: number
+}
+
+const REPORT_INTERVAL_MS = 1000
 
 /** Headers the front door sets on the upgrade it forwards here (already shape-checked there). */
 export const END_HEADER = 'x-iii-channel-end'
@@ -53,6 +73,9 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
   private readonly scheduled = new Set<Task>()
   private core: ChannelCore | null = null
   private row: ChannelRow | null = null
+  /** When this channel last told the engine its counters (for the status page), at most once a second. */
+  private lastReport = 0
+  private reportTimer: ReturnType<typeof setTimeout> | undefined
   /** Storage deletion of a finished channel; the object is dropped once it is done. */
   private finishing: Promise<void> | null = null
 
@@ -66,7 +89,8 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
   async create(init: ChannelInit): Promise<void> {
     this.ctx.storage.sql.exec(CHANNEL_SCHEMA)
     this.ctx.storage.sql.exec(
-      'INSERT INTO channel (id, buffer_size, writer_key_hash, reader_key_hash, ends) VALUES (1, ?, ?, ?, ?)',
+      'INSERT INTO channel (id, channel_id, buffer_size, writer_key_hash, reader_key_hash, ends) VALUES (1, ?, ?, ?, ?, ?)',
+      init.channelId,
       init.bufferSize,
       init.writerKeyHash,
       init.readerKeyHash,
@@ -92,6 +116,7 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     if (result.ok) {
       this.ctx.acceptWebSocket(server, [end])
       if (end === 'reader') server.serializeAttachment({ window } satisfies ReaderAttachment)
+      this.report(true)
     }
     else {
       // A second socket for a taken end is accepted, then closed at once; the first keeps working.
@@ -105,7 +130,11 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
     const end = this.ctx.getTags(ws)[0]
-    if (end === 'writer') return this.core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
+    if (end === 'writer') {
+      this.core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
+      void this.report()
+      return
+    }
     // A reader only ever sends flow-control acks; anything else from it is ignored.
     const acked = end === 'reader' && typeof message === 'string' ? parseReaderAck(message) : null
     if (acked !== null) this.core?.readerAck(acked)
@@ -141,11 +170,13 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
   }
 
   finish(): void {
+    const reported = this.report(true)
     this.row = null
-    this.finishing = (async () => {
+    const deleted = (async () => {
       await this.ctx.storage.deleteAlarm()
       await this.ctx.storage.deleteAll()
     })()
+    this.finishing = Promise.all([deleted, reported]).then(() => {})
     void this.finishing.then(() => this.dropWhenQuiet())
   }
 
@@ -153,6 +184,7 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     const end = this.ctx.getTags(ws)[0]
     if (end === 'writer') this.core?.writerClosed(code, reason)
     else if (end === 'reader') this.core?.readerClosed()
+    if (!this.core?.isFinished) this.report(true)
     if (this.core?.isFinished) void this.finishing?.then(() => this.dropWhenQuiet(ws))
   }
 
@@ -166,11 +198,53 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     if (open.length === 0) this.ctx.abort('channel finished')
   }
 
+  /**
+   * Tells the engine this channel's ends and counters, for the status page: on connect and close,
+   * and at most once a second while data moves. Best effort; never on the path of a frame.
+   */
+  private report(now = false): Promise<void> | undefined {
+    const row = this.row
+    const core = this.core
+    if (!row || !core) return
+    const wait = REPORT_INTERVAL_MS - (Date.now() - this.lastReport)
+    if (!now && wait > 0) {
+      // Throttled: one trailing report carries the latest counters when the burst is over.
+      this.reportTimer ??= setTimeout(() => {
+        this.reportTimer = undefined
+        void this.report(true)
+      }, wait)
+      return
+    }
+    if (this.reportTimer !== undefined) clearTimeout(this.reportTimer)
+    this.reportTimer = undefined
+    this.lastReport = Date.now()
+    const ends = core.endsState
+    const backlog = core.backlog
+    const snapshot: ChannelSnapshot = {
+      channel_id: row.channel_id,
+      writer: ends.writer,
+      reader: ends.reader,
+      frames_in: core.stats.framesIn,
+      bytes_in: core.stats.bytesIn,
+      frames_out: core.stats.framesOut,
+      bytes_out: core.stats.bytesOut,
+      backlog_frames: backlog.frames,
+      backlog_bytes: backlog.bytes,
+      buffer_size: row.buffer_size,
+      finished: core.isFinished,
+      updated_at_ms: this.lastReport,
+    }
+    const engine = this.env.ENGINE.get(this.env.ENGINE.idFromName('engine'))
+    const sent = engine.reportChannel(snapshot).catch(() => {})
+    this.ctx.waitUntil(sent)
+    return sent
+  }
+
   private loadRow(): ChannelRow | null {
     const sql = this.ctx.storage.sql
     const exists = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'channel'").toArray()
     if (exists.length === 0) return null
-    return sql.exec<ChannelRow>('SELECT buffer_size, writer_key_hash, reader_key_hash, ends FROM channel').toArray()[0] ?? null
+    return sql.exec<ChannelRow>('SELECT channel_id, buffer_size, writer_key_hash, reader_key_hash, ends FROM channel').toArray()[0] ?? null
   }
 
   private buildCore(row: ChannelRow, restore: boolean): ChannelCore {

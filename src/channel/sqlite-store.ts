@@ -1,6 +1,6 @@
 // SQLite layout of a channel Durable Object. Tables:
-//   channel(id = 1, bufferSize, writerKeyHash, readerKeyHash, ends JSON)  one row, written on create,
-//                                                                          connect and close only
+//   channel(id = 1, channel_id, buffer_size, writer_key_hash, reader_key_hash, ends JSON)
+//                                          one row, written on create, connect and close only
 //   frames(seq INTEGER PRIMARY KEY, data)  undelivered frames; `data` is TEXT for text frames and
 //                                          BLOB for binary ones, so the opcode survives storage
 // Frames are written in batches (one implicit transaction per event) and deleted as the reader
@@ -12,6 +12,7 @@ import type { Frame } from './frame'
 export const CHANNEL_SCHEMA = `
   CREATE TABLE IF NOT EXISTS channel (
     id INTEGER PRIMARY KEY CHECK (id = 1),
+    channel_id TEXT NOT NULL,
     buffer_size INTEGER NOT NULL,
     writer_key_hash TEXT NOT NULL,
     reader_key_hash TEXT NOT NULL,

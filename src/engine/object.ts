@@ -9,9 +9,13 @@ import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { type EngineMessage, type InvokeFunction, parseWorkerMessage } from '../protocol/messages'
 import { engineBuiltins } from './builtins'
 import { Engine, type EngineHost, type Outcome, type WorkerLink } from './engine'
+import type { ChannelSnapshot } from '../channel/object'
 import { type HttpRoute, type RouteMatch, compileRoute, matchRoute } from '../http/routes'
 import { Registry } from './registry'
 import { ENGINE_SCHEMA, SqlitePendingStore, SqliteRegistryStore } from './sqlite-store'
+
+/** A channel silent this long is dropped from the status page (TTL is 5 min; transfers report every second). */
+const STALE_CHANNEL_MS = 10 * 60 * 1000
 
 /** Path the front door forwards the SDK's OpenTelemetry socket to. */
 export const OTEL_PATH = '/otel'
@@ -25,6 +29,8 @@ export class EngineObject extends DurableObject<Env> implements EngineHost {
   private readonly sockets = new Map<string, WebSocket>()
   private persistScheduled = false
   private routes: { version: number; table: HttpRoute[] } = { version: -1, table: [] }
+  /** Channels as they last reported themselves (status page only; memory, rebuilt as they report). */
+  private readonly channels = new Map<string, ChannelSnapshot>()
   /** OpenTelemetry frames received and dropped since the object last woke. */
   private otelFrames = 0
 
@@ -108,14 +114,31 @@ export class EngineObject extends DurableObject<Env> implements EngineHost {
     return matchRoute(this.routes.table, method, path)
   }
 
-  /** Counts for listings and the status page. */
-  stats() {
+  /** A channel's counters, for the status page; a finished channel is forgotten. */
+  reportChannel(snapshot: ChannelSnapshot): void {
+    if (snapshot.finished) this.channels.delete(snapshot.channel_id)
+    else this.channels.set(snapshot.channel_id, snapshot)
+  }
+
+  /** Everything the status page shows (`GET /api/status`). */
+  status() {
+    // A channel object that went away without a last word (reset, expiry) stops reporting.
+    const stale = Date.now() - STALE_CHANNEL_MS
+    for (const [id, c] of this.channels) if (c.updated_at_ms < stale) this.channels.delete(id)
+    const engine = this.engine
     return {
-      workers: this.sockets.size,
-      functions: this.engine.registry.functions.size,
-      triggers: this.engine.registry.triggers.size,
-      pending_invocations: this.engine.pendingCount,
-      otel_frames_dropped: this.otelFrames,
+      workers: engine.listWorkers().map(({ id, name, connected_at_ms, function_count, active_invocations, ...metadata }) => ({
+        id,
+        name,
+        runtime: (metadata as Record<string, unknown>).runtime as string | undefined,
+        connected_at_ms,
+        function_count,
+        active_invocations,
+      })),
+      functions: engine.listFunctions().map(({ function_id, worker_id, worker_name, description }) => ({ function_id, worker_id, worker_name, description })),
+      triggers: engine.listTriggers(),
+      channels: [...this.channels.values()].map(({ finished: _, ...c }) => c),
+      engine: { pending_invocations: engine.pendingCount, otel_frames_dropped: this.otelFrames },
     }
   }
 
