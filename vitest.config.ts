@@ -10,8 +10,14 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
-            // A small storage quota so the 1013 path is reachable in a test.
-            miniflare: { bindings: { CHANNEL_STORAGE_QUOTA_BYTES: String(2 * 1024 * 1024) } },
+            miniflare: {
+              bindings: {
+                // A small storage quota so the 1013 path is reachable in a test.
+                CHANNEL_STORAGE_QUOTA_BYTES: String(2 * 1024 * 1024),
+                // Signed keys here; the e2e tests run wrangler dev without a secret (random keys).
+                III_SIGNING_SECRET: 'workers-test-signing-secret',
+              },
+            },
           }),
         ],
         test: { name: 'workers', include: ['test/workers/**/*.test.ts'] },

@@ -2,7 +2,7 @@
 
 import { type Context, Hono } from 'hono'
 import { createChannel } from './channel/create'
-import { sameSecret } from './channel/keys'
+import { keySigned, sameSecret } from './channel/keys'
 import { END_HEADER, KEY_HEADER, WINDOW_HEADER } from './channel/object'
 import { OTEL_PATH } from './engine/object'
 import { httpError, serveHttpTrigger } from './http/bridge'
@@ -46,6 +46,11 @@ async function channelSocket(c: Context<App>): Promise<Response> {
   const target = parseChannelSocketTarget(c.req.param('id')!, c.req.query('key'), c.req.query('dir'), c.req.query('window'))
   if (!target.ok) return c.text(target.message, target.status)
   const { channelId, end, key, window } = target.value
+  // With a signing secret, a forged or wrong-direction key is refused here: no object wakes for it.
+  const secret = c.env.III_SIGNING_SECRET
+  if (secret && !(await keySigned(key, channelId, end === 'writer' ? 'write' : 'read', secret))) {
+    return c.text('channel not found or wrong key', 404)
+  }
   const headers = new Headers(c.req.raw.headers)
   headers.set(END_HEADER, end)
   headers.set(KEY_HEADER, key)

@@ -3,11 +3,11 @@
 import type { ChannelRefPair } from '../protocol/refs'
 import { hashKey, newAccessKey } from './keys'
 
-/** Creates a channel object and returns its two refs; each end gets its own key. */
+/** Creates a channel object and returns its two refs; each end gets its own key (signed when a secret is set). */
 export async function createChannel(env: Env, bufferSize: number): Promise<ChannelRefPair> {
   const channelId = crypto.randomUUID()
-  const writerKey = newAccessKey()
-  const readerKey = newAccessKey()
+  const writerKey = await newAccessKey(channelId, 'write', env.III_SIGNING_SECRET)
+  const readerKey = await newAccessKey(channelId, 'read', env.III_SIGNING_SECRET)
   const stub = env.CHANNEL.get(env.CHANNEL.idFromName(channelId))
   await stub.create({ channelId, bufferSize, writerKeyHash: await hashKey(writerKey), readerKeyHash: await hashKey(readerKey) })
   return {

@@ -4,7 +4,7 @@
 // so it survives the object sleeping; registrations are in SQLite.
 
 import { DurableObject } from 'cloudflare:workers'
-import { newAccessKey } from '../channel/keys'
+import { newRandomKey } from '../channel/keys'
 import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { type EngineMessage, type InvokeFunction, parseWorkerMessage } from '../protocol/messages'
 import { engineBuiltins } from './builtins'
@@ -57,7 +57,7 @@ export class EngineObject extends DurableObject<Env> implements EngineHost {
     this.ctx.acceptWebSocket(server, ['worker'])
     server.serializeAttachment({ workerId } satisfies WorkerAttachment)
     this.sockets.set(workerId, server)
-    this.engine.workerOpened(workerId, newAccessKey(), Date.now())
+    this.engine.workerOpened(workerId, newRandomKey(), Date.now())
     return new Response(null, { status: 101, webSocket: client })
   }
 

@@ -127,6 +127,23 @@ describe('ends', () => {
   })
 })
 
+describe('signed keys', () => {
+  it('refuses at the front door a key that is not signed for this channel and direction', async () => {
+    const refs = await createChannel()
+    const other = await createChannel()
+    const { SELF } = await import('cloudflare:test')
+    const upgrade = { headers: { Upgrade: 'websocket' } }
+    const url = (id: string, key: string, dir: string) => `http://edge/ws/channels/${id}?key=${encodeURIComponent(key)}&dir=${dir}`
+    // A reader key used to write, a key of another channel, a flipped bit: all 404.
+    expect((await SELF.fetch(url(refs.writer.channel_id, refs.reader.access_key, 'write'), upgrade)).status).toBe(404)
+    expect((await SELF.fetch(url(refs.writer.channel_id, other.writer.access_key, 'write'), upgrade)).status).toBe(404)
+    const key = refs.writer.access_key
+    const flipped = key.slice(0, 30) + (key[30] === 'A' ? 'B' : 'A') + key.slice(31)
+    expect((await SELF.fetch(url(refs.writer.channel_id, flipped, 'write'), upgrade)).status).toBe(404)
+    expect((await SELF.fetch(url(refs.writer.channel_id, key, 'write'), upgrade)).status).toBe(101)
+  })
+})
+
 describe('flow control', () => {
   const settle = () => new Promise((r) => setTimeout(r, 50))
 
