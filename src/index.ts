@@ -107,8 +107,11 @@ const info = (c: Context<App>) =>
     status: '/api/status',
   })
 app.get('/api/info', info)
-// The page is a static asset at `/`; without assets this answers instead.
-app.get('/', info)
+
+/** The page and its files (public/): served by the Worker, after the upgrade routes above. */
+const page = (c: Context<App>) => c.env.ASSETS.fetch(c.req.raw)
+app.get('/', page)
+app.get('/_iii/*', page)
 
 /** Everything else may be an http trigger registered by a worker. */
 app.all('*', async (c) => {

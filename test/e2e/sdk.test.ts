@@ -170,6 +170,22 @@ describe('iii-sdk against the edge engine', () => {
   })
 })
 
+describe('heartbeat', () => {
+  it('answers the SDK\'s protocol pings and {"type":"ping"} on the main socket', async () => {
+    const ws = new WebSocket(dev.wsUrl)
+    const messages: string[] = []
+    ws.on('message', (m) => messages.push(m.toString()))
+    await new Promise((resolve) => ws.once('open', resolve))
+    const pong = new Promise<string>((resolve) => ws.once('pong', (data) => resolve(data.toString())))
+    ws.ping('are you there')
+    expect(await pong).toBe('are you there')
+    ws.send(JSON.stringify({ type: 'ping' }))
+    for (let i = 0; i < 100 && !messages.includes('{"type":"pong"}'); i++) await new Promise((r) => setTimeout(r, 20))
+    expect(messages).toContain('{"type":"pong"}')
+    ws.close()
+  })
+})
+
 describe('engine token', () => {
   let guarded: WranglerDev
   beforeAll(async () => {
