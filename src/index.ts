@@ -74,6 +74,8 @@ app.get(`/:prefix{.+}${OTEL_PATH}`, otelSocket)
 /** The main socket: a WebSocket upgrade on the root or any other path (the SDK keeps its prefix). */
 app.get('*', async (c, next) => {
   if (!isUpgrade(c)) return next()
+  // A channel address that did not parse (e.g. no id) is a bad channel request, not an engine socket.
+  if (/(^|\/)ws\/channels(\/|$)/.test(new URL(c.req.url).pathname)) return c.text('channel not found or wrong key', 404)
   const refused = await tokenRefusal(c)
   if (refused) return refused
   return engine(c.env).fetch('https://engine/', { headers: c.req.raw.headers })

@@ -3,7 +3,7 @@
 // 'reader'); a refused second socket is tagged 'refused' so it never shadows the real end.
 
 import { DurableObject } from 'cloudflare:workers'
-import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
+import { CloseCode, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { parseReaderAck } from '../protocol/refs'
 import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type Task, emptyEnds } from './core'
 import { keyMatches } from './keys'
@@ -146,7 +146,10 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     this.endClosed(ws, code, reason)
   }
 
-  override webSocketError(ws: WebSocket): void {
+  override webSocketError(ws: WebSocket, error: unknown): void {
+    console.warn(`[channel] socket error: ${error instanceof Error ? error.message : String(error)}`)
+    // Don't leave the peer waiting for a Close that nobody else will send.
+    peer(ws).close(CloseCode.Internal, 'socket error')
     this.endClosed(ws, 1006, 'socket error')
   }
 

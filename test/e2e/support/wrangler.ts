@@ -65,7 +65,21 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Starts `wrangler dev`. A port found free can be taken by another process before wrangler binds
+ * it (other test runs on the machine): that one failure is retried on a new port.
+ */
 export async function startWrangler(opts: { vars?: Record<string, string> } = {}): Promise<WranglerDev> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startWranglerOnce(opts)
+    } catch (err) {
+      if (attempt >= 3 || !String(err).includes('Address already in use')) throw err
+    }
+  }
+}
+
+async function startWranglerOnce(opts: { vars?: Record<string, string> }): Promise<WranglerDev> {
   const port = await freePort()
   // A fresh storage dir per run so channels of earlier runs never leak into this one.
   const persist = mkdtempSync(join(tmpdir(), 'iii-e2e-'))
