@@ -33,7 +33,7 @@ export interface FrameStore {
   dropBelow(seq: number): void
 }
 
-export type Task = 'flush' | 'drain'
+export type Task = 'flush' | 'drain' | 'reconcile'
 
 /** What the host does for the core: timers, the small record of the ends, the final cleanup. */
 export interface ChannelHost {
@@ -121,10 +121,12 @@ export class ChannelCore {
     // Counters restart after a rebuild: the window opens fully once, then acks take over again.
     this.window = restored?.readerWindow ?? null
     if (!restored) return
-    // A socket that closed while the object was gone leaves its end 'open' with no socket.
-    if (this.ends.writer === 'open' && !this.writer) this.writerClosed(1006, 'lost while the channel slept')
-    if (this.ends.reader === 'open' && !this.reader) this.readerClosed()
-    else if (this.reader && (!this.backlogEmpty() || this.ends.writer === 'done')) this.host.schedule('drain')
+    // An end 'open' without a socket is either closing right now (the event that woke us: a
+    // closing socket is no longer listed) or gone with an object reset. Decide after that event.
+    if ((this.ends.writer === 'open' && !this.writer) || (this.ends.reader === 'open' && !this.reader)) {
+      this.host.schedule('reconcile')
+    }
+    if (this.reader && (!this.backlogEmpty() || this.ends.writer === 'done')) this.host.schedule('drain')
   }
 
   /** Undelivered frames and bytes, in memory and in storage. */
@@ -227,7 +229,14 @@ export class ChannelCore {
   runTask(task: Task): void {
     if (this.finished) return
     if (task === 'flush') this.flush()
-    else this.drain()
+    else if (task === 'drain') this.drain()
+    else this.reconcile()
+  }
+
+  /** After a rebuild: an end still 'open' whose socket never showed up ended abnormally. */
+  private reconcile(): void {
+    if (this.ends.writer === 'open' && !this.writer) this.writerClosed(1006, 'lost while the channel slept')
+    if (this.ends.reader === 'open' && !this.reader) this.readerClosed()
   }
 
   private backlogEmpty(): boolean {
