@@ -1,0 +1,68 @@
+// Cleanup under churn, measured: channels finished or abandoned leave no tables and no alarms.
+// III_CHURN_CHANNELS sets how many (300 by default; .ci/run runs 10,000).
+import { env, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { describe, expect, it } from 'vitest'
+import { chunk, connect, createChannel } from './support'
+
+const COUNT = Number((env as unknown as { III_CHURN_CHANNELS?: string }).III_CHURN_CHANNELS ?? 300)
+const BATCH = 25
+
+type Fate = 'finished' | 'writer-only' | 'untouched'
+const fateOf = (i: number): Fate => (['finished', 'finished', 'writer-only', 'untouched'] as const)[i % 4]!
+
+async function churnOne(fate: Fate): Promise<string> {
+  const refs = await createChannel(4)
+  if (fate === 'untouched') return refs.writer.channel_id
+  const writer = await connect(refs.writer)
+  writer.ws.send(chunk(1, 2048))
+  writer.ws.send('done')
+  writer.ws.close(1000)
+  if (fate === 'finished') {
+    const reader = await connect(refs.reader)
+    expect((await reader.closed).code).toBe(1000)
+  } else await writer.closed
+  return refs.writer.channel_id
+}
+
+/** What an object still holds; retried while a finished object is being dropped ("channel finished"). */
+async function leftovers(id: DurableObjectId): Promise<{ tables: number; alarm: boolean }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runInDurableObject(env.CHANNEL.get(id), async (_obj, state) => ({
+        tables: state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'").toArray().length,
+        alarm: (await state.storage.getAlarm()) !== null,
+      }))
+    } catch (err) {
+      if (attempt >= 50 || !String(err).includes('channel finished')) throw err
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+}
+
+describe('cleanup under churn', () => {
+  it(`leaves no storage and no alarm behind ${COUNT} channels finished or abandoned`, async () => {
+    const started = Date.now()
+    const abandoned: string[] = []
+    for (let i = 0; i < COUNT; i += BATCH) {
+      const fates = Array.from({ length: Math.min(BATCH, COUNT - i) }, (_, j) => fateOf(i + j))
+      const ids = await Promise.all(fates.map(churnOne))
+      ids.forEach((id, j) => fates[j] !== 'finished' && abandoned.push(id))
+    }
+    // The TTL alarm of every abandoned channel fires (as it would after CHANNEL_TTL_SECONDS).
+    for (let i = 0; i < abandoned.length; i += BATCH) {
+      const ran = await Promise.all(abandoned.slice(i, i + BATCH).map((id) => runDurableObjectAlarm(env.CHANNEL.get(env.CHANNEL.idFromName(id)))))
+      expect(ran.every(Boolean)).toBe(true)
+    }
+    const objects = await listDurableObjectIds(env.CHANNEL)
+    let tables = 0
+    let alarms = 0
+    for (let i = 0; i < objects.length; i += BATCH) {
+      for (const left of await Promise.all(objects.slice(i, i + BATCH).map(leftovers))) {
+        tables += left.tables
+        alarms += left.alarm ? 1 : 0
+      }
+    }
+    console.log(`churn: ${COUNT} channels (${COUNT - abandoned.length} finished, ${abandoned.length} abandoned) in ${Date.now() - started} ms; objects listed ${objects.length}, tables left ${tables}, alarms left ${alarms}`)
+    expect({ tables, alarms }).toEqual({ tables: 0, alarms: 0 })
+  }, 1_800_000)
+})
