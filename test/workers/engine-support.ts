@@ -18,7 +18,9 @@ export async function openWorker(path = '/'): Promise<RawWorker> {
   const ws = res.webSocket!
   const inbox: Record<string, any>[] = []
   const closed = new Promise<{ code: number }>((resolve) => ws.addEventListener('close', (e) => resolve({ code: e.code })))
-  ws.addEventListener('message', (e) => inbox.push(JSON.parse(e.data as string)))
+  ws.addEventListener('message', (e) => {
+    inbox.push(JSON.parse(e.data as string))
+  })
   ws.accept()
   const worker: RawWorker = {
     ws,

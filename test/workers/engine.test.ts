@@ -179,7 +179,9 @@ describe('registration', () => {
     const res = await (await import('cloudflare:test')).SELF.fetch('http://edge/', { headers: { Upgrade: 'websocket' } })
     const old = res.webSocket!
     const oldInbox: any[] = []
-    old.addEventListener('message', (e) => oldInbox.push(JSON.parse(e.data as string)))
+    old.addEventListener('message', (e) => {
+      oldInbox.push(JSON.parse(e.data as string))
+    })
     const oldClosed = new Promise<number>((r) => old.addEventListener('close', (e) => r(e.code)))
     old.accept()
     while (oldInbox.length === 0) await new Promise((r) => setTimeout(r, 5))

@@ -29,7 +29,9 @@ export async function connect(ref: ChannelRef, prefix = '', query = ''): Promise
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     ws.addEventListener('close', (e) => resolve({ code: e.code, reason: e.reason })),
   )
-  ws.addEventListener('message', (e) => frames.push(typeof e.data === 'string' ? e.data : new Uint8Array(e.data as ArrayBuffer)))
+  ws.addEventListener('message', (e) => {
+    frames.push(typeof e.data === 'string' ? e.data : new Uint8Array(e.data as ArrayBuffer))
+  })
   ws.binaryType = 'arraybuffer' // workerd's standard default (2026 compat dates) is Blob
   ws.accept()
   return { ws, frames, closed }
