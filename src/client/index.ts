@@ -14,7 +14,15 @@
 import { type ChannelRef, type ChannelRefPair, MAX_WINDOW, MIN_WINDOW, parseChannelSocketTarget } from '../protocol/refs'
 import { ChannelClosedError, ChannelError, ChannelNotFoundError, errorForStatus } from './errors'
 
-export type { ChannelRef, ChannelRefPair } from '../protocol/refs'
+export type { ChannelRef } from '../protocol/refs'
+
+export type WriteRef = ChannelRef & { direction: 'write' }
+export type ReadRef = ChannelRef & { direction: 'read' }
+/** What `POST /channels` answers: the refs of both ends (hand one to another party, keep the other). */
+export interface ChannelRefs extends ChannelRefPair {
+  writer: WriteRef
+  reader: ReadRef
+}
 export * from './errors'
 
 /** Largest binary frame the writer sends (what the iii SDK sends too). */
@@ -87,7 +95,7 @@ export function channelSocketUrl(baseUrl: string, ref: ChannelRef, window?: numb
 }
 
 /** `POST /channels`: a new channel's writer and reader refs. HTTP 400/401/404 become typed errors. */
-export async function createChannel(baseUrl: string, options: CreateChannelOptions = {}): Promise<ChannelRefPair> {
+export async function createChannel(baseUrl: string, options: CreateChannelOptions = {}): Promise<ChannelRefs> {
   const url = `${httpBase(baseUrl)}/channels`
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (options.token) headers.authorization = `Bearer ${options.token}`
@@ -98,7 +106,7 @@ export async function createChannel(baseUrl: string, options: CreateChannelOptio
   } catch (err) {
     throw new ChannelError(`could not reach ${url}: ${(err as Error).message}`, { cause: err })
   }
-  if (res.status === 201) return (await res.json()) as ChannelRefPair
+  if (res.status === 201) return (await res.json()) as ChannelRefs
   const text = await res.text()
   let message = text
   try {
@@ -126,8 +134,8 @@ export function upgradeViaFetch(fetcher: FetchLike): SocketFactory {
 }
 
 /** Opens one end of a channel; resolves once its socket is open. */
-export function openChannel(baseUrl: string, ref: ChannelRef & { direction: 'write' }, options?: WriterOptions): Promise<ChannelWriter>
-export function openChannel(baseUrl: string, ref: ChannelRef & { direction: 'read' }, options?: ReaderOptions): Promise<ChannelReader>
+export function openChannel(baseUrl: string, ref: WriteRef, options?: WriterOptions): Promise<ChannelWriter>
+export function openChannel(baseUrl: string, ref: ReadRef, options?: ReaderOptions): Promise<ChannelReader>
 export function openChannel(baseUrl: string, ref: ChannelRef, options?: WriterOptions & ReaderOptions): Promise<ChannelWriter | ChannelReader>
 export function openChannel(baseUrl: string, ref: ChannelRef, options: WriterOptions & ReaderOptions = {}): Promise<ChannelWriter | ChannelReader> {
   return ref?.direction === 'write' ? openWriter(baseUrl, ref, options) : openReader(baseUrl, ref, options)

@@ -1,0 +1,222 @@
+// The page at `/` in Debian's Chromium (playwright-core, no downloaded browser) against `wrangler dev`:
+// live status, a 5 MiB file from the page to an iii-sdk reader and back from an SDK writer to a
+// reader tab, a round trip inside the page, and what the page does without a status API or token.
+import { execFileSync, execSync } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { registerWorker } from 'iii-sdk'
+import type { ChannelReader } from 'iii-sdk/channel'
+import { createChannel } from 'iii-sdk/helpers'
+import { type BrowserContext, type Page, chromium } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type WranglerDev, startWrangler } from './support/wrangler'
+import { createChannel as createChannelHttp, channelUrl, openWriter, sendAll } from './support/channel'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+const OUT = join(ROOT, 'test-output')
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
+
+/** Debian's chromium (`apt-get install chromium`); the test runs whenever it is there. */
+function chromiumPath(): string | null {
+  try {
+    return execSync('command -v chromium || command -v chromium-browser', { encoding: 'utf8', shell: '/bin/sh' }).trim() || null
+  } catch {
+    return null
+  }
+}
+const executablePath = chromiumPath()
+if (!executablePath) console.warn('browser e2e skipped: no chromium on PATH (apt-get install -y chromium)')
+
+type Iii = ReturnType<typeof registerWorker>
+
+describe.skipIf(!executablePath)('the page, in Chromium', () => {
+  let dev: WranglerDev
+  let iii: Iii
+  let context: BrowserContext
+  let profile: string
+  const pageErrors: string[] = []
+
+  beforeAll(async () => {
+    // The page's bundle of src/client: the same command as `npm run build:page`.
+    const build = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['build:page']!
+    execFileSync('/bin/sh', ['-c', build], { cwd: ROOT, env: { ...process.env, PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` } })
+    mkdirSync(OUT, { recursive: true })
+
+    dev = await startWrangler()
+    iii = registerWorker(dev.wsUrl, { workerName: 'browser-e2e', otel: { enabled: false } })
+    iii.registerFunction('browser::digest', async (input: { reader: ChannelReader }) => {
+      const texts: string[] = []
+      input.reader.onMessage((m) => texts.push(m))
+      const hash = createHash('sha256')
+      let bytes = 0
+      for await (const chunk of input.reader.stream) {
+        hash.update(chunk as Buffer)
+        bytes += (chunk as Buffer).length
+      }
+      return { sha256: hash.digest('hex'), bytes, texts }
+    })
+    iii.registerTrigger({ type: 'http', function_id: 'browser::digest', config: { api_path: 'digest', http_method: 'POST' } })
+    for (let i = 0; ; i++) {
+      const { functions } = (await iii.trigger({ function_id: 'engine::functions::list', payload: {} })) as { functions: { function_id: string }[] }
+      if (functions.some((f) => f.function_id === 'browser::digest')) break
+      if (i > 100) throw new Error('browser::digest not registered')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+
+    profile = mkdtempSync(join(tmpdir(), 'iii-chromium-'))
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: executablePath!,
+      headless: true,
+      acceptDownloads: true,
+      viewport: { width: 1280, height: 900 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    })
+    context.on('page', (page) => page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`)))
+  })
+
+  afterAll(async () => {
+    await context?.close()
+    if (profile) rmSync(profile, { recursive: true, force: true })
+    await iii?.shutdown()
+    await dev?.stop()
+  })
+
+  async function openPage(fragment = ''): Promise<Page> {
+    const page = await context.newPage()
+    await page.goto(`${dev.baseUrl}/${fragment}`)
+    return page
+  }
+
+  const progressOf = (page: Page, id: string) =>
+    page.locator(`#${id}`).evaluate((el: HTMLProgressElement) => ({ value: el.value, max: el.max }))
+
+  it('serves the page at / with live status over server-sent events', async () => {
+    const page = await openPage()
+    await expect.poll(() => page.locator('#functions').textContent(), { timeout: 10_000 }).toContain('browser::digest')
+    expect(await page.locator('#workers').textContent()).toContain('browser-e2e')
+    await expect.poll(() => page.locator('#triggers').textContent()).toContain('{"api_path":"digest","http_method":"POST"}')
+    expect(await page.locator('#status-note').textContent()).toMatch(/^Live/)
+    expect(await page.locator('#summary').textContent()).toMatch(/1 worker, \d+ functions?, \d+ triggers?, \d+ open channels?/)
+    // Landmarks and labels, as a screen reader finds them.
+    await expect.poll(() => page.getByRole('main').count()).toBe(1)
+    expect(await page.getByRole('banner').count()).toBe(1)
+    expect(await page.getByRole('table', { name: /Open channels/ }).count()).toBe(1)
+    expect(await page.getByRole('radio', { name: /Round trip/ }).count()).toBe(1)
+    await page.close()
+  })
+
+  it('streams a 5 MiB file from the page to an iii-sdk reader, with the progress bar at 100 %', async () => {
+    const data = randomBytes(5 * 1024 * 1024)
+    const page = await openPage()
+    await page.locator('#file').setInputFiles({ name: 'upload.bin', mimeType: 'application/octet-stream', buffer: data })
+    await page.getByRole('radio', { name: /To a reader elsewhere/ }).check()
+    await page.getByRole('button', { name: 'Send' }).click()
+    await expect.poll(() => page.locator('#reader-ref').textContent()).toMatch(/"direction": "read"/)
+    const ref = JSON.parse((await page.locator('#reader-ref').textContent())!)
+    expect(await page.locator('#reader-link').getAttribute('href')).toBe(`${dev.baseUrl}/#read=${encodeURIComponent(JSON.stringify(ref))}`)
+
+    const started = Date.now()
+    const result = (await iii.trigger({ function_id: 'browser::digest', payload: { reader: ref }, timeoutMs: 60_000 })) as {
+      sha256: string
+      bytes: number
+      texts: string[]
+    }
+    console.log(`e2e browser -> sdk 5 MiB: ${Date.now() - started} ms after the reader was triggered`)
+    expect(result.bytes).toBe(data.length)
+    expect(result.sha256).toBe(sha256(data))
+    expect(result.texts.map((t) => JSON.parse(t))).toEqual([{ type: 'file', name: 'upload.bin', size: data.length, mime: 'application/octet-stream' }])
+    await expect.poll(() => page.locator('#transfer-status').getAttribute('data-state')).toBe('done')
+    expect(await progressOf(page, 'send-progress')).toEqual({ value: data.length, max: data.length })
+    expect(await page.locator('#send-text').textContent()).toMatch(/^100 %/)
+    await page.close()
+  })
+
+  it('receives 5 MiB from an iii-sdk writer in a reader tab and downloads it, progress at 100 %', async () => {
+    const data = randomBytes(5 * 1024 * 1024 + 77)
+    const channel = await createChannel(iii)
+    const page = await context.newPage()
+    const download = page.waitForEvent('download', { timeout: 60_000 })
+    await page.goto(`${dev.baseUrl}/#read=${encodeURIComponent(JSON.stringify(channel.readerRef))}`)
+    channel.writer.sendMessage(JSON.stringify({ type: 'file', name: 'from-sdk.bin', size: data.length }))
+    await new Promise<void>((res, rej) => channel.writer.stream.end(data, (err?: Error | null) => (err ? rej(err) : res())))
+
+    const file = await download
+    expect(file.suggestedFilename()).toBe('from-sdk.bin')
+    const saved = join(OUT, 'from-sdk.bin')
+    await file.saveAs(saved)
+    expect(sha256(readFileSync(saved))).toBe(sha256(data))
+    rmSync(saved)
+    await expect.poll(() => page.locator('#transfer-status').getAttribute('data-state')).toBe('done')
+    expect(await page.locator('#result-sha256').textContent()).toBe(sha256(data))
+    expect(await progressOf(page, 'recv-progress')).toEqual({ value: data.length, max: data.length })
+    expect(page.url()).toBe(`${dev.baseUrl}/`) // the ref left the address bar
+    await page.close()
+  })
+
+  it('sends a file through a channel and reads it back inside the page; the status shows an open channel', async () => {
+    const data = randomBytes(1024 * 1024 + 5)
+    const page = await openPage()
+    await page.locator('#file').setInputFiles({ name: 'roundtrip.bin', mimeType: 'application/octet-stream', buffer: data })
+    await page.getByRole('button', { name: 'Send' }).click()
+    await expect.poll(() => page.locator('#transfer-status').getAttribute('data-state')).toBe('done')
+    expect(await page.locator('#transfer-status').textContent()).toMatch(/identical to the file/)
+    expect(await page.locator('#result-sha256').textContent()).toBe(sha256(data))
+    expect(await progressOf(page, 'back-progress')).toEqual({ value: data.length, max: data.length })
+
+    // A channel whose reader has not come yet, for the status table (and the screenshot).
+    const refs = await createChannelHttp(dev.baseUrl)
+    const writer = await openWriter(channelUrl(dev.wsUrl, refs.writer))
+    await sendAll(writer.ws, [randomBytes(65536), randomBytes(65536), randomBytes(65536)])
+    const short = refs.writer.channel_id.slice(0, 8)
+    await expect.poll(() => page.locator('#channels').textContent(), { timeout: 10_000 }).toContain('192.0 KiB · 3 fr')
+    expect(await page.locator('#channels').textContent()).toContain(short)
+    await page.locator('#file').focus() // show the keyboard focus style too
+    const shot = join(OUT, 'page.png')
+    await page.screenshot({ path: shot, fullPage: true })
+    if (process.env.UPDATE_DOCS_SCREENSHOT) copyFileSync(shot, join(ROOT, 'docs/page.png'))
+    writer.ws.close(1000)
+    await page.close()
+  })
+
+  it('says "status unavailable" without a status API, and asks for the token on 401', async () => {
+    const missing = await context.newPage()
+    await missing.route('**/api/status**', (route) => route.fulfill({ status: 404, body: 'not here' }))
+    await missing.goto(`${dev.baseUrl}/`)
+    await expect.poll(() => missing.locator('#summary').textContent()).toBe('Status unavailable')
+    await missing.close()
+
+    const guarded = await context.newPage()
+    let tokenSeen = ''
+    await guarded.route('**/api/status**', (route) => {
+      const req = route.request()
+      const token = req.headers().authorization ?? new URL(req.url()).searchParams.get('token') ?? ''
+      if (!/s3cret/.test(token)) return route.fulfill({ status: 401, contentType: 'application/json', body: '{"error":"engine token required"}' })
+      tokenSeen = token
+      return route.continue()
+    })
+    await guarded.goto(`${dev.baseUrl}/`)
+    const field = guarded.getByLabel(/Engine token/)
+    await expect.poll(() => field.isVisible()).toBe(true)
+    await field.fill('s3cret')
+    await field.press('Enter')
+    await expect.poll(() => guarded.locator('#functions').textContent(), { timeout: 10_000 }).toContain('browser::digest')
+    expect(tokenSeen).toMatch(/s3cret/)
+    expect(await guarded.evaluate(() => sessionStorage.getItem('iii-engine-token'))).toBe('s3cret')
+    await guarded.close()
+  })
+
+  it('threw no errors in any page', () => {
+    expect(pageErrors).toEqual([])
+  })
+})
