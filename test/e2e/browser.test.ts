@@ -28,6 +28,8 @@ function chromiumPath(): string | null {
 }
 const executablePath = chromiumPath()
 if (!executablePath) console.warn('browser e2e skipped: no chromium on PATH (apt-get install -y chromium)')
+// In CI (.ci/run installs chromium) a missing browser is a failure, never a silent skip.
+if (!executablePath && process.env.CI) throw new Error('CI: chromium is missing, the browser test must run')
 
 type Iii = ReturnType<typeof registerWorker>
 
