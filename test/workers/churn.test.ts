@@ -48,10 +48,12 @@ describe('cleanup under churn', () => {
       const ids = await Promise.all(fates.map(churnOne))
       ids.forEach((id, j) => fates[j] !== 'finished' && abandoned.push(id))
     }
-    // The TTL alarm of every abandoned channel fires (as it would after CHANNEL_TTL_SECONDS).
+    // The TTL alarm of every abandoned channel fires now (as it would after CHANNEL_TTL_SECONDS; in a
+    // run longer than that, the early ones have already fired by themselves and have none left).
+    let ranNow = 0
     for (let i = 0; i < abandoned.length; i += BATCH) {
       const ran = await Promise.all(abandoned.slice(i, i + BATCH).map((id) => runDurableObjectAlarm(env.CHANNEL.get(env.CHANNEL.idFromName(id)))))
-      expect(ran.every(Boolean)).toBe(true)
+      ranNow += ran.filter(Boolean).length
     }
     const objects = await listDurableObjectIds(env.CHANNEL)
     let tables = 0
@@ -62,7 +64,7 @@ describe('cleanup under churn', () => {
         alarms += left.alarm ? 1 : 0
       }
     }
-    console.log(`churn: ${COUNT} channels (${COUNT - abandoned.length} finished, ${abandoned.length} abandoned) in ${Date.now() - started} ms; objects listed ${objects.length}, tables left ${tables}, alarms left ${alarms}`)
+    console.log(`churn: ${COUNT} channels (${COUNT - abandoned.length} finished, ${abandoned.length} abandoned) in ${Date.now() - started} ms; TTL alarms run by the test ${ranNow}; objects listed ${objects.length}, tables left ${tables}, alarms left ${alarms}`)
     expect({ tables, alarms }).toEqual({ tables: 0, alarms: 0 })
   }, 1_800_000)
 })
