@@ -1,0 +1,172 @@
+// P5 (memory with an absent or slow reader) and P6 (many channels), each on a fresh `wrangler dev`
+// so the workerd RSS baseline is clean.
+import { binaryReader, frameAt, open, oursTarget, within, writeFrames, KiB, MiB } from './clients.mjs'
+import { rssSampler, sleep, sourceSnapshot, startWrangler } from './procs.mjs'
+
+/** Reader pacing with ws.pause()/resume(): at most rateBps, in 50 ms slices. */
+function pacer(rateBps) {
+  const tick = 50
+  let budget = (rateBps * tick) / 1000
+  let ws = null
+  const timer = setInterval(() => {
+    budget = (rateBps * tick) / 1000
+    if (ws?.isPaused) ws.resume()
+  }, tick)
+  return {
+    onFrame(socket, len) {
+      ws = socket
+      budget -= len
+      if (budget <= 0 && !socket.isPaused) socket.pause()
+    },
+    stop: () => clearInterval(timer),
+  }
+}
+
+/**
+ * P5. mode 'absent': the reader connects only after the writer finished (Close 1000).
+ * mode 'slow': the reader is connected from the start and reads at `rateBps`.
+ */
+export async function slowReaderRun(mode, bytes, { rateBps, timeoutMs = 180_000 } = {}) {
+  const proc = await startWrangler({ label: `ours (P5 ${mode})`, cwd: sourceSnapshot() })
+  try {
+    const target = oursTarget(proc)
+    const frames = Math.ceil(bytes / (64 * KiB))
+    const { writeUrl, readUrl } = await target.channel()
+    await sleep(1000)
+    const rss = rssSampler(proc.pids, 100)
+    const baseline = rss.now()
+    const pace = mode === 'slow' ? pacer(rateBps) : null
+    let r = null
+    if (mode === 'slow') {
+      r = binaryReader(readUrl, { expectFrames: frames, pause: pace.onFrame })
+      await r.opened
+    }
+    const w = open(writeUrl)
+    await w.opened
+    let wClosed = false
+    w.closed.then((c) => (wClosed = c))
+    const t0 = performance.now()
+    await within(writeFrames(w.ws, frames, (i) => frameAt(i), { isClosed: () => wClosed }), timeoutMs, 'P5 writer')
+    const writerS = (performance.now() - t0) / 1000
+    const peakWriting = rss.peak()
+    if (mode === 'absent') {
+      await within(w.closed, 15_000, 'P5 writer close').catch(() => {})
+      r = binaryReader(readUrl, { expectFrames: frames })
+    }
+    const res = await within(r.done, timeoutMs, 'P5 reader')
+    pace?.stop()
+    const peak = rss.peak()
+    rss.stop()
+    const expected = frames * 64 * KiB
+    return {
+      growthMiB: (peak - baseline) / MiB,
+      growthWritingMiB: (peakWriting - baseline) / MiB,
+      baselineMiB: baseline / MiB,
+      lostBytes: expected - res.bytes,
+      orderOk: res.orderOk,
+      readerClose: res.close.code,
+      writerMBps: expected / 1e6 / writerS,
+      readerMBps: expected / 1e6 / ((res.tLast - (res.tFirst || t0)) / 1000),
+      wranglerSays: res.bytes === expected ? undefined : wranglerErrors(proc),
+    }
+  } catch (e) {
+    // what workerd said (e.g. an object reset) is the useful part of a failure
+    const says = wranglerErrors(proc)
+    throw new Error(`${e.message}${says ? ` | wrangler: ${says}` : ''}`)
+  } finally {
+    await proc.stop()
+  }
+}
+
+function wranglerErrors(proc) {
+  return proc
+    .output()
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split('\n')
+    .filter((l) => /error|exceeded|reset|memory|abort/i.test(l))
+    .slice(-5)
+    .join(' / ')
+    .slice(0, 600)
+}
+
+async function pool(n, concurrency, fn) {
+  const out = new Array(n)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++
+        out[i] = await fn(i)
+      }
+    }),
+  )
+  return out
+}
+
+/**
+ * P6. N channels: create them, open both ends (idle) and measure workerd RSS per channel; then
+ * every writer sends `perChannel` bytes at once; total time until every reader has all of it.
+ */
+export async function manyChannels(n, perChannel, { timeoutMs = 240_000, onProgress } = {}) {
+  const proc = await startWrangler({ label: `ours (P6 N=${n})`, cwd: sourceSnapshot() })
+  const sockets = []
+  try {
+    const target = oursTarget(proc)
+    await sleep(1000)
+    const rss = rssSampler(proc.pids, 200)
+    const baseline = rss.now()
+    const tCreate = performance.now()
+    const chans = await within(pool(n, 16, () => target.channel()), timeoutMs, 'P6 create')
+    const createS = (performance.now() - tCreate) / 1000
+    onProgress?.(`created ${n} channels in ${createS.toFixed(1)} s`)
+    const frames = Math.ceil(perChannel / (64 * KiB))
+    const pairs = await within(
+      pool(n, 32, async (i) => {
+        const r = binaryReader(chans[i].readUrl, { expectFrames: frames })
+        sockets.push(r.ws)
+        await r.opened
+        const w = open(chans[i].writeUrl)
+        sockets.push(w.ws)
+        await w.opened
+        return { r, w }
+      }),
+      timeoutMs,
+      'P6 open',
+    )
+    const tOpen = performance.now()
+    onProgress?.(`opened ${2 * n} sockets in ${((tOpen - tCreate) / 1000 - createS).toFixed(1)} s`)
+    await sleep(3000)
+    const idle = rss.now()
+    const t0 = performance.now()
+    const results = await within(
+      Promise.all(
+        pairs.map(async ({ r, w }) => {
+          let wClosed = false
+          w.closed.then((c) => (wClosed = c))
+          await writeFrames(w.ws, frames, (i) => frameAt(i), { isClosed: () => wClosed })
+          return r.done
+        }),
+      ),
+      timeoutMs,
+      'P6 transfer',
+    )
+    const totalS = (performance.now() - t0) / 1000
+    const peak = rss.peak()
+    rss.stop()
+    const expected = frames * 64 * KiB
+    const correct = results.filter((x) => x.bytes === expected && x.orderOk).length
+    return {
+      n,
+      totalS,
+      correct,
+      createS,
+      idlePerChannelKiB: (idle - baseline) / n / KiB,
+      idleDeltaMiB: (idle - baseline) / MiB,
+      peakMiB: peak / MiB,
+      MBps: (n * expected) / 1e6 / totalS,
+    }
+  } finally {
+    for (const s of sockets) s.terminate()
+    await proc.stop()
+  }
+}
