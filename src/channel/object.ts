@@ -129,7 +129,7 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    const end = this.ctx.getTags(ws)[0]
+    const end = this.endOf(ws)
     if (end === 'writer') {
       this.core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
       void this.report()
@@ -184,7 +184,7 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
   }
 
   private endClosed(ws: WebSocket, code: number, reason: string): void {
-    const end = this.ctx.getTags(ws)[0]
+    const end = this.endOf(ws)
     if (end === 'writer') this.core?.writerClosed(code, reason)
     else if (end === 'reader') this.core?.readerClosed()
     if (!this.core?.isFinished) this.report(true)
@@ -199,6 +199,18 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
   private dropWhenQuiet(closing?: WebSocket): void {
     const open = this.ctx.getWebSockets().filter((ws) => ws !== closing && ws.readyState !== SOCKET_CLOSED)
     if (open.length === 0) this.ctx.abort('channel finished')
+  }
+
+  /**
+   * The end a socket serves, from its tag. Late events (frames or a Close still in flight) can reach
+   * the object after it finished and was dropped; workerd then refuses the tag lookup: no end.
+   */
+  private endOf(ws: WebSocket): string | undefined {
+    try {
+      return this.ctx.getTags(ws)[0]
+    } catch {
+      return undefined
+    }
   }
 
   /**
