@@ -121,6 +121,18 @@ describe('ends going away', () => {
     expect(got.sha256).toBe(sha256(data.subarray(0, got.binaryBytes)))
   })
 
+  it('closes the writer with 4002, promptly, when the reader crashes (TCP reset, no Close)', async () => {
+    const refs = await createChannel(dev.baseUrl)
+    const reader = await openReader(url(refs, 'reader'))
+    const writer = await openWriter(url(refs, 'writer'))
+    await sendAll(writer.ws, [randomBytes(FRAME)])
+    await expect.poll(reader.bytesSoFar, { timeout: 30_000 }).toBe(FRAME)
+    const crashedAt = Date.now()
+    reader.ws.terminate()
+    expect((await writer.closed).code).toBe(4002)
+    console.log(`e2e reader crash: writer closed after ${Date.now() - crashedAt} ms`)
+  })
+
   it('closes the writer with 4002 when the reader leaves', async () => {
     const refs = await createChannel(dev.baseUrl)
     const reader = await openReader(url(refs, 'reader'))
