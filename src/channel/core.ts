@@ -78,6 +78,13 @@ export interface StoredRange {
   bytes: number
 }
 
+/** Flow control of a reader: its window and the bytes sent to it and acknowledged by it since it connected. */
+export interface ReaderFlow {
+  window: number
+  sent: number
+  acked: number
+}
+
 export type ConnectResult = { ok: true } | { ok: false; code: number; reason: string }
 
 export interface ChannelStats {
@@ -112,14 +119,16 @@ export class ChannelCore {
     private readonly limits: ChannelLimits,
     private readonly store: FrameStore,
     private readonly host: ChannelHost,
-    restored?: { ends: EndsState; stored: StoredRange; writer?: Peer; reader?: Peer; readerWindow?: number | null },
+    restored?: { ends: EndsState; stored: StoredRange; writer?: Peer; reader?: Peer; readerFlow?: ReaderFlow | null },
   ) {
     this.ends = restored ? { ...restored.ends } : emptyEnds()
     this.stored = restored ? { ...restored.stored } : { from: 0, to: 0, bytes: 0 }
     this.writer = restored?.writer ?? null
     this.reader = restored?.reader ?? null
-    // Counters restart after a rebuild: the window opens fully once, then acks take over again.
-    this.window = restored?.readerWindow ?? null
+    // A flow-controlled reader's counters come back too: its acks are totals since it connected.
+    this.window = restored?.readerFlow?.window ?? null
+    this.sentToReader = restored?.readerFlow?.sent ?? 0
+    this.ackedByReader = restored?.readerFlow?.acked ?? 0
     if (!restored) return
     // An end 'open' without a socket is either closing right now (the event that woke us: a
     // closing socket is no longer listed) or gone with an object reset. Decide after that event.
@@ -135,6 +144,11 @@ export class ChannelCore {
       frames: this.stored.to - this.stored.from + this.pending.length,
       bytes: this.stored.bytes + this.pendingBytes,
     }
+  }
+
+  /** A flow-controlled reader's window and counters (null without a window), for the host to keep. */
+  get readerFlow(): ReaderFlow | null {
+    return this.window === null ? null : { window: this.window, sent: this.sentToReader, acked: this.ackedByReader }
   }
 
   get endsState(): EndsState {

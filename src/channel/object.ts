@@ -5,7 +5,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import { CloseCode, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { parseReaderAck } from '../protocol/refs'
-import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type Task, emptyEnds } from './core'
+import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type ReaderFlow, type Task, emptyEnds } from './core'
 import { keyMatches } from './keys'
 import { channelLimits, ttlSeconds } from './limits'
 import { CHANNEL_SCHEMA, SqliteFrameStore } from './sqlite-store'
@@ -49,10 +49,11 @@ export const END_HEADER = 'x-iii-channel-end'
 export const KEY_HEADER = 'x-iii-channel-key'
 export const WINDOW_HEADER = 'x-iii-channel-window'
 
-/** Kept on a reader's socket so a flow-control window survives the object sleeping. */
-interface ReaderAttachment {
-  window: number | null
-}
+/**
+ * Kept on a flow-controlled reader's socket, so its window and counters survive the object
+ * sleeping (an attachment is memory kept with the socket, not a storage write).
+ */
+type ReaderAttachment = ReaderFlow | null
 
 /** WebSocket.readyState CLOSED (the constant is not exposed as a static in workerd). */
 const SOCKET_CLOSED = 3
@@ -115,7 +116,7 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     const result = this.core.connect(end, peer(server), window)
     if (result.ok) {
       this.ctx.acceptWebSocket(server, [end])
-      if (end === 'reader') server.serializeAttachment({ window } satisfies ReaderAttachment)
+      if (end === 'reader') server.serializeAttachment(this.core.readerFlow satisfies ReaderAttachment)
       this.report(true)
     }
     else {
@@ -132,12 +133,16 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     const end = this.endOf(ws)
     if (end === 'writer') {
       this.core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
+      this.keepReaderFlow()
       void this.report()
       return
     }
     // A reader only ever sends flow-control acks; anything else from it is ignored.
     const acked = end === 'reader' && typeof message === 'string' ? parseReaderAck(message) : null
-    if (acked !== null) this.core?.readerAck(acked)
+    if (acked !== null) {
+      this.core?.readerAck(acked)
+      this.keepReaderFlow()
+    }
   }
 
   override webSocketClose(ws: WebSocket, code: number, reason: string): void {
@@ -165,6 +170,7 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     setTimeout(() => {
       this.scheduled.delete(task)
       this.core?.runTask(task)
+      if (task === 'drain') this.keepReaderFlow()
     }, 0)
   }
 
@@ -199,6 +205,18 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
   private dropWhenQuiet(closing?: WebSocket): void {
     const open = this.ctx.getWebSockets().filter((ws) => ws !== closing && ws.readyState !== SOCKET_CLOSED)
     if (open.length === 0) this.ctx.abort('channel finished')
+  }
+
+  /** Saves a flow-controlled reader's counters on its socket (SDK readers have none: nothing to do). */
+  private keepReaderFlow(): void {
+    const flow = this.core?.readerFlow
+    if (!flow) return
+    const reader = this.ctx.getWebSockets('reader')[0]
+    try {
+      reader?.serializeAttachment(flow satisfies ReaderAttachment)
+    } catch {
+      // the reader is closing: nothing left to keep
+    }
   }
 
   /**
@@ -276,7 +294,7 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
       stored: this.store.range(),
       writer: socket('writer'),
       reader: socket('reader'),
-      readerWindow: (readerSocket?.deserializeAttachment() as ReaderAttachment | null)?.window ?? null,
+      readerFlow: (readerSocket?.deserializeAttachment() as ReaderAttachment | undefined) ?? null,
     })
   }
 }

@@ -1,0 +1,146 @@
+// Inputs that name a channel are checked at the edge, without state; close reasons must fit a Close frame.
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { closeReason } from '../../src/protocol/close-codes'
+import {
+  MAX_WINDOW,
+  MIN_WINDOW,
+  parseBufferSize,
+  parseChannelSocketTarget,
+  parseCreateChannelBody,
+  parseReaderAck,
+} from '../../src/protocol/refs'
+
+const id = '123e4567-e89b-42d3-a456-426614174000'
+const key = 'A'.repeat(40) + '_-9' // 43 base64url characters
+
+describe('parseChannelSocketTarget', () => {
+  it('maps dir=write to the writer and dir=read to the reader', () => {
+    expect(parseChannelSocketTarget(id, key, 'write')).toEqual({ ok: true, value: { channelId: id, end: 'writer', key, window: null } })
+    expect(parseChannelSocketTarget(id, key, 'read')).toEqual({ ok: true, value: { channelId: id, end: 'reader', key, window: null } })
+  })
+
+  it('answers 400 for a bad dir or a missing key', () => {
+    for (const dir of [undefined, '', 'READ', 'both', 'writer']) {
+      expect(parseChannelSocketTarget(id, key, dir)).toMatchObject({ ok: false, status: 400 })
+    }
+    expect(parseChannelSocketTarget(id, undefined, 'read')).toMatchObject({ ok: false, status: 400, message: 'missing key' })
+    expect(parseChannelSocketTarget(id, '', 'write')).toMatchObject({ ok: false, status: 400 })
+  })
+
+  it('answers 404, as for an unknown channel, for a malformed id or key', () => {
+    const badIds = ['', 'x', id.toUpperCase(), id + '0', id.replace(/-/g, ''), `${id.slice(0, -1)}g`]
+    for (const badId of badIds) expect(parseChannelSocketTarget(badId, key, 'read')).toMatchObject({ ok: false, status: 404 })
+    const badKeys = [key.slice(1), key + 'A', key.replace('A', '+'), key.replace('A', '='), key.replace('A', ' ')]
+    for (const badKey of badKeys) expect(parseChannelSocketTarget(id, badKey, 'write')).toMatchObject({ ok: false, status: 404 })
+  })
+
+  it('takes a window from a reader within MIN_WINDOW..MAX_WINDOW only (400 otherwise)', () => {
+    expect(parseChannelSocketTarget(id, key, 'read', String(MIN_WINDOW))).toMatchObject({ ok: true, value: { window: MIN_WINDOW } })
+    expect(parseChannelSocketTarget(id, key, 'read', String(MAX_WINDOW))).toMatchObject({ ok: true, value: { window: MAX_WINDOW } })
+    for (const bad of ['', 'abc', String(MIN_WINDOW - 1), String(MAX_WINDOW + 1), `${MIN_WINDOW}.5`, '-65536']) {
+      expect(parseChannelSocketTarget(id, key, 'read', bad), bad).toMatchObject({ ok: false, status: 400 })
+    }
+    expect(parseChannelSocketTarget(id, key, 'write', String(MIN_WINDOW))).toMatchObject({ ok: false, status: 400 })
+  })
+
+  it('accepts exactly uuid-shaped ids and 43-character base64url keys (property)', () => {
+    const keyArb = fc.string({ unit: fc.constantFrom(...'ABCXYZabcxyz0189_-'), minLength: 43, maxLength: 43 })
+    fc.assert(
+      fc.property(fc.uuid(), keyArb, fc.constantFrom('read', 'write'), (uuid, k, dir) => {
+        expect(parseChannelSocketTarget(uuid, k, dir).ok).toBe(true)
+      }),
+    )
+  })
+})
+
+describe('parseBufferSize', () => {
+  it('defaults to 64 when absent', () => {
+    expect(parseBufferSize(undefined)).toEqual({ ok: true, value: 64 })
+    expect(parseBufferSize(null)).toEqual({ ok: true, value: 64 })
+  })
+
+  it('clamps to 1..1024 and floors fractions', () => {
+    const cases: [number, number][] = [[0, 1], [-5, 1], [1, 1], [7.9, 7], [1024, 1024], [1025, 1024], [1e12, 1024]]
+    for (const [input, value] of cases) expect(parseBufferSize(input)).toEqual({ ok: true, value })
+  })
+
+  it('answers 400 for anything but a finite number', () => {
+    for (const bad of ['64', true, {}, [64], NaN, Infinity, -Infinity]) {
+      expect(parseBufferSize(bad)).toMatchObject({ ok: false, status: 400 })
+    }
+  })
+
+  it('always lands in 1..1024 for any finite number (property)', () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (n) => {
+        const parsed = parseBufferSize(n)
+        expect(parsed.ok && Number.isInteger(parsed.value) && parsed.value >= 1 && parsed.value <= 1024).toBe(true)
+      }),
+    )
+  })
+})
+
+describe('parseCreateChannelBody', () => {
+  it('takes an empty body or an object, with buffer_size optional', () => {
+    expect(parseCreateChannelBody('')).toEqual({ ok: true, value: { bufferSize: 64 } })
+    expect(parseCreateChannelBody('  \n')).toEqual({ ok: true, value: { bufferSize: 64 } })
+    expect(parseCreateChannelBody('{}')).toEqual({ ok: true, value: { bufferSize: 64 } })
+    expect(parseCreateChannelBody('{"buffer_size": 8}')).toEqual({ ok: true, value: { bufferSize: 8 } })
+    expect(parseCreateChannelBody('{"buffer_size": 5000, "other": 1}')).toEqual({ ok: true, value: { bufferSize: 1024 } })
+  })
+
+  it('answers 400 for invalid JSON, non-objects and a bad buffer_size', () => {
+    for (const bad of ['{', 'null', '[]', '64', '"x"', '{"buffer_size": "8"}', '{"buffer_size": true}']) {
+      expect(parseCreateChannelBody(bad), bad).toMatchObject({ ok: false, status: 400 })
+    }
+  })
+
+  it('never throws (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.json()), (text) => {
+        const parsed = parseCreateChannelBody(text)
+        if (!parsed.ok) expect(parsed.status).toBe(400)
+      }),
+      { numRuns: 500 },
+    )
+  })
+})
+
+describe('parseReaderAck', () => {
+  it('reads {"type":"ack","bytes":n} and nothing else', () => {
+    expect(parseReaderAck('{"type":"ack","bytes":0}')).toBe(0)
+    expect(parseReaderAck('{"type":"ack","bytes":65536}')).toBe(65536)
+    for (const bad of ['', '{', 'null', '{"type":"ack"}', '{"type":"ack","bytes":-1}', '{"type":"ack","bytes":1.5}', '{"type":"ack","bytes":"5"}', '{"type":"nack","bytes":5}']) {
+      expect(parseReaderAck(bad), bad).toBeNull()
+    }
+  })
+})
+
+describe('closeReason', () => {
+  const utf8 = (s: string) => new TextEncoder().encode(s).length
+
+  it('keeps reasons of up to 123 bytes as they are', () => {
+    expect(closeReason('')).toBe('')
+    expect(closeReason('x'.repeat(123))).toBe('x'.repeat(123))
+  })
+
+  it('cuts longer ones to 123 bytes ending in "..."', () => {
+    const cut = closeReason('x'.repeat(124))
+    expect(cut.endsWith('...')).toBe(true)
+    expect(utf8(cut)).toBeLessThanOrEqual(123)
+    expect(utf8(closeReason('€'.repeat(60)))).toBeLessThanOrEqual(123) // 180 bytes in
+  })
+
+  it('always fits a Close frame, for any string including multi-byte ones (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 400, size: 'max' }), fc.string({ unit: 'binary', maxLength: 200, size: 'max' })), (reason) => {
+        const out = closeReason(reason)
+        expect(utf8(out)).toBeLessThanOrEqual(123)
+        if (utf8(reason) <= 123) expect(out).toBe(reason)
+        else expect(out.endsWith('...')).toBe(true)
+      }),
+      { numRuns: 1000 },
+    )
+  })
+})
