@@ -98,6 +98,35 @@ describe('eviction', () => {
   })
 })
 
+describe('eviction with many invocations in flight', () => {
+  it('routes every result after the engine is evicted, and errors those whose worker left; none hang', async () => {
+    const callee = await openWorker()
+    const leaver = await openWorker()
+    const callers = await Promise.all([openWorker(), openWorker(), openWorker()])
+    callee.send({ type: 'registerfunction', id: 'many::stay' })
+    leaver.send({ type: 'registerfunction', id: 'many::leave' })
+    await settle(callee)
+    await settle(leaver)
+    for (let i = 0; i < 60; i++) {
+      const fn = i % 3 === 0 ? 'many::leave' : 'many::stay'
+      callers[i % 3]!.send({ type: 'invokefunction', invocation_id: `m${i}`, function_id: fn, data: { i } })
+    }
+    const atCallee = await Promise.all(Array.from({ length: 40 }, () => callee.next(ofType('invokefunction'))))
+    await Promise.all(Array.from({ length: 20 }, () => leaver.next(ofType('invokefunction'))))
+    await Promise.all(callers.map(settle)) // a later turn: the in-flight invocations are in storage
+    await evictDurableObject(engineStub())
+    for (const inv of atCallee) {
+      callee.send({ type: 'invocationresult', invocation_id: inv.invocation_id, function_id: 'many::stay', result: inv.data.i })
+    }
+    leaver.ws.close(1000)
+    for (let i = 0; i < 60; i++) {
+      const result = await callers[i % 3]!.next(ofType('invocationresult', { invocation_id: `m${i}` }))
+      if (i % 3 === 0) expect(result.error.code).toBe('invocation_stopped')
+      else expect(result.result).toBe(i)
+    }
+  })
+})
+
 describe('builtins', () => {
   it('creates channels and lists functions, workers, trigger types and triggers', async () => {
     const worker = await openWorker()
