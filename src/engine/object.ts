@@ -17,6 +17,9 @@ import { ENGINE_SCHEMA, SqlitePendingStore, SqliteRegistryStore } from './sqlite
 /** A channel silent this long is dropped from the status page (TTL is 5 min; transfers report every second). */
 const STALE_CHANNEL_MS = 10 * 60 * 1000
 
+/** How long an invocation may be in flight before it is written to storage. */
+const PERSIST_DELAY_MS = 250
+
 /** Path the front door forwards the SDK's OpenTelemetry socket to. */
 export const OTEL_PATH = '/otel'
 
@@ -162,10 +165,13 @@ export class EngineObject extends DurableObject<Env> implements EngineHost {
   schedulePersist(): void {
     if (this.persistScheduled) return
     this.persistScheduled = true
+    // Short invocations finish before this fires and never touch storage (a write would hold back
+    // the next outgoing message, the result, until it is confirmed). While the timer is pending the
+    // object cannot hibernate, so nothing in flight is only in memory across a sleep.
     setTimeout(() => {
       this.persistScheduled = false
       this.engine.persistPending()
-    }, 0)
+    }, PERSIST_DELAY_MS)
   }
 
   newId(): string {
