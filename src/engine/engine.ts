@@ -4,8 +4,8 @@
 //
 // Invocation ids: the engine forwards an invocation under an id of its own, so two callers that
 // pick the same `invocation_id` cannot see each other's results. In-flight invocations live in
-// memory and are written to storage in batches (`PendingStore`); one that completes within the
-// same turn never touches storage.
+// memory and are written to storage in batches (`PendingStore`) when the host's persist timer
+// fires; one that completes before that never touches storage.
 
 import { asObject } from '../protocol/json'
 import type { EngineMessage, ErrorBody, InvokeFunction, WorkerMessage } from '../protocol/messages'
@@ -44,7 +44,7 @@ export interface EngineHost {
   link(workerId: string): WorkerLink | undefined
   /** Close a worker's socket (its registrations are removed by `workerClosed`). */
   drop(workerId: string): void
-  /** Run `engine.persistPending()` after the current event; repeated calls before it runs are one. */
+  /** Run `engine.persistPending()` a little later (the host picks the delay); repeated calls before it runs are one. */
   schedulePersist(): void
   newId(): string
   log(message: string): void
@@ -202,7 +202,7 @@ export class Engine {
     callee.send({ ...forwarded, invocation_id: id })
   }
 
-  /** Writes the in-flight changes of the last turn in one batch. */
+  /** Writes the in-flight changes since the last write in one batch. */
   persistPending(): void {
     const fresh = [...this.unsavedNew].map((id) => this.pending.get(id)).filter((inv) => inv !== undefined)
     const done = [...this.unsavedDone].filter((id) => this.persisted.has(id))
