@@ -1,7 +1,9 @@
 // P5 (memory with an absent or slow reader) and P6 (many channels), each on a fresh `wrangler dev`
 // so the workerd RSS baseline is clean.
 import { binaryReader, frameAt, open, oursTarget, within, writeFrames, KiB, MiB } from './clients.mjs'
-import { rssSampler, sleep, sourceSnapshot, startWrangler } from './procs.mjs'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { ROOT, rssSampler, sleep, sourceSnapshot, startWrangler } from './procs.mjs'
 
 /** Reader pacing with ws.pause()/resume(): at most rateBps, in 50 ms slices. */
 function pacer(rateBps) {
@@ -24,7 +26,9 @@ function pacer(rateBps) {
 
 /**
  * P5. mode 'absent': the reader connects only after the writer finished (Close 1000).
- * mode 'slow': the reader is connected from the start and reads at `rateBps`.
+ * mode 'slow': a raw ws reader, connected from the start, reads at `rateBps` (no signal to the channel).
+ * mode 'client': the project's own client (public/_iii/client.js, flow control with a 1 MiB window)
+ * reads at `rateBps`: the channel keeps the rest in storage.
  */
 export async function slowReaderRun(mode, bytes, { rateBps, timeoutMs = 180_000 } = {}) {
   const proc = await startWrangler({ label: `ours (P5 ${mode})`, cwd: sourceSnapshot() })
@@ -35,11 +39,13 @@ export async function slowReaderRun(mode, bytes, { rateBps, timeoutMs = 180_000 
     await sleep(1000)
     const rss = rssSampler(proc.pids, 100)
     const baseline = rss.now()
-    const pace = mode === 'slow' ? pacer(rateBps) : null
+    const pace = mode === 'slow' ? pacer(rateBps) : null // 'client' paces itself
     let r = null
     if (mode === 'slow') {
       r = binaryReader(readUrl, { expectFrames: frames, pause: pace.onFrame })
       await r.opened
+    } else if (mode === 'client') {
+      r = await clientReader(proc.baseUrl, readUrl, rateBps)
     }
     const w = open(writeUrl)
     await w.opened
@@ -76,6 +82,35 @@ export async function slowReaderRun(mode, bytes, { rateBps, timeoutMs = 180_000 
   } finally {
     await proc.stop()
   }
+}
+
+/** P5 (ii): our web client reading at `rateBps`, checking the frame stamps in the byte stream. */
+async function clientReader(baseUrl, readUrl, rateBps) {
+  const { openChannel } = await import(pathToFileURL(join(ROOT, 'public/_iii/client.js')).href)
+  const url = new URL(readUrl)
+  const ref = { channel_id: url.pathname.split('/').pop(), access_key: url.searchParams.get('key'), direction: 'read' }
+  const reader = await openChannel(baseUrl, ref, { window: MiB })
+  const st = { bytes: 0, orderOk: true, tFirst: 0, tLast: 0 }
+  const done = (async () => {
+    let close = { code: 1000 }
+    try {
+      for await (const chunk of reader.readable) {
+        if (st.bytes === 0) st.tFirst = performance.now()
+        // Frames are 64 KiB: a stamp sits at every 64 KiB boundary inside the stream.
+        for (let at = (64 * KiB - (st.bytes % (64 * KiB))) % (64 * KiB); at + 4 <= chunk.byteLength; at += 64 * KiB) {
+          const frame = (st.bytes + at) / (64 * KiB)
+          if (new DataView(chunk.buffer, chunk.byteOffset + at, 4).getUint32(0) !== frame >>> 0) st.orderOk = false
+        }
+        st.bytes += chunk.byteLength
+        st.tLast = performance.now()
+        await sleep((chunk.byteLength / rateBps) * 1000) // the slow consumer
+      }
+    } catch (e) {
+      close = { code: e.code ?? 0, reason: e.message }
+    }
+    return { ...st, close }
+  })()
+  return { done }
 }
 
 function wranglerErrors(proc) {
