@@ -7,6 +7,7 @@ import { END_HEADER, KEY_HEADER, WINDOW_HEADER } from './channel/object'
 import { OTEL_PATH } from './engine/object'
 import { httpError, serveHttpTrigger } from './http/bridge'
 import { parseChannelSocketTarget, parseCreateChannelBody } from './protocol/refs'
+import { channelStub, engineStub } from './stubs'
 
 export { ChannelObject } from './channel/object'
 export { EngineObject } from './engine/object'
@@ -16,7 +17,6 @@ type App = { Bindings: Env }
 const app = new Hono<App>()
 
 const isUpgrade = (c: Context<App>) => c.req.header('upgrade')?.toLowerCase() === 'websocket'
-const engine = (env: Env) => env.ENGINE.get(env.ENGINE.idFromName('engine'))
 const STATUS_INTERVAL_MS = 1000
 
 /**
@@ -55,8 +55,7 @@ async function channelSocket(c: Context<App>): Promise<Response> {
   headers.set(END_HEADER, end)
   headers.set(KEY_HEADER, key)
   if (window !== null) headers.set(WINDOW_HEADER, String(window))
-  const stub = c.env.CHANNEL.get(c.env.CHANNEL.idFromName(channelId))
-  return stub.fetch('https://channel/connect', { headers })
+  return channelStub(c.env, channelId).fetch('https://channel/connect', { headers })
 }
 
 app.get('/ws/channels/:id', channelSocket)
@@ -65,7 +64,7 @@ app.get('/:prefix{.+}/ws/channels/:id', channelSocket)
 /** The SDK's OpenTelemetry socket (`<address>/otel`): accepted, frames counted and dropped. */
 async function otelSocket(c: Context<App>): Promise<Response> {
   if (!isUpgrade(c)) return c.text('expected a WebSocket upgrade', 426)
-  return engine(c.env).fetch(`https://engine${OTEL_PATH}`, { headers: c.req.raw.headers })
+  return engineStub(c.env).fetch(`https://engine${OTEL_PATH}`, { headers: c.req.raw.headers })
 }
 
 app.get(OTEL_PATH, otelSocket)
@@ -78,11 +77,11 @@ app.get('*', async (c, next) => {
   if (/(^|\/)ws\/channels(\/|$)/.test(new URL(c.req.url).pathname)) return c.text('channel not found or wrong key', 404)
   const refused = await tokenRefusal(c)
   if (refused) return refused
-  return engine(c.env).fetch('https://engine/', { headers: c.req.raw.headers })
+  return engineStub(c.env).fetch('https://engine/', { headers: c.req.raw.headers })
 })
 
 /** Status of the engine and its channels (the page at `/` shows it). */
-app.get('/api/status', async (c) => (await tokenRefusal(c)) ?? c.json(await engine(c.env).status()))
+app.get('/api/status', async (c) => (await tokenRefusal(c)) ?? c.json(await engineStub(c.env).status()))
 
 /** The same status as server-sent events, one snapshot a second, for as long as the client listens. */
 app.get('/api/status/stream', async (c) => {
@@ -94,7 +93,7 @@ app.get('/api/status/stream', async (c) => {
     async pull(controller) {
       if (!first) await new Promise((r) => setTimeout(r, STATUS_INTERVAL_MS))
       first = false
-      const status = await engine(c.env).status()
+      const status = await engineStub(c.env).status()
       controller.enqueue(encoder.encode(`event: status\ndata: ${JSON.stringify(status)}\n\n`))
     },
   })

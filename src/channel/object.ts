@@ -1,10 +1,11 @@
 // ChannelObject: one Durable Object per channel. A thin shell that adapts hibernatable WebSockets,
 // SQLite and timers to ChannelCore, where the rules live. Socket tags name the end ('writer',
-// 'reader'); a refused second socket is tagged 'refused' so it never shadows the real end.
+// 'reader'); a refused second socket is not hibernatable and has no tag, so it never shadows one.
 
 import { DurableObject } from 'cloudflare:workers'
 import { CloseCode, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { parseReaderAck } from '../protocol/refs'
+import { engineStub } from '../stubs'
 import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type ReaderFlow, type Task, emptyEnds } from './core'
 import { keyMatches } from './keys'
 import { channelLimits, ttlSeconds } from './limits'
@@ -118,8 +119,7 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
       this.ctx.acceptWebSocket(server, [end])
       if (end === 'reader') server.serializeAttachment(this.core.readerFlow satisfies ReaderAttachment)
       this.report(true)
-    }
-    else {
+    } else {
       // A second socket for a taken end is accepted, then closed at once; the first keeps working.
       // Accepted outside hibernation: workerd then ends its TCP connection at once, where a
       // hibernatable one would linger ~10 s while the object lives on for the first socket.
@@ -193,8 +193,8 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     const end = this.endOf(ws)
     if (end === 'writer') this.core?.writerClosed(code, reason)
     else if (end === 'reader') this.core?.readerClosed()
-    if (!this.core?.isFinished) this.report(true)
     if (this.core?.isFinished) void this.finishing?.then(() => this.dropWhenQuiet(ws))
+    else this.report(true)
   }
 
   /**
@@ -267,8 +267,7 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
       finished: core.isFinished,
       updated_at_ms: this.lastReport,
     }
-    const engine = this.env.ENGINE.get(this.env.ENGINE.idFromName('engine'))
-    const sent = engine.reportChannel(snapshot).catch(() => {})
+    const sent = engineStub(this.env).reportChannel(snapshot).catch(() => {})
     this.ctx.waitUntil(sent)
     return sent
   }
@@ -284,17 +283,15 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     const limits = channelLimits(this.env, row.buffer_size)
     if (!restore) return new ChannelCore(limits, this.store, this)
     const ends = JSON.parse(row.ends) as EndsState
-    const socket = (end: End) => {
-      const ws = ends[end] === 'open' ? this.ctx.getWebSockets(end)[0] : undefined
-      return ws && peer(ws)
-    }
-    const readerSocket = ends.reader === 'open' ? this.ctx.getWebSockets('reader')[0] : undefined
+    const socket = (end: End) => (ends[end] === 'open' ? this.ctx.getWebSockets(end)[0] : undefined)
+    const writer = socket('writer')
+    const reader = socket('reader')
     return new ChannelCore(limits, this.store, this, {
       ends,
       stored: this.store.range(),
-      writer: socket('writer'),
-      reader: socket('reader'),
-      readerFlow: (readerSocket?.deserializeAttachment() as ReaderAttachment | undefined) ?? null,
+      writer: writer && peer(writer),
+      reader: reader && peer(reader),
+      readerFlow: (reader?.deserializeAttachment() as ReaderAttachment | undefined) ?? null,
     })
   }
 }

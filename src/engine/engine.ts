@@ -7,7 +7,6 @@
 // memory and are written to storage in batches (`PendingStore`) when the host's persist timer
 // fires; one that completes before that never touches storage.
 
-import { asObject } from '../protocol/json'
 import type { EngineMessage, ErrorBody, InvokeFunction, WorkerMessage } from '../protocol/messages'
 import { httpTriggerProblem } from '../http/routes'
 import type { Registry, TriggerEntry } from './registry'

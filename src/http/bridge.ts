@@ -6,7 +6,8 @@
 import { END_HEADER, KEY_HEADER } from '../channel/object'
 import { createChannel } from '../channel/create'
 import type { Outcome } from '../engine/engine'
-import type { ChannelRef } from '../protocol/refs'
+import { type ChannelRef, DEFAULT_BUFFER_SIZE } from '../protocol/refs'
+import { channelStub, engineStub } from '../stubs'
 import type { RouteMatch } from './routes'
 import { parseControlFrame, resultResponse } from './response'
 
@@ -17,16 +18,14 @@ const FRAME_BYTES = 64 * 1024
 /** After an empty result, how long to wait for a response frame before answering 204. */
 const EMPTY_RESULT_GRACE_MS = 3000
 
-const engineOf = (env: Env) => env.ENGINE.get(env.ENGINE.idFromName('engine'))
-
 /** Serves `request` through a matching http trigger, or returns null when none matches. */
 export async function serveHttpTrigger(env: Env, request: Request, waitUntil: (p: Promise<unknown>) => void): Promise<Response | null> {
   const url = new URL(request.url)
-  const engine = engineOf(env)
+  const engine = engineStub(env)
   // RPC types cannot express `unknown` fields (metadata), so the result is typed here.
   const match = (await engine.matchHttp(request.method, url.pathname)) as RouteMatch | null
   if (!match) return null
-  const [requestChannel, responseChannel] = await Promise.all([createChannel(env, 64), createChannel(env, 64)])
+  const [requestChannel, responseChannel] = await Promise.all([createChannel(env, DEFAULT_BUFFER_SIZE), createChannel(env, DEFAULT_BUFFER_SIZE)])
   const [responseReader, requestWriter] = await Promise.all([openEnd(env, responseChannel.reader), openEnd(env, requestChannel.writer)])
   const { body, upload } = await takeBody(request)
   waitUntil(pumpBody(upload, requestWriter))
@@ -48,8 +47,7 @@ export async function serveHttpTrigger(env: Env, request: Request, waitUntil: (p
 
 /** Opens one channel end from inside this Worker, as a WebSocket client of the channel object. */
 async function openEnd(env: Env, ref: ChannelRef): Promise<WebSocket> {
-  const stub = env.CHANNEL.get(env.CHANNEL.idFromName(ref.channel_id))
-  const res = await stub.fetch('https://channel/connect', {
+  const res = await channelStub(env, ref.channel_id).fetch('https://channel/connect', {
     headers: { Upgrade: 'websocket', [END_HEADER]: ref.direction === 'read' ? 'reader' : 'writer', [KEY_HEADER]: ref.access_key },
   })
   const ws = res.webSocket
