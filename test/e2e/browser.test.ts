@@ -11,6 +11,7 @@ import type { ChannelReader } from 'iii-sdk/channel'
 import { createChannel } from 'iii-sdk/helpers'
 import { type BrowserContext, type Page, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { digestChannel } from './support/sdk'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 import { createChannel as createChannelHttp, channelUrl, openWriter, sendAll } from './support/channel'
 
@@ -48,17 +49,7 @@ describe.skipIf(!executablePath)('the page, in Chromium', () => {
 
     dev = await startWrangler()
     iii = registerWorker(dev.wsUrl, { workerName: 'browser-e2e', otel: { enabled: false } })
-    iii.registerFunction('browser::digest', async (input: { reader: ChannelReader }) => {
-      const texts: string[] = []
-      input.reader.onMessage((m) => texts.push(m))
-      const hash = createHash('sha256')
-      let bytes = 0
-      for await (const chunk of input.reader.stream) {
-        hash.update(chunk as Buffer)
-        bytes += (chunk as Buffer).length
-      }
-      return { sha256: hash.digest('hex'), bytes, texts }
-    })
+    iii.registerFunction('browser::digest', (input: { reader: ChannelReader }) => digestChannel(input.reader))
     iii.registerTrigger({ type: 'http', function_id: 'browser::digest', config: { api_path: 'digest', http_method: 'POST' } })
     for (let i = 0; ; i++) {
       const { functions } = (await iii.trigger({ function_id: 'engine::functions::list', payload: {} })) as { functions: { function_id: string }[] }

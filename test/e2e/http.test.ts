@@ -5,7 +5,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { http } from '@iii-dev/helpers/http'
 import { registerWorker } from 'iii-sdk'
-import type { ChannelReader } from 'iii-sdk'
+import type { ChannelReader } from 'iii-sdk/channel'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 

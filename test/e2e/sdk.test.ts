@@ -4,10 +4,11 @@ import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { registerWorker } from 'iii-sdk'
-import type { ChannelReader, ChannelWriter } from 'iii-sdk'
+import type { ChannelReader, ChannelWriter } from 'iii-sdk/channel'
 import { createChannel } from 'iii-sdk/helpers'
 import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { digestChannel } from './support/sdk'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 
 type Iii = ReturnType<typeof registerWorker>
@@ -79,17 +80,7 @@ beforeAll(async () => {
   })
 
   // A reader for the large roundtrip: hashes binary, collects text messages.
-  consumer.registerFunction('blob::digest', async (input: { reader: ChannelReader }) => {
-    const texts: string[] = []
-    input.reader.onMessage((m) => texts.push(m))
-    const hash = createHash('sha256')
-    let bytes = 0
-    for await (const chunk of input.reader.stream) {
-      hash.update(chunk)
-      bytes += chunk.length
-    }
-    return { sha256: hash.digest('hex'), bytes, texts }
-  })
+  consumer.registerFunction('blob::digest', (input: { reader: ChannelReader }) => digestChannel(input.reader))
 
   await waitForFunctions(producer, ['pipeline::consumer', 'transform::worker', 'blob::digest', 'transform::coordinator'])
 })
