@@ -16,6 +16,8 @@ export default defineConfig({
                 CHANNEL_STORAGE_QUOTA_BYTES: String(2 * 1024 * 1024),
                 // Signed keys here; the e2e tests run wrangler dev without a secret (random keys).
                 III_SIGNING_SECRET: 'workers-test-signing-secret',
+                // Links between sessions close soon after use, so tests can evict an idle caller.
+                III_LINK_IDLE_MS: '300',
                 // How many channels the churn test creates (.ci/run sets 10,000).
                 III_CHURN_CHANNELS: process.env.III_CHURN_CHANNELS ?? '300',
               },

@@ -3,6 +3,10 @@
 interface Env {
   /** Optional engine token (`wrangler secret put III_ENGINE_TOKEN`). */
   III_ENGINE_TOKEN?: string
-  /** Optional signing secret for channel keys (`wrangler secret put III_SIGNING_SECRET`). */
+  /** Signing secret for channel keys (`wrangler secret put III_SIGNING_SECRET`); generated once when absent. */
   III_SIGNING_SECRET?: string
+  /** How long a caller's session keeps an unused link to another session (ms; default 10 s). */
+  III_LINK_IDLE_MS?: string
+  /** Set (any value) by the bench: channels tell their status object how many events they handled (S1). */
+  III_COUNTERS?: string
 }

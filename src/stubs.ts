@@ -1,5 +1,22 @@
-// Where each Durable Object lives: one engine per deployment, one object per channel id.
+// Where each Durable Object lives (docs/architecture.md): one session per connected worker (a
+// unique id, created near that worker), one registry and one status object per namespace, one
+// object per channel id (created near the first socket that connects to it).
 
-export const engineStub = (env: Env) => env.ENGINE.get(env.ENGINE.idFromName('engine'))
+/** A new session object for a worker that just connected (its id is the worker id the SDK sees). */
+export const newSessionId = (env: Env): DurableObjectId => env.SESSION.newUniqueId()
+
+/** The session of a worker id, or null when the id is not one of ours (ids come from the network). */
+export function sessionStub(env: Env, workerId: string): DurableObjectStub<import('./engine/session-object').SessionObject> | null {
+  if (!/^[0-9a-f]{64}$/.test(workerId)) return null
+  try {
+    return env.SESSION.get(env.SESSION.idFromString(workerId))
+  } catch {
+    return null // well-formed but not an id of this namespace
+  }
+}
+
+export const registryStub = (env: Env, namespace: string) => env.REGISTRY.get(env.REGISTRY.idFromName(`registry:${namespace}`))
+
+export const statusStub = (env: Env, namespace: string) => env.STATUS.get(env.STATUS.idFromName(`status:${namespace}`))
 
 export const channelStub = (env: Env, channelId: string) => env.CHANNEL.get(env.CHANNEL.idFromName(channelId))

@@ -1,33 +1,36 @@
-// ChannelObject: one Durable Object per channel. A thin shell that adapts hibernatable WebSockets,
-// SQLite and timers to ChannelCore, where the rules live. Socket tags name the end ('writer',
-// 'reader'); a refused second socket is not hibernatable and has no tag, so it never shadows one.
+// ChannelObject: one Durable Object per channel id, created by the first socket that connects to it
+// (near that socket). A thin shell that adapts hibernatable WebSockets, SQLite and timers to
+// ChannelCore, where the rules live. Socket tags name the end ('writer', 'reader'); a refused second
+// socket is not hibernatable and has no tag, so it never shadows one.
+//
+// Keys are checked by the front door (they are signed over the channel id), so the object keeps no
+// key. What it needs before anyone connects (buffer size, creation time, namespace) is in its id.
+//
+// Public methods are the RPC surface: `fetch` (a socket of one end, from the front door or the HTTP
+// bridge) and `stats` (live counters for the status page). The core's host callbacks are private.
 
 import { DurableObject } from 'cloudflare:workers'
 import { CloseCode, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
-import { parseReaderAck } from '../protocol/refs'
-import { engineStub } from '../stubs'
+import { parseChannelId, parseReaderAck } from '../protocol/refs'
+import { statusStub } from '../stubs'
 import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type ReaderFlow, type Task, emptyEnds } from './core'
-import { keyMatches } from './keys'
 import { channelLimits, ttlSeconds } from './limits'
 import { CHANNEL_SCHEMA, SqliteFrameStore } from './sqlite-store'
-
-/** What `createChannel` hands the object: never the keys themselves, only their digests. */
-export interface ChannelInit {
-  channelId: string
-  bufferSize: number
-  writerKeyHash: string
-  readerKeyHash: string
-}
 
 type ChannelRow = {
   channel_id: string
   buffer_size: number
-  writer_key_hash: string
-  reader_key_hash: string
+  namespace: string
+  /** Unix seconds, from the id: a first connect must come within the TTL of this. */
+  created_at: number
+  /** Unix ms of the first connect (when the TTL alarm started). */
+  opened_at: number
   ends: string
+  /** 1 once the channel ended: the row stays as a tombstone until its refs can no longer open it. */
+  finished: number
 }
 
-/** What a channel tells the engine about itself (see EngineObject.reportChannel). */
+/** What a channel tells its namespace's status object (see StatusObject), and `stats()` answers. */
 export interface ChannelSnapshot {
   channel_id: string
   writer: EndsState['writer']
@@ -43,11 +46,16 @@ export interface ChannelSnapshot {
   updated_at_ms: number
 }
 
-const REPORT_INTERVAL_MS = 1000
+/**
+ * A channel tells the status page about itself only once it has lived this long, then on each
+ * connect and close: short channels (most SDK and HTTP-trigger channels) never report, so the
+ * status object is on no channel's path (docs/architecture.md, "Status without a funnel").
+ */
+export const REPORT_AFTER_MS = 1000
 
-/** Headers the front door sets on the upgrade it forwards here (already shape-checked there). */
+/** Headers the front door sets on the upgrade it forwards here (already checked there). */
 export const END_HEADER = 'x-iii-channel-end'
-export const KEY_HEADER = 'x-iii-channel-key'
+export const ID_HEADER = 'x-iii-channel-id'
 export const WINDOW_HEADER = 'x-iii-channel-window'
 
 /**
@@ -58,6 +66,8 @@ type ReaderAttachment = ReaderFlow | null
 
 /** WebSocket.readyState CLOSED (the constant is not exposed as a static in workerd). */
 const SOCKET_CLOSED = 3
+
+const NOT_FOUND = () => new Response('channel not found or wrong key', { status: 404 })
 
 const peer = (ws: WebSocket): Peer => ({
   send: (frame) => ws.send(frame),
@@ -70,55 +80,56 @@ const peer = (ws: WebSocket): Peer => ({
   },
 })
 
-export class ChannelObject extends DurableObject<Env> implements ChannelHost {
-  private readonly store = new SqliteFrameStore(this.ctx.storage.sql)
-  private readonly scheduled = new Set<Task>()
-  private core: ChannelCore | null = null
-  private row: ChannelRow | null = null
-  /** When this channel last told the engine its counters (for the status page), at most once a second. */
-  private lastReport = 0
-  private reportTimer: ReturnType<typeof setTimeout> | undefined
-  /** Storage deletion of a finished channel; the object is dropped once it is done. */
-  private finishing: Promise<void> | null = null
+export class ChannelObject extends DurableObject<Env> {
+  readonly #store = new SqliteFrameStore(this.ctx.storage.sql)
+  readonly #scheduled = new Set<Task>()
+  #core: ChannelCore | null = null
+  #row: ChannelRow | null = null
+  /** Storage cleanup of a finished channel; the object is dropped once it is done. */
+  #finishing: Promise<void> | null = null
+  #reportTimer: ReturnType<typeof setTimeout> | undefined
+  /** True while `alarm()` runs: the alarm that would delete a tombstone is being used up. */
+  #inAlarm = false
+  /** Messages and requests this object handled since it woke (bench S1). */
+  #events = 0
+
+  readonly #host: ChannelHost = {
+    schedule: (task) => {
+      if (this.#scheduled.has(task)) return
+      this.#scheduled.add(task)
+      setTimeout(() => {
+        this.#scheduled.delete(task)
+        this.#core?.runTask(task)
+        if (task === 'drain') this.#keepReaderFlow()
+      }, 0)
+    },
+    saveEnds: (ends) => {
+      this.ctx.storage.sql.exec('UPDATE channel SET ends = ?', JSON.stringify(ends))
+    },
+    finish: () => this.#finish(),
+  }
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
-    this.row = this.loadRow()
-    if (this.row) this.core = this.buildCore(this.row, true)
+    this.#row = this.#loadRow()
+    if (this.#row && !this.#row.finished) this.#core = this.#buildCore(this.#row, true)
   }
 
-  /** Creates the channel (called once, by `createChannel`); the TTL alarm starts now. */
-  async create(init: ChannelInit): Promise<void> {
-    this.ctx.storage.sql.exec(CHANNEL_SCHEMA)
-    this.ctx.storage.sql.exec(
-      'INSERT INTO channel (id, channel_id, buffer_size, writer_key_hash, reader_key_hash, ends) VALUES (1, ?, ?, ?, ?, ?)',
-      init.channelId,
-      init.bufferSize,
-      init.writerKeyHash,
-      init.readerKeyHash,
-      JSON.stringify(emptyEnds()),
-    )
-    await this.ctx.storage.setAlarm(Date.now() + ttlSeconds(this.env) * 1000)
-    this.row = this.loadRow()
-    this.core = this.buildCore(this.row!, false)
-  }
-
-  /** The WebSocket upgrade of one end, forwarded by the front door. */
+  /** The WebSocket upgrade of one end, forwarded by the front door (key already checked). */
   override async fetch(request: Request): Promise<Response> {
+    this.#events++
     const end = request.headers.get(END_HEADER) as End
-    const key = request.headers.get(KEY_HEADER) ?? ''
-    const row = this.row
-    const hash = row && (end === 'writer' ? row.writer_key_hash : row.reader_key_hash)
-    if (!this.core || this.core.isFinished || !hash || !(await keyMatches(key, hash))) {
-      return new Response('channel not found or wrong key', { status: 404 })
-    }
+    // No await before the row exists: two ends connecting at once must not both create it.
+    if (!this.#row && !this.#open(request.headers.get(ID_HEADER) ?? '')) return NOT_FOUND()
+    const core = this.#core
+    if (!core || core.isFinished || this.#row?.finished) return NOT_FOUND()
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
     const window = end === 'reader' && request.headers.has(WINDOW_HEADER) ? Number(request.headers.get(WINDOW_HEADER)) : null
-    const result = this.core.connect(end, peer(server), window)
+    const result = core.connect(end, peer(server), window)
     if (result.ok) {
       this.ctx.acceptWebSocket(server, [end])
-      if (end === 'reader') server.serializeAttachment(this.core.readerFlow satisfies ReaderAttachment)
-      this.report(true)
+      if (end === 'reader') server.serializeAttachment(core.readerFlow satisfies ReaderAttachment)
+      this.#report()
     } else {
       // A second socket for a taken end is accepted, then closed at once; the first keeps working.
       // Accepted outside hibernation: workerd then ends its TCP connection at once, where a
@@ -129,87 +140,141 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     return new Response(null, { status: 101, webSocket: client })
   }
 
+  /** Live counters for the status page, or null when this channel does not exist (nothing is created). */
+  stats(): ChannelSnapshot | null {
+    this.#events++
+    return this.#snapshot()
+  }
+
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    const end = this.endOf(ws)
+    this.#events++
+    const end = this.#endOf(ws)
     if (end === 'writer') {
-      this.core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
-      this.keepReaderFlow()
-      void this.report()
+      this.#core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
+      this.#keepReaderFlow()
       return
     }
     // A reader only ever sends flow-control acks; anything else from it is ignored.
     const acked = end === 'reader' && typeof message === 'string' ? parseReaderAck(message) : null
     if (acked !== null) {
-      this.core?.readerAck(acked)
-      this.keepReaderFlow()
+      this.#core?.readerAck(acked)
+      this.#keepReaderFlow()
     }
   }
 
   override webSocketClose(ws: WebSocket, code: number, reason: string): void {
-    // Answer the peer's Close ourselves, or it waits ~10 s for one (PLATFORM.md §6).
+    this.#events++
+    // Answer the peer's Close ourselves, or it waits ~10 s for one (docs/platform.md).
     if (!isReservedCloseCode(code)) peer(ws).close(echoableCloseCode(code), '')
-    this.endClosed(ws, code, reason)
+    this.#endClosed(ws, code, reason)
   }
 
   override webSocketError(ws: WebSocket, error: unknown): void {
+    this.#events++
     console.warn(`[channel] socket error: ${error instanceof Error ? error.message : String(error)}`)
     // Don't leave the peer waiting for a Close that nobody else will send.
     peer(ws).close(CloseCode.Internal, 'socket error')
-    this.endClosed(ws, 1006, 'socket error')
+    this.#endClosed(ws, 1006, 'socket error')
   }
 
-  override alarm(): void {
-    this.core?.expire(ttlSeconds(this.env))
+  override async alarm(): Promise<void> {
+    this.#events++
+    const row = this.#row
+    if (!row) return
+    if (row.finished) return this.ctx.storage.deleteAll()
+    this.#inAlarm = true
+    try {
+      this.#core?.expire(ttlSeconds(this.env))
+    } finally {
+      this.#inAlarm = false
+    }
   }
 
-  // ChannelHost
-
-  schedule(task: Task): void {
-    if (this.scheduled.has(task)) return
-    this.scheduled.add(task)
-    setTimeout(() => {
-      this.scheduled.delete(task)
-      this.core?.runTask(task)
-      if (task === 'drain') this.keepReaderFlow()
-    }, 0)
+  /**
+   * The first connect creates the channel, if its refs are still young enough: a channel nobody
+   * connected to within the TTL of its creation is gone, as it always was.
+   */
+  #open(channelId: string): boolean {
+    const id = parseChannelId(channelId)
+    const ttlMs = ttlSeconds(this.env) * 1000
+    const now = Date.now()
+    if (!id || now > id.createdAt * 1000 + ttlMs) return false
+    const sql = this.ctx.storage.sql
+    sql.exec(CHANNEL_SCHEMA)
+    sql.exec(
+      'INSERT INTO channel (id, channel_id, buffer_size, namespace, created_at, opened_at, ends, finished) VALUES (1, ?, ?, ?, ?, ?, ?, 0)',
+      channelId,
+      id.bufferSize,
+      id.namespace,
+      id.createdAt,
+      now,
+      JSON.stringify(emptyEnds()),
+    )
+    // The TTL starts now: the other end has CHANNEL_TTL_SECONDS to come.
+    void this.ctx.storage.setAlarm(now + ttlMs)
+    this.#row = this.#loadRow()
+    this.#core = this.#buildCore(this.#row!, false)
+    this.#reportTimer = setTimeout(() => this.#report(), REPORT_AFTER_MS)
+    return true
   }
 
-  saveEnds(ends: EndsState): void {
-    this.ctx.storage.sql.exec('UPDATE channel SET ends = ?', JSON.stringify(ends))
+  /**
+   * The channel is over. Its frames go at once. While its refs could still open it again (within
+   * the TTL of its creation) one row stays, so they get 404 as before; the TTL alarm, which is
+   * always later than that, deletes it. Then the object is dropped.
+   */
+  #finish(): void {
+    const row = this.#row
+    this.#cancelReportTimer()
+    const reported = this.#report()
+    const now = Date.now()
+    const ttlMs = ttlSeconds(this.env) * 1000
+    if (this.env.III_COUNTERS) this.ctx.waitUntil(statusStub(this.env, row?.namespace ?? '').countChannel(this.#events).catch(() => {}))
+    let cleaned: Promise<void>
+    if (row && now < row.created_at * 1000 + ttlMs) {
+      const sql = this.ctx.storage.sql
+      sql.exec('DELETE FROM frames')
+      sql.exec('UPDATE channel SET finished = 1, ends = ?', JSON.stringify(this.#core?.endsState ?? emptyEnds()))
+      row.finished = 1
+      // The pending TTL alarm (first connect + TTL) is later than created + TTL; only an alarm
+      // that is running right now must be replaced. Dropping the object before these writes are
+      // durable would lose them (ctx.abort breaks the output gate): wait for them.
+      cleaned = (async () => {
+        if (this.#inAlarm) await this.ctx.storage.setAlarm(row.created_at * 1000 + ttlMs)
+        await this.ctx.storage.sync()
+      })()
+    } else {
+      this.#row = null
+      cleaned = (async () => {
+        await this.ctx.storage.deleteAlarm()
+        await this.ctx.storage.deleteAll()
+      })()
+    }
+    this.#finishing = Promise.all([cleaned, reported]).then(() => {})
+    void this.#finishing.then(() => this.#dropWhenQuiet())
   }
 
-  finish(): void {
-    const reported = this.report(true)
-    this.row = null
-    const deleted = (async () => {
-      await this.ctx.storage.deleteAlarm()
-      await this.ctx.storage.deleteAll()
-    })()
-    this.finishing = Promise.all([deleted, reported]).then(() => {})
-    void this.finishing.then(() => this.dropWhenQuiet())
-  }
-
-  private endClosed(ws: WebSocket, code: number, reason: string): void {
-    const end = this.endOf(ws)
-    if (end === 'writer') this.core?.writerClosed(code, reason)
-    else if (end === 'reader') this.core?.readerClosed()
-    if (this.core?.isFinished) void this.finishing?.then(() => this.dropWhenQuiet(ws))
-    else this.report(true)
+  #endClosed(ws: WebSocket, code: number, reason: string): void {
+    const end = this.#endOf(ws)
+    if (end === 'writer') this.#core?.writerClosed(code, reason)
+    else if (end === 'reader') this.#core?.readerClosed()
+    if (this.#core?.isFinished) void this.#finishing?.then(() => this.#dropWhenQuiet(ws))
+    else this.#report()
   }
 
   /**
    * Drops the finished object once no socket still waits for our Close to be answered. Without
    * this, workerd keeps a closed reader's TCP connection ~10 s and the SDK reader ends only then
-   * (PLATFORM.md §7).
+   * (docs/platform.md).
    */
-  private dropWhenQuiet(closing?: WebSocket): void {
+  #dropWhenQuiet(closing?: WebSocket): void {
     const open = this.ctx.getWebSockets().filter((ws) => ws !== closing && ws.readyState !== SOCKET_CLOSED)
     if (open.length === 0) this.ctx.abort('channel finished')
   }
 
   /** Saves a flow-controlled reader's counters on its socket (SDK readers have none: nothing to do). */
-  private keepReaderFlow(): void {
-    const flow = this.core?.readerFlow
+  #keepReaderFlow(): void {
+    const flow = this.#core?.readerFlow
     if (!flow) return
     const reader = this.ctx.getWebSockets('reader')[0]
     try {
@@ -223,7 +288,7 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
    * The end a socket serves, from its tag. Late events (frames or a Close still in flight) can reach
    * the object after it finished and was dropped; workerd then refuses the tag lookup: no end.
    */
-  private endOf(ws: WebSocket): string | undefined {
+  #endOf(ws: WebSocket): string | undefined {
     try {
       return this.ctx.getTags(ws)[0]
     } catch {
@@ -231,29 +296,13 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
     }
   }
 
-  /**
-   * Tells the engine this channel's ends and counters, for the status page: on connect and close,
-   * and at most once a second while data moves. Best effort; never on the path of a frame.
-   */
-  private report(now = false): Promise<void> | undefined {
-    const row = this.row
-    const core = this.core
-    if (!row || !core) return
-    const wait = REPORT_INTERVAL_MS - (Date.now() - this.lastReport)
-    if (!now && wait > 0) {
-      // Throttled: one trailing report carries the latest counters when the burst is over.
-      this.reportTimer ??= setTimeout(() => {
-        this.reportTimer = undefined
-        void this.report(true)
-      }, wait)
-      return
-    }
-    if (this.reportTimer !== undefined) clearTimeout(this.reportTimer)
-    this.reportTimer = undefined
-    this.lastReport = Date.now()
+  #snapshot(): ChannelSnapshot | null {
+    const row = this.#row
+    const core = this.#core
+    if (!row || !core) return null
     const ends = core.endsState
     const backlog = core.backlog
-    const snapshot: ChannelSnapshot = {
+    return {
       channel_id: row.channel_id,
       writer: ends.writer,
       reader: ends.reader,
@@ -265,30 +314,46 @@ export class ChannelObject extends DurableObject<Env> implements ChannelHost {
       backlog_bytes: backlog.bytes,
       buffer_size: row.buffer_size,
       finished: core.isFinished,
-      updated_at_ms: this.lastReport,
+      updated_at_ms: Date.now(),
     }
-    const sent = engineStub(this.env).reportChannel(snapshot).catch(() => {})
+  }
+
+  /**
+   * Tells the namespace's status object this channel's ends and counters, once the channel has
+   * lived REPORT_AFTER_MS (then on every connect and close). Best effort; never on a frame's path.
+   */
+  #report(): Promise<void> | undefined {
+    const row = this.#row
+    const snapshot = this.#snapshot()
+    if (!row || !snapshot || Date.now() - row.opened_at < REPORT_AFTER_MS) return
+    this.#cancelReportTimer()
+    const sent = statusStub(this.env, row.namespace).report(snapshot).catch(() => {})
     this.ctx.waitUntil(sent)
     return sent
   }
 
-  private loadRow(): ChannelRow | null {
+  #cancelReportTimer(): void {
+    if (this.#reportTimer !== undefined) clearTimeout(this.#reportTimer)
+    this.#reportTimer = undefined
+  }
+
+  #loadRow(): ChannelRow | null {
     const sql = this.ctx.storage.sql
     const exists = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'channel'").toArray()
     if (exists.length === 0) return null
-    return sql.exec<ChannelRow>('SELECT channel_id, buffer_size, writer_key_hash, reader_key_hash, ends FROM channel').toArray()[0] ?? null
+    return sql.exec<ChannelRow>('SELECT channel_id, buffer_size, namespace, created_at, opened_at, ends, finished FROM channel').toArray()[0] ?? null
   }
 
-  private buildCore(row: ChannelRow, restore: boolean): ChannelCore {
+  #buildCore(row: ChannelRow, restore: boolean): ChannelCore {
     const limits = channelLimits(this.env, row.buffer_size)
-    if (!restore) return new ChannelCore(limits, this.store, this)
+    if (!restore) return new ChannelCore(limits, this.#store, this.#host)
     const ends = JSON.parse(row.ends) as EndsState
     const socket = (end: End) => (ends[end] === 'open' ? this.ctx.getWebSockets(end)[0] : undefined)
     const writer = socket('writer')
     const reader = socket('reader')
-    return new ChannelCore(limits, this.store, this, {
+    return new ChannelCore(limits, this.#store, this.#host, {
       ends,
-      stored: this.store.range(),
+      stored: this.#store.range(),
       writer: writer && peer(writer),
       reader: reader && peer(reader),
       readerFlow: (reader?.deserializeAttachment() as ReaderAttachment | undefined) ?? null,

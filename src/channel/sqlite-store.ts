@@ -1,6 +1,7 @@
 // SQLite layout of a channel Durable Object. Tables:
-//   channel(id = 1, channel_id, buffer_size, writer_key_hash, reader_key_hash, ends JSON)
-//                                          one row, written on create, connect and close only
+//   channel(id = 1, channel_id, buffer_size, namespace, created_at, opened_at, ends JSON, finished)
+//                                          one row, written on the first connect, on connect and
+//                                          close, and kept as a tombstone after the end (object.ts)
 //   frames(seq INTEGER PRIMARY KEY, data)  undelivered frames; `data` is TEXT for text frames and
 //                                          BLOB for binary ones, so the opcode survives storage
 // Frames are written in batches (one implicit transaction per event) and deleted as the reader
@@ -14,9 +15,11 @@ export const CHANNEL_SCHEMA = `
     id INTEGER PRIMARY KEY CHECK (id = 1),
     channel_id TEXT NOT NULL,
     buffer_size INTEGER NOT NULL,
-    writer_key_hash TEXT NOT NULL,
-    reader_key_hash TEXT NOT NULL,
-    ends TEXT NOT NULL
+    namespace TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    opened_at INTEGER NOT NULL,
+    ends TEXT NOT NULL,
+    finished INTEGER NOT NULL
   );
   CREATE TABLE IF NOT EXISTS frames (seq INTEGER PRIMARY KEY, data ANY) STRICT;
 `

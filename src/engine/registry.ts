@@ -1,9 +1,28 @@
-// What the engine knows: connected workers and the functions, triggers and trigger types they
-// registered. Pure data with a write-through store, so a rebuilt EngineObject finds it all again.
+// The registry of one namespace, free of Workers APIs: the control plane (docs/architecture.md).
+// Workers (one session each), the functions, triggers and trigger types they registered, and the
+// HTTP routes of workers that just left. Sessions send their workers' registrations here; the hot
+// path never asks: it reads a versioned snapshot cached in sessions and Worker isolates.
+//
+// Every change bumps `version`. A change to the HTTP route table also sets `routeVersion` and is
+// announced to every session (a notice), so a session can tell a front door that its cached table
+// is older than the last route change. A function taken over by another worker is announced to
+// its old owner (`lost`), so the old owner stops accepting invocations for it.
+
+import { compileRoute, httpTriggerProblem } from '../http/routes'
+import type {
+  EngineMessage,
+  RegisterFunction,
+  RegisterTrigger,
+  RegisterTriggerType,
+  TriggerRegistrationResult,
+  UnregisterFunction,
+  UnregisterTrigger,
+  UnregisterTriggerType,
+} from '../protocol/messages'
 
 export interface WorkerEntry {
+  /** The worker id: its session object's id. */
   id: string
-  reattachToken: string
   connectedAt: number
   /** Runtime metadata a worker sends through `engine::workers::register`. */
   metadata?: Record<string, unknown>
@@ -22,6 +41,7 @@ export interface FunctionEntry {
 
 export interface TriggerEntry {
   id: string
+  /** The worker that registered the trigger (not necessarily the one serving its function). */
   workerId: string
   trigger_type: string
   function_id: string
@@ -35,29 +55,96 @@ export interface TriggerTypeEntry {
   description?: string
 }
 
-export type Kind = 'worker' | 'function' | 'trigger' | 'trigger_type'
-type EntryOf<K extends Kind> = K extends 'worker'
-  ? WorkerEntry
-  : K extends 'function'
-    ? FunctionEntry
-    : K extends 'trigger'
-      ? TriggerEntry
-      : TriggerTypeEntry
-
-/** Durable copy of the registry. Writes are rare (registration, disconnect), never per invocation. */
-export interface RegistryStore {
-  load(): { [K in Kind]: EntryOf<K>[] }
-  put<K extends Kind>(kind: K, entry: EntryOf<K>): void
-  remove(kind: Kind, id: string): void
+/** An HTTP route whose worker left: answered 503 with Retry-After for DEPARTED_ROUTE_MS, not 404. */
+export interface DepartedRoute {
+  /** `METHOD /path` of the route. */
+  id: string
+  config: unknown
+  function_id: string
+  leftAt: number
 }
 
-export class Registry {
+/** How long a route whose worker left answers 503 (a deploy or a reconnect brings it back). */
+export const DEPARTED_ROUTE_MS = 30_000
+
+/** What a session sends on behalf of its worker: the worker's own messages, plus two of ours. */
+export type Change =
+  | { type: 'connect'; at: number }
+  | { type: 'metadata'; metadata: Record<string, unknown> }
+  | RegisterFunction
+  | UnregisterFunction
+  | RegisterTrigger
+  | UnregisterTrigger
+  | RegisterTriggerType
+  | UnregisterTriggerType
+  | TriggerRegistrationResult
+
+/** What one session is told after a change: messages for its worker, functions it lost, the route version. */
+export interface Notice {
+  messages: EngineMessage[]
+  lost: string[]
+  routeVersion?: number
+}
+
+export type Notices = Map<string, Notice>
+
+/** An HTTP route as caches see it: the trigger, and the worker serving its function now. */
+export interface RouteEntry {
+  trigger_id: string
+  function_id: string
+  /** Session serving the function, or null while no worker does (the route then answers 404). */
+  worker: string | null
+  config: unknown
+  metadata?: unknown
+}
+
+/** What caches hold (sessions and Worker isolates), refreshed when the version moved. */
+export interface RegistrySnapshot {
+  version: number
+  routeVersion: number
+  /** Function id → worker serving it; `invocation` marks an HTTP-invoked function. */
+  functions: { id: string; worker: string; invocation?: true }[]
+  routes: RouteEntry[]
+  departed: DepartedRoute[]
+  /** Namespaces that have a registry (the default namespace's registry keeps this directory). */
+  namespaces: string[]
+}
+
+export type Kind = 'worker' | 'function' | 'trigger' | 'trigger_type' | 'departed' | 'namespace'
+
+export interface Saved {
+  worker: WorkerEntry[]
+  function: FunctionEntry[]
+  trigger: TriggerEntry[]
+  trigger_type: TriggerTypeEntry[]
+  departed: DepartedRoute[]
+  namespace: { id: string }[]
+  version: number
+  routeVersion: number
+}
+
+/** Durable copy of the registry. Writes happen on registration and departure only, never per invocation. */
+export interface RegistryStore {
+  load(): Saved
+  put(kind: Kind, entry: { id: string }): void
+  remove(kind: Kind, id: string): void
+  saveVersions(version: number, routeVersion: number): void
+}
+
+const HTTP = 'http'
+
+export class RegistryCore {
   readonly workers = new Map<string, WorkerEntry>()
   readonly functions = new Map<string, FunctionEntry>()
   readonly triggers = new Map<string, TriggerEntry>()
   readonly triggerTypes = new Map<string, TriggerTypeEntry>()
-  /** Bumped on every trigger change, so derived tables (HTTP routes) know when to rebuild. */
-  triggersVersion = 0
+  readonly departed = new Map<string, DepartedRoute>()
+  readonly namespaces = new Set<string>()
+  version: number
+  routeVersion: number
+  #notices: Notices = new Map()
+  #routesChanged = false
+  #changed = false
 
   constructor(private readonly store: RegistryStore) {
     const saved = store.load()
@@ -65,33 +152,295 @@ export class Registry {
     for (const f of saved.function) this.functions.set(f.id, f)
     for (const t of saved.trigger) this.triggers.set(t.id, t)
     for (const t of saved.trigger_type) this.triggerTypes.set(t.id, t)
+    for (const d of saved.departed) this.departed.set(d.id, d)
+    for (const n of saved.namespace) this.namespaces.add(n.id)
+    this.version = saved.version
+    this.routeVersion = saved.routeVersion
   }
 
-  private mapOf<K extends Kind>(kind: K): Map<string, EntryOf<K>> {
-    const maps = { worker: this.workers, function: this.functions, trigger: this.triggers, trigger_type: this.triggerTypes }
-    return maps[kind] as unknown as Map<string, EntryOf<K>>
+  /** Applies a session's changes in order; returns what each session must be told. */
+  apply(workerId: string, changes: readonly Change[], now: number): Notices {
+    if (!this.workers.has(workerId)) this.#put('worker', { id: workerId, connectedAt: now })
+    for (const change of changes) this.#applyOne(workerId, change, now)
+    return this.#finish()
   }
 
-  put<K extends Kind>(kind: K, entry: EntryOf<K>): void {
-    if (kind === 'trigger') this.triggersVersion++
-    this.mapOf(kind).set(entry.id, entry)
-    this.store.put(kind, entry)
-  }
-
-  remove(kind: Kind, id: string): boolean {
-    const had = this.mapOf(kind).delete(id)
-    if (had && kind === 'trigger') this.triggersVersion++
-    if (had) this.store.remove(kind, id)
-    return had
-  }
-
-  /** Everything a worker registered goes with it. */
-  removeWorker(workerId: string): void {
-    for (const kind of ['function', 'trigger', 'trigger_type'] as const) {
-      for (const entry of [...this.mapOf(kind).values()]) {
-        if (entry.workerId === workerId) this.remove(kind, entry.id)
+  /** A worker left (its socket closed, or its session was found dead): everything it registered goes. */
+  leave(workerId: string, now: number): Notices {
+    if (!this.workers.has(workerId)) return this.#finish()
+    const servedHere = (t: TriggerEntry) => this.functions.get(t.function_id)?.workerId === workerId || t.workerId === workerId
+    // Routes it served answer 503 for a while: a deploy or a reconnect brings them back.
+    for (const t of this.triggers.values()) {
+      if (t.trigger_type !== HTTP || !servedHere(t) || !this.functions.has(t.function_id)) continue
+      const id = routeId(t.config)
+      this.#put('departed', { id, config: t.config, function_id: t.function_id, leftAt: now } satisfies DepartedRoute)
+    }
+    for (const t of [...this.triggers.values()]) {
+      if (t.workerId !== workerId) continue
+      this.#removeTrigger(t)
+      // The provider of its type forgets it too (its own triggers went with the worker anyway).
+      const provider = this.triggerTypes.get(t.trigger_type)
+      if (provider && provider.workerId !== workerId) {
+        this.#tell(provider.workerId).messages.push({ type: 'unregistertrigger', id: t.id, trigger_type: t.trigger_type })
       }
     }
-    this.remove('worker', workerId)
+    for (const f of [...this.functions.values()]) if (f.workerId === workerId) this.#removeFunction(f.id)
+    for (const t of [...this.triggerTypes.values()]) if (t.workerId === workerId) this.#remove('trigger_type', t.id)
+    this.#remove('worker', workerId)
+    return this.#finish()
   }
+
+  /** Adds a namespace to the directory (the default namespace's registry keeps it). */
+  noteNamespace(name: string): Notices {
+    if (!this.namespaces.has(name)) {
+      this.namespaces.add(name)
+      this.store.put('namespace', { id: name })
+      this.#routesChanged = true // a namespace's routes are served under /<name>/
+      this.#changed = true
+    }
+    return this.#finish()
+  }
+
+  snapshot(now: number): RegistrySnapshot {
+    this.#expireDeparted(now)
+    return {
+      version: this.version,
+      routeVersion: this.routeVersion,
+      functions: [...this.functions.values()].map((f) => ({ id: f.id, worker: f.workerId, ...(f.invocation !== undefined ? { invocation: true as const } : {}) })),
+      routes: [...this.triggers.values()]
+        .filter((t) => t.trigger_type === HTTP)
+        .map((t) => ({
+          trigger_id: t.id,
+          function_id: t.function_id,
+          worker: this.functions.get(t.function_id)?.workerId ?? null,
+          config: t.config,
+          metadata: t.metadata,
+        })),
+      departed: [...this.departed.values()],
+      namespaces: [...this.namespaces].sort(),
+    }
+  }
+
+  // Lists for the `engine::*::list` builtins, shaped as the iii engine v0.22 shapes them.
+
+  listFunctions() {
+    return [...this.functions.values()]
+      .map(({ id, workerId, description, metadata, request_format, response_format }) => ({
+        function_id: id,
+        worker_id: workerId,
+        worker_name: this.workerName(workerId),
+        description,
+        metadata,
+        request_format,
+        response_format,
+      }))
+      .sort((a, b) => a.function_id.localeCompare(b.function_id))
+  }
+
+  /** `active` gives each worker's invocations in flight (its session knows; the registry does not). */
+  listWorkers(active: (workerId: string) => number = () => 0) {
+    const functions = [...this.functions.values()]
+    return [...this.workers.values()].map((w) => ({
+      ...w.metadata,
+      id: w.id,
+      name: this.workerName(w.id),
+      status: 'connected',
+      connected_at_ms: w.connectedAt,
+      function_count: functions.filter((f) => f.workerId === w.id).length,
+      functions: functions.filter((f) => f.workerId === w.id).map((f) => f.id),
+      active_invocations: active(w.id),
+    }))
+  }
+
+  /** Trigger types (`engine::triggers::list`): the built-in http type and the workers' own. */
+  listTriggerTypes() {
+    const custom = [...this.triggerTypes.values()].map((t) => ({ id: t.id, description: t.description, worker_name: this.workerName(t.workerId) }))
+    return [{ id: HTTP, description: 'HTTP requests on this origin', worker_name: 'engine' }, ...custom]
+  }
+
+  /** Triggers (`engine::registered-triggers::list`). */
+  listTriggers() {
+    return [...this.triggers.values()].map((t) => ({
+      id: t.id,
+      trigger_type: t.trigger_type,
+      function_id: t.function_id,
+      worker_id: t.workerId,
+      worker_name: this.workerName(t.workerId),
+      config: t.config,
+    }))
+  }
+
+  workerName(workerId: string): string | undefined {
+    const name = this.workers.get(workerId)?.metadata?.name
+    return typeof name === 'string' ? name : undefined
+  }
+
+  #applyOne(workerId: string, change: Change, now: number): void {
+    switch (change.type) {
+      case 'connect': {
+        const worker = this.workers.get(workerId)!
+        if (worker.connectedAt !== change.at) this.#put('worker', { ...worker, connectedAt: change.at })
+        return
+      }
+      case 'metadata':
+        return this.#put('worker', { ...this.workers.get(workerId)!, metadata: change.metadata })
+      case 'registerfunction': {
+        const { type: _, ...fields } = change
+        const previous = this.functions.get(change.id)
+        // A second registration of an id moves it to the new worker (as in the iii engine).
+        if (previous && previous.workerId !== workerId) this.#tell(previous.workerId).lost.push(change.id)
+        if (this.#routesTo(change.id) && previous?.workerId !== workerId) this.#routesChanged = true
+        return this.#put('function', { ...fields, workerId } satisfies FunctionEntry)
+      }
+      case 'unregisterfunction':
+        if (this.functions.get(change.id)?.workerId === workerId) this.#removeFunction(change.id)
+        return
+      case 'registertriggertype': {
+        this.#put('trigger_type', { id: change.id, workerId, description: change.description } satisfies TriggerTypeEntry)
+        for (const trigger of this.triggers.values()) if (trigger.trigger_type === change.id) this.#offer(trigger)
+        return
+      }
+      case 'unregistertriggertype':
+        if (this.triggerTypes.get(change.id)?.workerId === workerId) this.#remove('trigger_type', change.id)
+        return
+      case 'registertrigger':
+        return this.#registerTrigger(workerId, change)
+      case 'unregistertrigger': {
+        const trigger = this.triggers.get(change.id)
+        if (!trigger || trigger.workerId !== workerId) return
+        this.#removeTrigger(trigger)
+        const provider = this.triggerTypes.get(trigger.trigger_type)
+        if (provider) this.#tell(provider.workerId).messages.push({ type: 'unregistertrigger', id: trigger.id, trigger_type: trigger.trigger_type })
+        return
+      }
+      case 'triggerregistrationresult': {
+        // From the worker providing a custom trigger type, about a trigger another worker registered.
+        const trigger = this.triggers.get(change.id)
+        if (trigger && this.triggerTypes.get(trigger.trigger_type)?.workerId === workerId) {
+          this.#tell(trigger.workerId).messages.push({ ...change, type: 'triggerregistrationresult' })
+        }
+        return
+      }
+    }
+    void now
+  }
+
+  /**
+   * Registers a trigger. As in the iii engine, only a failure is answered; a trigger of a type no
+   * worker provides yet is kept and handed to the provider when it registers the type.
+   */
+  #registerTrigger(workerId: string, message: RegisterTrigger): void {
+    const entry: TriggerEntry = {
+      id: message.id,
+      workerId,
+      trigger_type: message.trigger_type,
+      function_id: message.function_id,
+      config: message.config,
+      metadata: message.metadata,
+    }
+    if (entry.trigger_type === HTTP) {
+      const problem = httpTriggerProblem(entry.config)
+      if (problem) {
+        this.#tell(workerId).messages.push({
+          type: 'triggerregistrationresult',
+          id: entry.id,
+          trigger_type: entry.trigger_type,
+          function_id: entry.function_id,
+          error: { code: 'trigger_registration_failed', message: problem },
+        })
+        return
+      }
+      this.#routesChanged = true
+    }
+    const previous = this.triggers.get(entry.id)
+    if (previous?.trigger_type === HTTP) this.#routesChanged = true
+    this.#put('trigger', entry)
+    this.#offer(entry)
+  }
+
+  /** The worker providing a custom trigger type decides, answering with triggerregistrationresult. */
+  #offer(trigger: TriggerEntry): void {
+    const provider = this.triggerTypes.get(trigger.trigger_type)
+    if (!provider) return
+    const { id, trigger_type, function_id, config, metadata } = trigger
+    this.#tell(provider.workerId).messages.push({ type: 'registertrigger', id, trigger_type, function_id, config, metadata })
+  }
+
+  #removeTrigger(trigger: TriggerEntry): void {
+    if (trigger.trigger_type === HTTP) this.#routesChanged = true
+    this.#remove('trigger', trigger.id)
+  }
+
+  #removeFunction(id: string): void {
+    if (this.#routesTo(id)) this.#routesChanged = true
+    this.#remove('function', id)
+  }
+
+  /** Does an http trigger route to this function? */
+  #routesTo(functionId: string): boolean {
+    for (const t of this.triggers.values()) if (t.trigger_type === HTTP && t.function_id === functionId) return true
+    return false
+  }
+
+  /** Old departures go without a version bump: caches check `leftAt` themselves. */
+  #expireDeparted(now: number): void {
+    for (const d of [...this.departed.values()]) {
+      if (d.leftAt + DEPARTED_ROUTE_MS > now) continue
+      this.departed.delete(d.id)
+      this.store.remove('departed', d.id)
+    }
+  }
+
+  #tell(workerId: string): Notice {
+    let notice = this.#notices.get(workerId)
+    if (!notice) this.#notices.set(workerId, (notice = { messages: [], lost: [] }))
+    return notice
+  }
+
+  #put<E extends { id: string }>(kind: Kind, entry: E): void {
+    if (kind === 'departed') this.#routesChanged = true
+    const map = this.#mapOf(kind)
+    map.set(entry.id, entry)
+    this.store.put(kind, entry)
+    this.#changed = true
+  }
+
+  #remove(kind: Kind, id: string): void {
+    if (!this.#mapOf(kind).delete(id)) return
+    this.store.remove(kind, id)
+    this.#changed = true
+  }
+
+  #mapOf(kind: Kind): Map<string, { id: string }> {
+    const maps = {
+      worker: this.workers,
+      function: this.functions,
+      trigger: this.triggers,
+      trigger_type: this.triggerTypes,
+      departed: this.departed,
+    } as Record<string, Map<string, { id: string }>>
+    return maps[kind]!
+  }
+
+  /** Bumps the versions once per batch and tells every worker about a route change. */
+  #finish(): Notices {
+    if (this.#changed) {
+      this.version++
+      if (this.#routesChanged) {
+        this.routeVersion = this.version
+        for (const id of this.workers.keys()) this.#tell(id).routeVersion = this.routeVersion
+      }
+      this.store.saveVersions(this.version, this.routeVersion)
+    }
+    const notices = this.#notices
+    this.#notices = new Map()
+    this.#changed = this.#routesChanged = false
+    return notices
+  }
+}
+
+/** The key of an HTTP route: `METHOD /path` (GET when the trigger gave no method, as in the iii engine). */
+export function routeId(config: unknown): string {
+  const route = compileRoute({ id: '', function_id: '', config })
+  return `${route.method} ${route.apiPath}`
 }

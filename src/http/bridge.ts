@@ -1,15 +1,20 @@
-// HTTP trigger bridge (PROTOCOL.md §5): a request that matches an `http` trigger gets two channels,
-// the function is invoked with their refs, the request body streams into one and the response is
-// read from the other: `set_status` / `set_headers` text frames first, then binary frames as body
-// chunks, passed on as they arrive (downloads and SSE are never held whole).
+// HTTP trigger bridge (docs/architecture.md, "One HTTP request"): the route is matched in this
+// isolate's registry views, two channels are made here (no object touched until this Worker opens
+// its ends, which creates them near it), the session serving the function is called directly, the
+// request body streams into one channel and the response is read from the other: `set_status` /
+// `set_headers` text frames first, then binary frames as body chunks, passed on as they arrive.
 
-import { END_HEADER, KEY_HEADER } from '../channel/object'
-import { createChannel } from '../channel/create'
-import type { Outcome } from '../engine/engine'
+import { mintChannel } from '../channel/mint'
+import { END_HEADER, ID_HEADER } from '../channel/object'
+import { signingKey } from '../channel/signing'
+import { viewCacheFor } from '../engine/cache'
+import type { HttpAnswer } from '../engine/session-object'
+import type { Outcome } from '../engine/session'
 import { type ChannelRef, DEFAULT_BUFFER_SIZE } from '../protocol/refs'
-import { channelStub, engineStub } from '../stubs'
-import type { RouteMatch } from './routes'
+import { channelStub, sessionStub } from '../stubs'
 import { parseControlFrame, resultResponse } from './response'
+import { type Resolution, RETRY_AFTER_S, resolveHttp } from './router'
+import type { RouteMatch } from './routes'
 
 /** JSON bodies up to this size are also parsed into `body`; larger ones only stream. */
 const JSON_BODY_LIMIT = 1 << 20
@@ -18,18 +23,31 @@ const FRAME_BYTES = 64 * 1024
 /** After an empty result, how long to wait for a response frame before answering 204. */
 const EMPTY_RESULT_GRACE_MS = 3000
 
+/** What the bridge learns from the session: the function's outcome, or an answer of its own. */
+type Settled = Outcome | { response: () => Response }
+
+const departedResponse = (retryAfterS: number) => () => {
+  const res = httpError(503, 'UNAVAILABLE', 'the worker serving this route just left (a deploy or a reconnect); try again shortly')
+  res.headers.set('retry-after', String(retryAfterS))
+  return res
+}
+
 /** Serves `request` through a matching http trigger, or returns null when none matches. */
 export async function serveHttpTrigger(env: Env, request: Request, waitUntil: (p: Promise<unknown>) => void): Promise<Response | null> {
   const url = new URL(request.url)
-  const engine = engineStub(env)
-  // RPC types cannot express `unknown` fields (metadata), so the result is typed here.
-  const match = (await engine.matchHttp(request.method, url.pathname)) as RouteMatch | null
-  if (!match) return null
-  const [requestChannel, responseChannel] = await Promise.all([createChannel(env, DEFAULT_BUFFER_SIZE), createChannel(env, DEFAULT_BUFFER_SIZE)])
+  const views = (namespace: string) => viewCacheFor(env, namespace)
+  const resolve = (fresh: boolean) => resolveHttp(views, request.method, url.pathname, { fresh, now: Date.now })
+  let resolution: Resolution = await resolve(false)
+  if (resolution.kind === 'none') return null
+  if (resolution.kind === 'departed') return departedResponse(resolution.retryAfterS)()
+  const route = resolution
+  const key = await signingKey(env)
+  const mint = () => mintChannel(key, { bufferSize: DEFAULT_BUFFER_SIZE, namespace: route.namespace, now: Date.now() })
+  const [requestChannel, responseChannel] = await Promise.all([mint(), mint()])
   const [responseReader, requestWriter] = await Promise.all([openEnd(env, responseChannel.reader), openEnd(env, requestChannel.writer)])
   const { body, upload } = await takeBody(request)
   waitUntil(pumpBody(upload, requestWriter))
-  const data = {
+  const dataFor = (match: RouteMatch) => ({
     query_params: Object.fromEntries(url.searchParams),
     path_params: match.path_params,
     headers: Object.fromEntries(request.headers),
@@ -40,15 +58,40 @@ export async function serveHttpTrigger(env: Env, request: Request, waitUntil: (p
     trigger: { type: 'http', path: match.api_path, method: request.method },
     request_body: requestChannel.reader,
     response: responseChannel.writer,
+  })
+
+  /** Calls the serving session; a stale view (the session says so) is refreshed and tried once more. */
+  const settle = async (): Promise<Settled> => {
+    for (let attempt = 0; ; attempt++) {
+      if (resolution.kind === 'none') return { response: () => notFound(request) }
+      if (resolution.kind === 'departed') return { response: departedResponse(resolution.retryAfterS) }
+      const { match, view } = resolution
+      const stub = sessionStub(env, match.worker)
+      let answer: HttpAnswer
+      try {
+        answer = stub
+          ? ((await stub.invokeHttp({ function_id: match.function_id, data: dataFor(match), metadata: match.metadata, viewVersion: view.version })) as HttpAnswer)
+          : { status: 'gone' }
+      } catch (err) {
+        // The session was reset while the function ran: say so at once, don't wait for a TTL.
+        return { response: () => httpError(502, 'BAD_GATEWAY', `the worker's session went away mid-request: ${err instanceof Error ? err.message : String(err)}`) }
+      }
+      if (answer.status === 'done') return answer.outcome
+      if (answer.status === 'gone') return { response: departedResponse(RETRY_AFTER_S) }
+      if (attempt >= 1) return { response: () => notFound(request) }
+      resolution = await resolve(true)
+    }
   }
-  const outcome = engine.invokeLocal(match.function_id, data, match.metadata) as Promise<Outcome>
-  return assembleResponse(responseReader, outcome)
+  return assembleResponse(responseReader, settle(), requestWriter)
 }
+
+export const notFound = (request: Request) =>
+  httpError(404, 'NOT_FOUND', `no route or http trigger for ${request.method} ${new URL(request.url).pathname}`)
 
 /** Opens one channel end from inside this Worker, as a WebSocket client of the channel object. */
 async function openEnd(env: Env, ref: ChannelRef): Promise<WebSocket> {
   const res = await channelStub(env, ref.channel_id).fetch('https://channel/connect', {
-    headers: { Upgrade: 'websocket', [END_HEADER]: ref.direction === 'read' ? 'reader' : 'writer', [KEY_HEADER]: ref.access_key },
+    headers: { Upgrade: 'websocket', [END_HEADER]: ref.direction === 'read' ? 'reader' : 'writer', [ID_HEADER]: ref.channel_id },
   })
   const ws = res.webSocket
   if (!ws) throw new Error(`channel ${ref.channel_id} refused the ${ref.direction} end (${res.status})`)
@@ -81,9 +124,13 @@ async function pumpBody(upload: ReadableStream<Uint8Array> | Uint8Array | null, 
     if (upload instanceof Uint8Array) send(upload)
     else if (upload) for await (const chunk of upload) send(chunk)
     ws.close(1000, 'request_complete')
-  } catch (err) {
+  } catch {
     // The client went away mid-upload: the function's reader sees an abnormal end (4001).
-    ws.close(1011, 'request body aborted')
+    try {
+      ws.close(1011, 'request body aborted')
+    } catch {
+      // the channel is already gone
+    }
   }
 }
 
@@ -92,9 +139,10 @@ const NULL_BODY_STATUS = new Set([101, 204, 205, 304])
 /**
  * Builds the Response from whichever comes first: the first body frame (stream it), the end of
  * the response channel, or the invocation's outcome (an error, or a `{status_code, headers, body}`
- * result for functions that never touch the response channel).
+ * result for functions that never touch the response channel). A response channel that breaks
+ * (its object reset) before anything came answers 502 at once.
  */
-function assembleResponse(ws: WebSocket, outcome: Promise<Outcome>): Promise<Response> {
+function assembleResponse(ws: WebSocket, settled: Promise<Settled>, requestWriter: WebSocket): Promise<Response> {
   return new Promise((resolve) => {
     let status = 200
     const headers = new Headers()
@@ -112,6 +160,15 @@ function assembleResponse(ws: WebSocket, outcome: Promise<Outcome>): Promise<Res
       resolve(response())
     }
     const respondWithStream = () => respond(() => new Response(NULL_BODY_STATUS.has(status) ? null : stream, { status, headers }))
+    const closeChannels = () => {
+      for (const socket of [ws, requestWriter]) {
+        try {
+          socket.close(1000)
+        } catch {
+          // already closed
+        }
+      }
+    }
 
     ws.addEventListener('message', (event) => {
       sawFrame = true
@@ -126,6 +183,9 @@ function assembleResponse(ws: WebSocket, outcome: Promise<Outcome>): Promise<Res
       body.enqueue(new Uint8Array(event.data as ArrayBuffer))
     })
     ws.addEventListener('close', (event) => {
+      if (event.code !== 1000 && !done) {
+        return respond(() => httpError(502, 'BAD_GATEWAY', `the response channel broke before the function answered (${event.code})`))
+      }
       respondWithStream()
       try {
         if (event.code === 1000) body.close()
@@ -134,7 +194,12 @@ function assembleResponse(ws: WebSocket, outcome: Promise<Outcome>): Promise<Res
         // already cancelled by the client
       }
     })
-    outcome.then((o) => {
+    settled.then((o) => {
+      if ('response' in o) {
+        if (done) return // the body is streaming: the response channel's end decides
+        closeChannels()
+        return respond(o.response)
+      }
       if ('error' in o) {
         if (done) {
           body.error(new Error(o.error.message))

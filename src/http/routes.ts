@@ -1,5 +1,5 @@
 // HTTP trigger routes: `api_path` patterns such as `files/:filename` matched against request paths.
-// Pure; the EngineObject keeps the compiled table and rebuilds it when http triggers change.
+// Pure; registry views (engine/view.ts) keep the compiled table, rebuilt when the registry changes.
 
 import { asObject } from '../protocol/json'
 
@@ -11,6 +11,8 @@ export interface HttpRoute {
   apiPath: string
   segments: string[]
   metadata?: unknown
+  /** The session serving the function (set in registry views). */
+  worker?: string
 }
 
 export interface RouteMatch {
@@ -20,6 +22,7 @@ export interface RouteMatch {
   api_path: string
   metadata?: unknown
   path_params: Record<string, string>
+  worker?: string
 }
 
 /** Paths this project serves itself (API, sockets, the page and its assets): a trigger there is refused. */
@@ -78,8 +81,8 @@ export function matchRoute(routes: readonly HttpRoute[], method: string, path: s
     if (ok && (!best || score > best.score)) best = { route, score, params }
   }
   if (!best) return null
-  const { triggerId, functionId, apiPath, metadata } = best.route
-  return { trigger_id: triggerId, function_id: functionId, api_path: apiPath, path_params: best.params, metadata }
+  const { triggerId, functionId, apiPath, metadata, worker } = best.route
+  return { trigger_id: triggerId, function_id: functionId, api_path: apiPath, path_params: best.params, metadata, worker }
 }
 
 function safeDecode(segment: string): string | null {

@@ -16,10 +16,37 @@ export interface ChannelRefPair {
   reader: ChannelRef
 }
 
-/** Channel ids are `crypto.randomUUID()` values. */
-const CHANNEL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-/** Access keys are 32 random bytes in base64url (256 bits). */
+/**
+ * A channel id names everything its object needs before anyone connects, because no object exists
+ * until the first socket arrives (docs/architecture.md, "Channels born where they are used"):
+ * `<uuid>.<created, unix seconds in base 36>.<buffer_size>[.<namespace>]`. Keys are signed over the
+ * whole id, so none of it can be changed by whoever holds a ref.
+ */
+export interface ChannelId {
+  uuid: string
+  /** When the refs were made (unix seconds): a first connect must come within the TTL of this. */
+  createdAt: number
+  bufferSize: number
+  /** Whose status page shows it ('' for the default namespace). */
+  namespace: string
+}
+
+const CHANNEL_ID = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([0-9a-z]{1,8})\.([1-9][0-9]{0,3})(?:\.([A-Za-z0-9][A-Za-z0-9_-]{0,62}))?$/
+/** Access keys are 32 bytes in base64url (256 bits). */
 const ACCESS_KEY = /^[A-Za-z0-9_-]{43}$/
+
+export function formatChannelId(id: ChannelId): string {
+  return `${id.uuid}.${id.createdAt.toString(36)}.${id.bufferSize}${id.namespace ? `.${id.namespace}` : ''}`
+}
+
+/** The parts of a channel id, or null when it is not one (answered as an unknown channel: 404). */
+export function parseChannelId(text: string): ChannelId | null {
+  const m = CHANNEL_ID.exec(text)
+  if (!m) return null
+  const bufferSize = Number(m[3])
+  if (bufferSize > MAX_BUFFER_SIZE) return null
+  return { uuid: m[1]!, createdAt: parseInt(m[2]!, 36), bufferSize, namespace: m[4] ?? '' }
+}
 
 export const DEFAULT_BUFFER_SIZE = 64
 export const MAX_BUFFER_SIZE = 1024
@@ -28,6 +55,8 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; status: 400 | 404;
 
 export interface ChannelSocketTarget {
   channelId: string
+  /** The parsed id (buffer size, creation time, namespace). */
+  channel: ChannelId
   end: End
   key: string
   /** Flow-control window in bytes asked for by a reader of our own (`&window=`), or null. */
@@ -52,10 +81,9 @@ export function parseChannelSocketTarget(
     return { ok: false, status: 400, message: `window is for readers: bytes from ${MIN_WINDOW} to ${MAX_WINDOW}` }
   }
   // A malformed id or key cannot name an existing channel: answer as for an unknown one.
-  if (!CHANNEL_ID.test(id) || !ACCESS_KEY.test(key)) {
-    return { ok: false, status: 404, message: 'channel not found or wrong key' }
-  }
-  return { ok: true, value: { channelId: id, end: dir === 'write' ? 'writer' : 'reader', key, window: windowBytes } }
+  const channel = parseChannelId(id)
+  if (!channel || !ACCESS_KEY.test(key)) return { ok: false, status: 404, message: 'channel not found or wrong key' }
+  return { ok: true, value: { channelId: id, channel, end: dir === 'write' ? 'writer' : 'reader', key, window: windowBytes } }
 }
 
 /** `buffer_size` of `POST /channels` and `engine::channels::create`: frames, default 64, clamped to 1..1024. */

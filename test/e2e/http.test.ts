@@ -249,18 +249,20 @@ describe('http triggers', () => {
 })
 
 describe('a worker that went away', () => {
-  it('takes its routes with it: 404 at once, not a hang', async () => {
+  it('answers 503 with Retry-After at once for its routes (it may be back after a deploy), not a hang', async () => {
     const gone = registerWorker(dev.wsUrl, { workerName: 'short-lived', otel: { enabled: false } })
     gone.registerFunction('brief::fn', async () => ({ status_code: 200, body: 'here' }))
     gone.registerTrigger({ type: 'http', function_id: 'brief::fn', config: { api_path: 'brief' } })
     for (let i = 0; i < 100 && (await fetch(`${dev.baseUrl}/brief`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 50))
     expect(await (await fetch(`${dev.baseUrl}/brief`)).text()).toBe('here')
     await gone.shutdown()
-    let status = 200
-    for (let i = 0; i < 100 && status === 200; i++) {
-      status = (await fetch(`${dev.baseUrl}/brief`)).status
-      if (status === 200) await new Promise((r) => setTimeout(r, 50))
+    let res = await fetch(`${dev.baseUrl}/brief`)
+    for (let i = 0; i < 100 && res.status === 200; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      res = await fetch(`${dev.baseUrl}/brief`)
     }
-    expect(status).toBe(404)
+    expect(res.status).toBe(503)
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect((await res.json()).error.code).toBe('UNAVAILABLE')
   })
 })

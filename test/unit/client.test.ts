@@ -24,7 +24,7 @@ import {
   openChannel,
 } from '../../src/client'
 
-const ID = '0b7f5c9e-3a41-4d2b-9c0e-5f6a7b8c9d0e'
+const ID = '0b7f5c9e-3a41-4d2b-9c0e-5f6a7b8c9d0e.tpb75a.64'
 const KEY = 'A'.repeat(42) + 'g'
 const writeRef: ChannelRef & { direction: 'write' } = { channel_id: ID, access_key: KEY, direction: 'write' }
 const readRef: ChannelRef & { direction: 'read' } = { channel_id: ID, access_key: KEY, direction: 'read' }

@@ -2,22 +2,27 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { closeReason } from '../../src/protocol/close-codes'
+import { namespaceOfEnginePath, parseNamespace } from '../../src/protocol/namespace'
 import {
   MAX_WINDOW,
   MIN_WINDOW,
+  formatChannelId,
   parseBufferSize,
+  parseChannelId,
   parseChannelSocketTarget,
   parseCreateChannelBody,
   parseReaderAck,
 } from '../../src/protocol/refs'
 
-const id = '123e4567-e89b-42d3-a456-426614174000'
+const uuid = '123e4567-e89b-42d3-a456-426614174000'
+const id = `${uuid}.tpb75a.64`
+const channel = { uuid, createdAt: parseInt('tpb75a', 36), bufferSize: 64, namespace: '' }
 const key = 'A'.repeat(40) + '_-9' // 43 base64url characters
 
 describe('parseChannelSocketTarget', () => {
   it('maps dir=write to the writer and dir=read to the reader', () => {
-    expect(parseChannelSocketTarget(id, key, 'write')).toEqual({ ok: true, value: { channelId: id, end: 'writer', key, window: null } })
-    expect(parseChannelSocketTarget(id, key, 'read')).toEqual({ ok: true, value: { channelId: id, end: 'reader', key, window: null } })
+    expect(parseChannelSocketTarget(id, key, 'write')).toEqual({ ok: true, value: { channelId: id, channel, end: 'writer', key, window: null } })
+    expect(parseChannelSocketTarget(id, key, 'read')).toEqual({ ok: true, value: { channelId: id, channel, end: 'reader', key, window: null } })
   })
 
   it('answers 400 for a bad dir or a missing key', () => {
@@ -29,7 +34,7 @@ describe('parseChannelSocketTarget', () => {
   })
 
   it('answers 404, as for an unknown channel, for a malformed id or key', () => {
-    const badIds = ['', 'x', id.toUpperCase(), id + '0', id.replace(/-/g, ''), `${id.slice(0, -1)}g`]
+    const badIds = ['', 'x', uuid, id.toUpperCase(), id + '.', `${id}.bad.ns`, id.replace(/-/g, ''), `${uuid.slice(0, -1)}g.tpb75a.64`, `${uuid}.tpb75a.0`, `${uuid}.tpb75a.1025`, `${uuid}.TPB.64`, `${uuid}.tpb75a.64.-ns`]
     for (const badId of badIds) expect(parseChannelSocketTarget(badId, key, 'read')).toMatchObject({ ok: false, status: 404 })
     const badKeys = [key.slice(1), key + 'A', key.replace('A', '+'), key.replace('A', '='), key.replace('A', ' ')]
     for (const badKey of badKeys) expect(parseChannelSocketTarget(id, badKey, 'write')).toMatchObject({ ok: false, status: 404 })
@@ -44,13 +49,40 @@ describe('parseChannelSocketTarget', () => {
     expect(parseChannelSocketTarget(id, key, 'write', String(MIN_WINDOW))).toMatchObject({ ok: false, status: 400 })
   })
 
-  it('accepts exactly uuid-shaped ids and 43-character base64url keys (property)', () => {
+  it('accepts every id formatChannelId makes and 43-character base64url keys (property)', () => {
     const keyArb = fc.string({ unit: fc.constantFrom(...'ABCXYZabcxyz0189_-'), minLength: 43, maxLength: 43 })
+    const nsArb = fc.oneof(fc.constant(''), fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/))
     fc.assert(
-      fc.property(fc.uuid(), keyArb, fc.constantFrom('read', 'write'), (uuid, k, dir) => {
-        expect(parseChannelSocketTarget(uuid, k, dir).ok).toBe(true)
+      fc.property(fc.uuid({ version: 4 }), fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 1, max: 1024 }), nsArb, keyArb, fc.constantFrom('read', 'write'), (u, createdAt, bufferSize, namespace, k, dir) => {
+        const parts = { uuid: u, createdAt, bufferSize, namespace }
+        const text = formatChannelId(parts)
+        expect(parseChannelId(text)).toEqual(parts)
+        expect(parseChannelSocketTarget(text, k, dir).ok).toBe(true)
       }),
     )
+  })
+})
+
+describe('parseChannelId', () => {
+  it('reads the buffer size, creation time and namespace the id carries', () => {
+    expect(parseChannelId(`${uuid}.tpb75a.8.team-a`)).toEqual({ uuid, createdAt: parseInt('tpb75a', 36), bufferSize: 8, namespace: 'team-a' })
+    expect(parseChannelId(id)).toEqual(channel)
+  })
+})
+
+describe('namespaces', () => {
+  it('takes the engine path as the namespace: / is the default one, /team-a is "team-a"', () => {
+    expect(namespaceOfEnginePath('/')).toEqual({ ok: true, value: '' })
+    expect(namespaceOfEnginePath('/team-a')).toEqual({ ok: true, value: 'team-a' })
+    expect(namespaceOfEnginePath('/team-a/')).toEqual({ ok: true, value: 'team-a' })
+    expect(namespaceOfEnginePath('/a/b')).toMatchObject({ ok: false, status: 404 })
+  })
+
+  it('refuses names that are not one segment of letters, digits, _ and -, and our own paths', () => {
+    for (const bad of ['-x', 'a.b', 'a b', 'x'.repeat(64), 'api', 'channels', 'ws', 'otel', '_iii']) {
+      expect(parseNamespace(bad), bad).toMatchObject({ ok: false, status: 400 })
+    }
+    expect(parseNamespace('Team_1-b')).toEqual({ ok: true, value: 'Team_1-b' })
   })
 })
 

@@ -1,7 +1,8 @@
 // The Channel Durable Object in workerd: relay, late reader, ends, eviction, TTL.
-import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { SELF, env, evictDurableObject, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { signingKeyFor } from '../../src/channel/keys'
+import { mintChannel } from '../../src/channel/mint'
 import { describe, expect, it } from 'vitest'
-import type { ChannelObject } from '../../src/channel/object'
 import { CloseCode } from '../../src/protocol/close-codes'
 import { chunk, concat, connect, createChannel, waitFor } from './support'
 
@@ -17,9 +18,12 @@ async function leftovers(channelId: string) {
       return await runInDurableObject(stubOf(channelId), async (_obj, state) => ({
         alarm: await state.storage.getAlarm(),
         tables: state.storage.sql
-          .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'")
+          .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' ORDER BY name")
           .toArray()
           .map((row) => row.name),
+        frames: state.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE name = 'frames'").toArray().length
+          ? state.storage.sql.exec('SELECT count(*) AS n FROM frames').one().n
+          : 0,
       }))
     } catch (err) {
       if (attempt >= 50 || !String(err).includes('channel finished')) throw err
@@ -28,9 +32,8 @@ async function leftovers(channelId: string) {
   }
 }
 
-/** Undelivered frames as the object itself counts them (memory + storage). */
-const backlogOf = (channelId: string) =>
-  runInDurableObject(stubOf(channelId), (obj: ChannelObject) => (obj as unknown as { core: { backlog: { frames: number } } }).core.backlog)
+/** Undelivered frames as the object itself counts them (memory + storage), from its status counters. */
+const backlogOf = async (channelId: string) => ({ frames: (await stubOf(channelId).stats())?.backlog_frames ?? 0 })
 
 describe('relay', () => {
   it('relays binary and text frames 1:1, in order, with their type', async () => {
@@ -245,7 +248,10 @@ describe('eviction', () => {
 })
 
 describe('cleanup', () => {
-  it('expires a channel whose reader never connected, closing the writer with 4008 and freeing storage', async () => {
+  const lateReader = (refs: { reader: { channel_id: string; access_key: string } }) =>
+    SELF.fetch(`http://edge/ws/channels/${refs.reader.channel_id}?key=${encodeURIComponent(refs.reader.access_key)}&dir=read`, { headers: { Upgrade: 'websocket' } })
+
+  it('expires a channel whose reader never connected: the writer gets 4008, its refs 404, and nothing is left', async () => {
     const refs = await createChannel()
     const writer = await connect(refs.writer)
     writer.ws.send(chunk(1, 5000))
@@ -253,21 +259,62 @@ describe('cleanup', () => {
     const closed = await writer.closed
     expect(closed.code).toBe(CloseCode.Expired)
     expect(closed.reason).toMatch(/reader never connected/)
-    expect(await leftovers(refs.writer.channel_id)).toEqual({ alarm: null, tables: [] })
-    const late = await (await import('cloudflare:test')).SELF.fetch(
-      `http://edge/ws/channels/${refs.reader.channel_id}?key=${encodeURIComponent(refs.reader.access_key)}&dir=read`,
-      { headers: { Upgrade: 'websocket' } },
-    )
-    expect(late.status).toBe(404)
+    expect((await lateReader(refs)).status).toBe(404)
+    // The alarm ran early here (its refs could still open it): a one-row tombstone stays until then.
+    expect(await leftovers(refs.writer.channel_id)).toMatchObject({ tables: ['channel', 'frames'], frames: 0 })
+    expect(await runDurableObjectAlarm(stubOf(refs.writer.channel_id))).toBe(true)
+    expect(await leftovers(refs.writer.channel_id)).toEqual({ alarm: null, tables: [], frames: 0 })
   })
 
-  it('frees storage and the alarm once a channel has finished', async () => {
+  it('frees the frames once a channel has finished, and its tombstone at its alarm', async () => {
     const refs = await createChannel()
     const reader = await connect(refs.reader)
     const writer = await connect(refs.writer)
     writer.ws.send('x')
     writer.ws.close(1000)
     await reader.closed
-    expect(await leftovers(refs.writer.channel_id)).toEqual({ alarm: null, tables: [] })
+    const left = await leftovers(refs.writer.channel_id)
+    expect(left.tables).toEqual(['channel', 'frames']) // a refs-can't-reopen-it marker, and no frame
+    expect(left.frames).toBe(0)
+    expect(left.alarm).not.toBeNull()
+    expect((await lateReader(refs)).status).toBe(404) // a finished channel is not opened again
+    expect(await runDurableObjectAlarm(stubOf(refs.writer.channel_id))).toBe(true)
+    expect(await leftovers(refs.writer.channel_id)).toEqual({ alarm: null, tables: [], frames: 0 })
+  })
+})
+
+describe('channels born where they are used', () => {
+  const exists = async (channelId: string) => {
+    const wanted = env.CHANNEL.idFromName(channelId).toString()
+    return (await listDurableObjectIds(env.CHANNEL)).some((id) => id.toString() === wanted)
+  }
+
+  it('makes refs without touching any object; the first socket creates the channel', async () => {
+    const refs = await createChannel(8)
+    expect(refs.writer.channel_id).toMatch(/\.8$/)
+    expect(await exists(refs.writer.channel_id)).toBe(false)
+    const reader = await connect(refs.reader)
+    expect(await exists(refs.writer.channel_id)).toBe(true)
+    reader.ws.close(1000)
+  })
+
+  it('refuses forged and wrong-direction keys at the front door: no object is created for them', async () => {
+    const refs = await createChannel()
+    const other = await createChannel()
+    const upgrade = { headers: { Upgrade: 'websocket' } }
+    const url = (key: string, dir: string) => `http://edge/ws/channels/${refs.writer.channel_id}?key=${encodeURIComponent(key)}&dir=${dir}`
+    for (const [key, dir] of [[refs.reader.access_key, 'write'], [refs.writer.access_key, 'read'], [other.writer.access_key, 'write'], ['B'.repeat(43), 'write']] as const) {
+      expect((await SELF.fetch(url(key, dir), upgrade)).status).toBe(404)
+    }
+    expect(await exists(refs.writer.channel_id)).toBe(false)
+  })
+
+  it('refuses a first connect after the refs\' TTL, leaving nothing', async () => {
+    const key = await signingKeyFor((env as unknown as { III_SIGNING_SECRET: string }).III_SIGNING_SECRET)
+    const ttlMs = Number(env.CHANNEL_TTL_SECONDS) * 1000
+    const old = await mintChannel(key, { bufferSize: 64, namespace: '', now: Date.now() - ttlMs - 5000 })
+    const res = await SELF.fetch(`http://edge/ws/channels/${old.writer.channel_id}?key=${encodeURIComponent(old.writer.access_key)}&dir=write`, { headers: { Upgrade: 'websocket' } })
+    expect(res.status).toBe(404)
+    expect(await leftovers(old.writer.channel_id)).toEqual({ alarm: null, tables: [], frames: 0 })
   })
 })

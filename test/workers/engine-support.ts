@@ -5,6 +5,8 @@ import { expect } from 'vitest'
 export interface RawWorker {
   ws: WebSocket
   id: string
+  /** The reattach token the engine gave this connection. */
+  token: string
   inbox: Record<string, any>[]
   send(message: Record<string, unknown>): void
   /** Next message matching `match`, waiting up to `timeoutMs`; it is taken out of the inbox. */
@@ -25,6 +27,7 @@ export async function openWorker(path = '/'): Promise<RawWorker> {
   const worker: RawWorker = {
     ws,
     id: '',
+    token: '',
     inbox,
     closed,
     send: (message) => ws.send(JSON.stringify(message)),
@@ -38,7 +41,9 @@ export async function openWorker(path = '/'): Promise<RawWorker> {
       }
     },
   }
-  worker.id = (await worker.next((m) => m.type === 'workerregistered')).worker_id
+  const registered = await worker.next((m) => m.type === 'workerregistered')
+  worker.id = registered.worker_id
+  worker.token = registered.reattach_token
   return worker
 }
 

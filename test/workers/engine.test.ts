@@ -1,14 +1,18 @@
-// The Engine Durable Object in workerd: registry, invocation routing, disconnects, eviction, bad input.
-import { env, evictDurableObject } from 'cloudflare:test'
+// The engine in workerd: sessions (one per worker), the registry, invocation routing between
+// sessions, disconnects, eviction of either session or of the registry, namespaces, bad input.
+import { SELF, env, evictDurableObject, listDurableObjectIds } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { ofType, openWorker, settle } from './engine-support'
+import { type RawWorker, ofType, openWorker, settle } from './engine-support'
 
-const engineStub = () => env.ENGINE.get(env.ENGINE.idFromName('engine'))
+const sessionOf = (worker: RawWorker) => env.SESSION.get(env.SESSION.idFromString(worker.id))
+const registry = (namespace = '') => env.REGISTRY.get(env.REGISTRY.idFromName(`registry:${namespace}`))
+/** Messages and requests the registry of a namespace has handled since it woke (bench S2 reads the same). */
+const registryEvents = async (namespace = '') => (await (await SELF.fetch(`http://edge/api/counters?namespace=${namespace}`)).json<{ registry: number }>()).registry
 
 describe('routing', () => {
   it('routes an invocation to the registering worker and its result back, data untouched', async () => {
     const callee = await openWorker()
-    const caller = await openWorker('/iii')
+    const caller = await openWorker()
     callee.send({ type: 'registerfunction', id: 'math::add', description: 'adds' })
     await settle(callee)
     const data = { a: 1, b: 2, reader: { channel_id: 'c', access_key: 'k', direction: 'read' }, deep: [{ x: null }] }
@@ -72,34 +76,75 @@ describe('disconnects', () => {
 })
 
 describe('eviction', () => {
-  it('keeps registrations and worker identity when the engine object is evicted', async () => {
+  /** Registers `fn` on a callee, invokes it from a caller, and returns the invocation as the callee got it. */
+  async function inFlight(fn: string) {
     const callee = await openWorker()
     const caller = await openWorker()
-    callee.send({ type: 'registerfunction', id: 'survives::eviction' })
+    callee.send({ type: 'registerfunction', id: fn })
     await settle(callee)
-    await evictDurableObject(engineStub())
-    caller.send({ type: 'invokefunction', invocation_id: 'after', function_id: 'survives::eviction', data: { n: 1 } })
+    caller.send({ type: 'invokefunction', invocation_id: 'flying', function_id: fn, data: { n: 1 } })
     const invoke = await callee.next(ofType('invokefunction'))
-    callee.send({ type: 'invocationresult', invocation_id: invoke.invocation_id, function_id: 'survives::eviction', result: 'ok' })
-    expect((await caller.next(ofType('invocationresult', { invocation_id: 'after' }))).result).toBe('ok')
+    // In flight longer than the persist delay (250 ms): both sessions have written it.
+    await new Promise((r) => setTimeout(r, 400))
+    return { callee, caller, invoke }
+  }
+
+  it('routes the result of an invocation in flight across an eviction of the callee\'s session', async () => {
+    const { callee, caller, invoke } = await inFlight('evict::callee')
+    await evictDurableObject(sessionOf(callee))
+    callee.send({ type: 'invocationresult', invocation_id: invoke.invocation_id, function_id: 'evict::callee', result: 42 })
+    expect((await caller.next(ofType('invocationresult', { invocation_id: 'flying' }))).result).toBe(42)
   })
 
-  it('routes the result of an invocation that was in flight across an eviction', async () => {
+  it('keeps a caller\'s session in memory while it waits (its link pins it); once idle it can be evicted and calls again', async () => {
     const callee = await openWorker()
     const caller = await openWorker()
-    callee.send({ type: 'registerfunction', id: 'in::flight' })
+    callee.send({ type: 'registerfunction', id: 'evict::caller' })
     await settle(callee)
-    caller.send({ type: 'invokefunction', invocation_id: 'flying', function_id: 'in::flight', data: {} })
-    const invoke = await callee.next(ofType('invokefunction'))
-    await settle(caller) // a later turn: the pending invocation has been written by now
-    await evictDurableObject(engineStub())
-    callee.send({ type: 'invocationresult', invocation_id: invoke.invocation_id, function_id: 'in::flight', result: 42 })
-    expect((await caller.next(ofType('invocationresult', { invocation_id: 'flying' }))).result).toBe(42)
+    const roundTrip = async (invocation_id: string) => {
+      caller.send({ type: 'invokefunction', invocation_id, function_id: 'evict::caller', data: {} })
+      const inv = await callee.next(ofType('invokefunction'))
+      callee.send({ type: 'invocationresult', invocation_id: inv.invocation_id, result: invocation_id })
+      expect((await caller.next(ofType('invocationresult', { invocation_id }))).result).toBe(invocation_id)
+    }
+    await roundTrip('before')
+    await new Promise((r) => setTimeout(r, 600)) // III_LINK_IDLE_MS is 300 here: the link is closed
+    await evictDurableObject(sessionOf(caller))
+    await roundTrip('after')
+  })
+
+  it('keeps routing when the registry is evicted mid-invocation: it is not on the invocation\'s path', async () => {
+    const { callee, caller, invoke } = await inFlight('evict::registry')
+    await evictDurableObject(registry())
+    callee.send({ type: 'invocationresult', invocation_id: invoke.invocation_id, function_id: 'evict::registry', result: 'ok' })
+    expect((await caller.next(ofType('invocationresult', { invocation_id: 'flying' }))).result).toBe('ok')
+    // Registrations survive it too.
+    caller.send({ type: 'invokefunction', invocation_id: 'again', function_id: 'evict::registry', data: {} })
+    const second = await callee.next(ofType('invokefunction'))
+    callee.send({ type: 'invocationresult', invocation_id: second.invocation_id, result: 'still' })
+    expect((await caller.next(ofType('invocationresult', { invocation_id: 'again' }))).result).toBe('still')
+  })
+
+  it('asks the registry nothing for a warm invocation', async () => {
+    const callee = await openWorker()
+    const caller = await openWorker()
+    callee.send({ type: 'registerfunction', id: 'warm::fn' })
+    await settle(callee)
+    const call = async (invocation_id: string) => {
+      caller.send({ type: 'invokefunction', invocation_id, function_id: 'warm::fn', data: {} })
+      const inv = await callee.next(ofType('invokefunction'))
+      callee.send({ type: 'invocationresult', invocation_id: inv.invocation_id, result: invocation_id })
+      expect((await caller.next(ofType('invocationresult', { invocation_id }))).result).toBe(invocation_id)
+    }
+    await call('cold') // the first call may refresh the caller's view
+    const before = await registryEvents()
+    for (let i = 0; i < 20; i++) await call(`warm-${i}`)
+    expect((await registryEvents()) - before).toBe(0)
   })
 })
 
 describe('eviction with many invocations in flight', () => {
-  it('routes every result after the engine is evicted, and errors those whose worker left; none hang', async () => {
+  it('routes every result after the sessions are evicted, and errors those whose worker left; none hang', async () => {
     const callee = await openWorker()
     const leaver = await openWorker()
     const callers = await Promise.all([openWorker(), openWorker(), openWorker()])
@@ -113,8 +158,9 @@ describe('eviction with many invocations in flight', () => {
     }
     const atCallee = await Promise.all(Array.from({ length: 40 }, () => callee.next(ofType('invokefunction'))))
     await Promise.all(Array.from({ length: 20 }, () => leaver.next(ofType('invokefunction'))))
-    await Promise.all(callers.map(settle)) // a later turn: the in-flight invocations are in storage
-    await evictDurableObject(engineStub())
+    await new Promise((r) => setTimeout(r, 400)) // written by now
+    // The callees' sessions hold the invocations; the callers' are pinned by their links while they wait.
+    for (const worker of [callee, leaver]) await evictDurableObject(sessionOf(worker))
     for (const inv of atCallee) {
       callee.send({ type: 'invocationresult', invocation_id: inv.invocation_id, function_id: 'many::stay', result: inv.data.i })
     }
@@ -124,6 +170,80 @@ describe('eviction with many invocations in flight', () => {
       if (i % 3 === 0) expect(result.error.code).toBe('invocation_stopped')
       else expect(result.result).toBe(i)
     }
+  })
+})
+
+describe('resets', () => {
+  it('tells callers invocation_stopped when the serving session is reset (its sockets closed, as by a deploy)', async () => {
+    const callee = await openWorker()
+    const caller = await openWorker()
+    callee.send({ type: 'registerfunction', id: 'reset::callee' })
+    await settle(callee)
+    caller.send({ type: 'invokefunction', invocation_id: 'r', function_id: 'reset::callee', data: {} })
+    await callee.next(ofType('invokefunction'))
+    await new Promise((r) => setTimeout(r, 400)) // written
+    await evictDurableObject(sessionOf(callee), { webSockets: 'close' })
+    expect((await caller.next(ofType('invocationresult', { invocation_id: 'r' }))).error.code).toBe('invocation_stopped')
+    // Its functions went with it.
+    caller.send({ type: 'invokefunction', invocation_id: 'r2', function_id: 'reset::callee', data: {} })
+    expect((await caller.next(ofType('invocationresult', { invocation_id: 'r2' }))).error.code).toBe('function_not_found')
+  })
+
+  it('ends with an error, on the new connection, every invocation a reattaching worker was still waiting for', async () => {
+    const callee = await openWorker()
+    const caller = await openWorker()
+    callee.send({ type: 'registerfunction', id: 'slow::reattach' })
+    await settle(callee)
+    for (const id of ['w1', 'w2']) caller.send({ type: 'invokefunction', invocation_id: id, function_id: 'slow::reattach', data: {} })
+    await callee.next(ofType('invokefunction'))
+    await callee.next(ofType('invokefunction'))
+    caller.ws.close(1000) // the connection drops, the worker comes back on a new one
+    await caller.closed
+    const again = await openWorker()
+    again.send({ type: 'reattach', previous_worker_id: caller.id, reattach_token: caller.token })
+    const errors = await Promise.all(['w1', 'w2'].map((invocation_id) => again.next(ofType('invocationresult', { invocation_id }))))
+    for (const e of errors) expect(e).toMatchObject({ function_id: 'slow::reattach', error: { code: 'invocation_stopped' } })
+    // A wrong token hands nothing over.
+    const third = await openWorker()
+    third.send({ type: 'reattach', previous_worker_id: again.id, reattach_token: 'wrong' })
+    await settle(third)
+    expect(again.ws.readyState).toBe(WebSocket.READY_STATE_OPEN)
+  })
+})
+
+describe('namespaces', () => {
+  it('keeps namespaces apart: a function of one is function_not_found in another', async () => {
+    const inA = await openWorker('/team-a')
+    const inDefault = await openWorker()
+    const alsoA = await openWorker('/team-a/')
+    inA.send({ type: 'registerfunction', id: 'ns::fn' })
+    await settle(inA)
+    inDefault.send({ type: 'invokefunction', invocation_id: 'x', function_id: 'ns::fn', data: {} })
+    expect((await inDefault.next(ofType('invocationresult', { invocation_id: 'x' }))).error.code).toBe('function_not_found')
+    alsoA.send({ type: 'invokefunction', invocation_id: 'y', function_id: 'ns::fn', data: {} })
+    const inv = await inA.next(ofType('invokefunction'))
+    inA.send({ type: 'invocationresult', invocation_id: inv.invocation_id, result: 'team-a' })
+    expect((await alsoA.next(ofType('invocationresult', { invocation_id: 'y' }))).result).toBe('team-a')
+    // Lists show one namespace only.
+    alsoA.send({ type: 'invokefunction', invocation_id: 'l', function_id: 'engine::workers::list', data: {} })
+    const workers = (await alsoA.next(ofType('invocationresult', { invocation_id: 'l' }))).result.workers.map((w: { id: string }) => w.id)
+    expect(workers.sort()).toEqual([inA.id, alsoA.id].sort())
+  })
+
+  it('refuses an engine address that is no namespace', async () => {
+    for (const path of ['/a/b', '/api', '/bad.name']) {
+      expect((await SELF.fetch(`http://edge${path}`, { headers: { Upgrade: 'websocket' } })).status, path).not.toBe(101)
+    }
+  })
+})
+
+describe('sessions', () => {
+  it('creates one session object per connection and no other object for it', async () => {
+    const before = (await listDurableObjectIds(env.SESSION)).length
+    const worker = await openWorker()
+    const after = await listDurableObjectIds(env.SESSION)
+    expect(after.length).toBe(before + 1)
+    expect(after.some((id) => id.toString() === worker.id)).toBe(true)
   })
 })
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { openWorker, settle } from './engine-support'
 import { chunk, connect, createChannel } from './support'
 
-const status = async () => (await SELF.fetch('http://edge/api/status')).json<any>()
+const status = async (namespace = '') => (await SELF.fetch(`http://edge/api/status?namespace=${namespace}`)).json<any>()
 
 describe('status API', () => {
   it('shows workers, functions, triggers and a channel moving data, and forgets the channel once finished', async () => {
@@ -23,13 +23,15 @@ describe('status API', () => {
       if (channel?.frames_in === 2) break
       await new Promise((r) => setTimeout(r, 50))
     }
-    // Reports are at most once a second while data moves; connect and close always report.
+    // A channel reports once it has lived a second (then on connect and close); the counters
+    // shown are read live from the channel while someone looks.
     expect(channel).toMatchObject({ writer: 'open', reader: 'waiting', buffer_size: 64 })
     const s = await status()
     expect(s.functions).toContainEqual(expect.objectContaining({ function_id: 'status::fn', description: 'listed', worker_id: worker.id }))
     expect(s.workers).toContainEqual(expect.objectContaining({ id: worker.id, function_count: 1 }))
     expect(s.triggers).toContainEqual(expect.objectContaining({ id: 'st', trigger_type: 'http' }))
-    expect(s.engine).toEqual({ pending_invocations: expect.any(Number), otel_frames_dropped: expect.any(Number) })
+    expect(s.engine).toEqual({ active_invocations: expect.any(Number), registry_version: expect.any(Number) })
+    expect(s.namespace).toBe('')
 
     const reader = await connect(refs.reader)
     writer.ws.close(1000)
@@ -40,6 +42,20 @@ describe('status API', () => {
       if (!gone) await new Promise((r) => setTimeout(r, 20))
     }
     expect(gone).toBe(true)
+  })
+
+  it('shows one namespace at a time, and lists the namespaces', async () => {
+    const scoped = await openWorker('/status-ns')
+    scoped.send({ type: 'registerfunction', id: 'scoped::fn' })
+    await settle(scoped)
+    const inScope = await status('status-ns')
+    expect(inScope.namespace).toBe('status-ns')
+    expect(inScope.functions.map((f: any) => f.function_id)).toEqual(['scoped::fn'])
+    expect(inScope.namespaces).toContain('status-ns')
+    const inDefault = await status()
+    expect(inDefault.functions.some((f: any) => f.function_id === 'scoped::fn')).toBe(false)
+    expect(inDefault.namespaces).toContain('status-ns')
+    expect((await SELF.fetch('http://edge/api/status?namespace=bad.name')).status).toBe(400)
   })
 
   it('streams the status as server-sent events', async () => {

@@ -1,7 +1,7 @@
 // Runs the real Worker under `wrangler dev` on a free loopback port, for end-to-end tests and benches.
 
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -13,6 +13,11 @@ export interface WranglerDev {
   pid: number
   /** Pids of the workerd processes wrangler started (for memory measurements). */
   workerdPids: () => number[]
+  /**
+   * A deploy, as far as the objects can tell: the served copy of the source changes, wrangler
+   * reloads, every object is reset and every socket closed (only with `{ copy: true }`).
+   */
+  redeploy: () => void
   stop: () => Promise<void>
 }
 
@@ -69,7 +74,7 @@ function alive(pid: number): boolean {
  * Starts `wrangler dev`. A port found free can be taken by another process before wrangler binds
  * it (other test runs on the machine): that one failure is retried on a new port.
  */
-export async function startWrangler(opts: { vars?: Record<string, string> } = {}): Promise<WranglerDev> {
+export async function startWrangler(opts: StartOptions = {}): Promise<WranglerDev> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startWranglerOnce(opts)
@@ -79,8 +84,25 @@ export async function startWrangler(opts: { vars?: Record<string, string> } = {}
   }
 }
 
-async function startWranglerOnce(opts: { vars?: Record<string, string> }): Promise<WranglerDev> {
+interface StartOptions {
+  vars?: Record<string, string>
+  /** Serve a copy of the source, so `redeploy()` can change it without touching the repository. */
+  copy?: boolean
+}
+
+/** A copy of what wrangler builds from, with node_modules linked. */
+function sourceCopy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'iii-e2e-src-'))
+  for (const entry of ['src', 'public', 'wrangler.toml', 'package.json', 'tsconfig.json', 'worker-configuration.d.ts']) {
+    cpSync(join(ROOT, entry), join(dir, entry), { recursive: true })
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+  return dir
+}
+
+async function startWranglerOnce(opts: StartOptions): Promise<WranglerDev> {
   const port = await freePort()
+  const cwd = opts.copy ? sourceCopy() : ROOT
   // A fresh storage dir per run so channels of earlier runs never leak into this one.
   const persist = mkdtempSync(join(tmpdir(), 'iii-e2e-'))
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--log-level', 'warn']
@@ -88,7 +110,7 @@ async function startWranglerOnce(opts: { vars?: Record<string, string> }): Promi
 
   // wrangler needs Node >= 22.12: the `node` devDependency puts one in node_modules/.bin.
   const child = spawn(join(BIN, 'wrangler'), args, {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, PATH: `${BIN}:${process.env.PATH}`, WRANGLER_SEND_METRICS: 'false', CI: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group, so stop() also ends workerd
@@ -126,6 +148,12 @@ async function startWranglerOnce(opts: { vars?: Record<string, string> }): Promi
     while (workerd.some(alive)) await new Promise((r) => setTimeout(r, 100))
     clearTimeout(timer)
     rmSync(persist, { recursive: true, force: true })
+    if (cwd !== ROOT) rmSync(cwd, { recursive: true, force: true })
+  }
+  let deploys = 0
+  const redeploy = () => {
+    if (cwd === ROOT) throw new Error('redeploy() needs startWrangler({ copy: true })')
+    appendFileSync(join(cwd, 'src/index.ts'), `\n// redeploy ${++deploys}\n`)
   }
 
   const baseUrl = `http://127.0.0.1:${port}`
@@ -135,7 +163,7 @@ async function startWranglerOnce(opts: { vars?: Record<string, string> }): Promi
     try {
       // Any HTTP answer to GET / (whatever its status) means the Worker is up.
       await fetch(`${baseUrl}/`, { signal: AbortSignal.timeout(2_000) })
-      return { baseUrl, wsUrl: `ws://127.0.0.1:${port}`, pid: child.pid!, workerdPids: () => workerdDescendants(child.pid!), stop }
+      return { baseUrl, wsUrl: `ws://127.0.0.1:${port}`, pid: child.pid!, workerdPids: () => workerdDescendants(child.pid!), redeploy, stop }
     } catch {
       if (Date.now() > deadline) break
       await new Promise((r) => setTimeout(r, 250))

@@ -1,0 +1,201 @@
+// RegistryObject: the control plane of one namespace (RegistryCore in registry.ts has the rules).
+// Sessions send registrations here and refresh their views from it; no invocation and no warm
+// HTTP request comes here. It tells sessions what concerns them (notices), in order per session.
+// The default namespace's registry also keeps the namespace directory and, without
+// III_SIGNING_SECRET, the deployment's generated signing secret.
+
+import { DurableObject } from 'cloudflare:workers'
+import { newRandomKey } from '../channel/keys'
+import { DEFAULT_NAMESPACE } from '../protocol/namespace'
+import { registryStub, sessionStub, statusStub } from '../stubs'
+import type { ListKind } from './builtins'
+import { type Change, type Notice, type Notices, RegistryCore, type RegistrySnapshot } from './registry'
+import { REGISTRY_SCHEMA, SqliteRegistryStore } from './sqlite-store'
+
+/** After a wake, sessions are asked whether their worker is still there this much later (a deploy resets them all). */
+const SWEEP_DELAY_MS = 30_000
+/** At most one sweep this often. */
+const SWEEP_EVERY_MS = 60_000
+/** How long a session has to answer a liveness or stats question. */
+const ASK_TIMEOUT_MS = 5_000
+
+type SessionStats = { active_invocations: number; events: number }
+
+export class RegistryObject extends DurableObject<Env> {
+  readonly #store: SqliteRegistryStore
+  readonly #core: RegistryCore
+  /** Notices per session, sent one after the other so a session sees them in order. */
+  readonly #outbox = new Map<string, { pending: Notice | null; chain: Promise<void> }>()
+  /** Messages and requests this object handled since it woke (bench S1). */
+  #events = 0
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    ctx.storage.sql.exec(REGISTRY_SCHEMA)
+    this.#store = new SqliteRegistryStore(ctx.storage.sql)
+    this.#core = new RegistryCore(this.#store)
+    if (this.#core.workers.size > 0) void ctx.blockConcurrencyWhile(() => this.#scheduleSweep())
+  }
+
+  /** A session's registrations, in order; answers what its own worker must be told. */
+  async apply(namespace: string, workerId: string, changes: Change[]): Promise<Notice | null> {
+    this.#events++
+    const notices = this.#core.apply(workerId, changes, Date.now())
+    await this.#noteNamespace(namespace)
+    const mine = notices.get(workerId) ?? null
+    notices.delete(workerId)
+    this.#send(notices)
+    return mine
+  }
+
+  /** A worker left (its session says so, or the sweep found it gone). */
+  leave(_namespace: string, workerId: string): void {
+    this.#events++
+    this.#send(this.#core.leave(workerId, Date.now()))
+  }
+
+  /** The snapshot caches hold, or null when `knownVersion` is still current. */
+  snapshot(_namespace: string, knownVersion: number | null): RegistrySnapshot | null {
+    this.#events++
+    return knownVersion === this.#core.version ? null : this.#core.snapshot(Date.now())
+  }
+
+  /** The `engine::*::list` builtins. */
+  async list(kind: ListKind) {
+    this.#events++
+    const core = this.#core
+    if (kind === 'functions') return { functions: core.listFunctions() }
+    if (kind === 'trigger_types') return { triggers: core.listTriggerTypes() }
+    if (kind === 'triggers') return { registered_triggers: core.listTriggers() }
+    const stats = await this.#askSessions()
+    return { workers: core.listWorkers((id) => stats.get(id)?.active_invocations ?? 0) }
+  }
+
+  /** What the status page shows of this namespace (channels come from its status object). */
+  async status() {
+    this.#events++
+    const stats = await this.#askSessions()
+    const core = this.#core
+    return {
+      workers: core.listWorkers((id) => stats.get(id)?.active_invocations ?? 0).map(({ id, name, connected_at_ms, function_count, active_invocations, ...metadata }) => ({
+        id,
+        name,
+        runtime: (metadata as Record<string, unknown>).runtime as string | undefined,
+        connected_at_ms,
+        function_count,
+        active_invocations,
+      })),
+      functions: core.listFunctions().map(({ function_id, worker_id, worker_name, description }) => ({ function_id, worker_id, worker_name, description })),
+      triggers: core.listTriggers(),
+      namespaces: [...core.namespaces].sort(),
+      version: core.version,
+    }
+  }
+
+  /** The namespace directory (kept by the default namespace's registry). */
+  namespaces(): string[] {
+    this.#events++
+    return [...this.#core.namespaces].sort()
+  }
+
+  /** Enters a namespace in the directory (called by that namespace's registry, once). */
+  noteNamespace(name: string): void {
+    this.#events++
+    this.#send(this.#core.noteNamespace(name))
+  }
+
+  /** The deployment's channel-signing secret when III_SIGNING_SECRET is not set: made once, then kept. */
+  signingSecret(): string {
+    this.#events++
+    let secret = this.#store.meta('signing_secret')
+    if (!secret) this.#store.setMeta('signing_secret', (secret = newRandomKey()))
+    return secret
+  }
+
+  /** Bench S1: events handled by this registry, each session and the status object (these calls are not counted). */
+  async counters(namespace: string) {
+    const sessions = await this.#askSessions()
+    const status = await statusStub(this.env, namespace).counters()
+    return {
+      registry: this.#events,
+      sessions: Object.fromEntries([...sessions].map(([id, s]) => [id, s.events])),
+      status,
+    }
+  }
+
+  /** Finds sessions a reset ended without a word (they would stay listed otherwise). */
+  override async alarm(): Promise<void> {
+    this.#store.setMeta('last_sweep', String(Date.now()))
+    const workers = [...this.#core.workers.keys()]
+    const alive = await Promise.all(
+      workers.map((id) => withTimeout(sessionStub(this.env, id)?.alive() ?? Promise.resolve(false), ASK_TIMEOUT_MS).catch(() => false)),
+    )
+    const now = Date.now()
+    workers.forEach((id, i) => {
+      if (!alive[i]) this.#send(this.#core.leave(id, now))
+    })
+  }
+
+  async #scheduleSweep(): Promise<void> {
+    const last = Number(this.#store.meta('last_sweep') ?? 0)
+    if (Date.now() - last < SWEEP_EVERY_MS || (await this.ctx.storage.getAlarm()) !== null) return
+    await this.ctx.storage.setAlarm(Date.now() + SWEEP_DELAY_MS)
+  }
+
+  /** A namespace's registry enters itself in the default registry's directory, once. */
+  async #noteNamespace(namespace: string): Promise<void> {
+    if (namespace === DEFAULT_NAMESPACE || this.#store.meta('noted') === namespace) return
+    try {
+      await registryStub(this.env, DEFAULT_NAMESPACE).noteNamespace(namespace)
+      this.#store.setMeta('noted', namespace)
+    } catch (err) {
+      console.warn(`[registry ${namespace}] could not enter the namespace directory: ${err}`)
+    }
+  }
+
+  async #askSessions(): Promise<Map<string, SessionStats>> {
+    const ids = [...this.#core.workers.keys()]
+    const answers = await Promise.all(
+      ids.map((id) => withTimeout((sessionStub(this.env, id)?.stats() ?? Promise.resolve(null)) as Promise<SessionStats | null>, ASK_TIMEOUT_MS).catch(() => null)),
+    )
+    const out = new Map<string, SessionStats>()
+    ids.forEach((id, i) => answers[i] && out.set(id, answers[i]))
+    return out
+  }
+
+  /** Queues notices; each session gets them in order, merged while an earlier one is on its way. */
+  #send(notices: Notices): void {
+    for (const [workerId, notice] of notices) {
+      const stub = sessionStub(this.env, workerId)
+      if (!stub) continue
+      let box = this.#outbox.get(workerId)
+      if (!box) this.#outbox.set(workerId, (box = { pending: null, chain: Promise.resolve() }))
+      if (box.pending) {
+        box.pending.messages.push(...notice.messages)
+        box.pending.lost.push(...notice.lost)
+        box.pending.routeVersion = Math.max(box.pending.routeVersion ?? 0, notice.routeVersion ?? 0) || undefined
+        continue
+      }
+      box.pending = notice
+      const entry = box
+      box.chain = box.chain.then(async () => {
+        const pending = entry.pending!
+        entry.pending = null
+        await stub.notice(pending).catch((err) => console.warn(`[registry] notice to ${workerId.slice(0, 12)}… not delivered: ${err}`))
+        // A worker that left needs no outbox once its last notice is out.
+        if (!entry.pending && !this.#core.workers.has(workerId) && this.#outbox.get(workerId) === entry) this.#outbox.delete(workerId)
+      })
+      this.ctx.waitUntil(box.chain)
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+    promise.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e) => (clearTimeout(timer), reject(e)),
+    )
+  })
+}

@@ -1,0 +1,406 @@
+// SessionObject: one Durable Object per connected worker, created by the front door near that
+// worker (a unique id, which is the worker id the SDK sees). It holds the worker's main socket and
+// what is in flight to and from it; the rules live in SessionCore (session.ts).
+//
+// Public methods are the RPC surface, for other sessions (`invoke`, `deliver`, `handOver`), the
+// front door (`fetch`: the socket; `invokeHttp`: HTTP triggers) and the registry (`notice`,
+// `alive`, `stats`). The core's host callbacks are private.
+
+import { DurableObject } from 'cloudflare:workers'
+import { constantTimeEqual, newRandomKey } from '../channel/keys'
+import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
+import { type InvocationResult, parseWorkerMessage } from '../protocol/messages'
+import { registryStub, sessionStub } from '../stubs'
+import { sessionBuiltins } from './builtins'
+import type { Change, Notice } from './registry'
+import {
+  type CallAnswer,
+  type CalleeRecord,
+  type CallerRecord,
+  type IncomingCall,
+  type Outcome,
+  SessionCore,
+  type SessionHost,
+  type SessionStore,
+  type Waiting,
+} from './session'
+import { SESSION_SCHEMA } from './sqlite-store'
+import { lookupFunction, viewCacheFor } from './cache'
+import { LINK_FROM_HEADER, LINK_IDLE_MS, LINK_PATH, type LinkFrame, Links } from './links'
+
+/** Header the front door sets on the upgrade: the namespace the engine address named. */
+export const NAMESPACE_HEADER = 'x-iii-namespace'
+
+/** How long an invocation may be in flight before it is written to storage (short ones never are). */
+const PERSIST_DELAY_MS = 250
+
+/** After its worker left, a session keeps what the worker waited for this long, for a reattach. */
+const HANDOVER_GRACE_MS = 60_000
+
+/** Registry calls are retried this often, this far apart (a registry being reset, or overloaded). */
+const REGISTER_RETRIES_MS = [100, 500, 2000]
+
+/** Kept on a link's socket: whose session is on the other end (for logs and counters). */
+interface LinkAttachment {
+  from: string
+}
+
+interface SessionRow {
+  namespace: string
+  /** SHA-256 of the reattach token, hex. */
+  tokenDigest: string
+  connectedAt: number
+  state: 'open' | 'closed'
+}
+
+/** An HTTP trigger's invocation, from the front door. */
+export interface HttpCall {
+  function_id: string
+  data: unknown
+  metadata?: unknown
+  /** Version of the registry view the front door matched the route in. */
+  viewVersion: number
+}
+
+export type HttpAnswer =
+  | { status: 'done'; outcome: Outcome }
+  /** The front door's route table is older than the last route change: refresh and retry. */
+  | { status: 'stale' }
+  | { status: 'not_here' }
+  | { status: 'gone' }
+
+const encoder = new TextEncoder()
+const digestHex = async (text: string) =>
+  [...new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text)))].map((b) => b.toString(16).padStart(2, '0')).join('')
+
+export class SessionObject extends DurableObject<Env> {
+  #row: SessionRow | null
+  #core: SessionCore | null = null
+  #socket: WebSocket | null
+  #persistScheduled = false
+  /** Registrations not yet sent, and the chain that sends them in order. */
+  #changes: Change[] = []
+  #flushQueued = false
+  #registered: Promise<void> = Promise.resolve()
+  /** Messages and requests this object handled since it woke (bench S1). */
+  #events = 0
+
+  readonly #store: SessionStore = {
+    loadInflight: () => {
+      const rows = this.ctx.storage.sql.exec<{ side: string; body: string }>('SELECT side, body FROM inflight').toArray()
+      const of = (side: string) => rows.filter((r) => r.side === side).map((r) => JSON.parse(r.body))
+      return { callee: of('callee') as CalleeRecord[], caller: of('caller') as CallerRecord[] }
+    },
+    putInflight: (side, records) => {
+      for (const r of records) this.ctx.storage.sql.exec('INSERT OR REPLACE INTO inflight (id, side, body) VALUES (?, ?, ?)', r.id, side, JSON.stringify(r))
+    },
+    removeInflight: (side, ids) => {
+      for (const id of ids) this.ctx.storage.sql.exec('DELETE FROM inflight WHERE side = ? AND id = ?', side, id)
+    },
+    loadOwned: () => this.ctx.storage.sql.exec<{ id: string }>('SELECT id FROM owned').toArray().map((r) => r.id),
+    own: (id) => void this.ctx.storage.sql.exec('INSERT OR IGNORE INTO owned (id) VALUES (?)', id),
+    disown: (id) => void this.ctx.storage.sql.exec('DELETE FROM owned WHERE id = ?', id),
+  }
+
+  readonly #host: SessionHost = {
+    send: (message) => {
+      try {
+        this.#socket?.send(JSON.stringify(message))
+      } catch {
+        // the socket is closing: its close handler ends the session
+      }
+    },
+    lookup: async (functionId, stale) => {
+      // Our worker's own registrations go first, so a call right after a registration finds it.
+      await this.#registered
+      return lookupFunction(viewCacheFor(this.env, this.#namespace), functionId, stale ?? false)
+    },
+    call: (session, call) => this.#links.call(session, call),
+    holds: async (session, engineId) => (await sessionStub(this.env, session)?.holds(engineId)) ?? false,
+    deliver: (session, results) => {
+      // By RPC, never over a link: a link can look open for a moment after its caller was evicted,
+      // and a one-way delivery is exactly what must survive that (session.ts).
+      const delivered = sessionStub(this.env, session)?.deliver(results)
+      if (delivered) this.ctx.waitUntil(delivered.catch((err) => this.#log(`result not delivered to ${session.slice(0, 12)}…: ${err}`)))
+    },
+    register: (changes) => this.#register(changes),
+    builtin: (functionId, data) => {
+      const builtin = this.#builtins[functionId]
+      return builtin && (() => builtin(data))
+    },
+    handOver: async (previousWorkerId, token) => {
+      const stub = sessionStub(this.env, previousWorkerId)
+      return stub ? ((await stub.handOver(token)) as Waiting[] | null) : null
+    },
+    schedulePersist: () => {
+      if (this.#persistScheduled) return
+      this.#persistScheduled = true
+      // Short invocations finish before this fires and never touch storage (a write would hold back
+      // the next outgoing message until it is confirmed). While the timer is pending the object
+      // cannot hibernate, so nothing in flight is only in memory across a sleep.
+      setTimeout(() => {
+        this.#persistScheduled = false
+        this.#core?.persist()
+      }, PERSIST_DELAY_MS)
+    },
+    newId: () => crypto.randomUUID(),
+    log: (message) => this.#log(message),
+  }
+
+  /** Links to the sessions this worker calls (links.ts). */
+  readonly #links = new Links(
+    async (callee) => {
+      const stub = sessionStub(this.env, callee)
+      if (!stub) return null
+      const res = await stub.fetch(`https://session${LINK_PATH}`, { headers: { Upgrade: 'websocket', [LINK_FROM_HEADER]: this.ctx.id.toString() } })
+      return res.webSocket ?? null
+    },
+    Number(this.env.III_LINK_IDLE_MS ?? LINK_IDLE_MS),
+  )
+
+  readonly #builtins = sessionBuiltins({
+    env: this.env,
+    namespace: () => this.#namespace,
+    register: (change) => this.#register([change]),
+    registry: async () => {
+      await this.#registered // the list shows what this worker registered before asking
+      return registryStub(this.env, this.#namespace)
+    },
+  })
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    this.#row = this.#loadRow()
+    this.#socket = ctx.getWebSockets('worker')[0] ?? null
+    if (!this.#row) return
+    this.#core = new SessionCore(ctx.id.toString(), this.#store, this.#host, this.#row.state === 'open')
+    // 'open' without its socket: it is closing right now (the event that woke us), or the object
+    // was reset (a deploy) and the socket went with it. Either way the worker has left.
+    if (this.#row.state === 'open' && !this.#socket) void ctx.blockConcurrencyWhile(() => this.#left())
+  }
+
+  /**
+   * The worker's main socket, forwarded by the front door (token and namespace already checked),
+   * or a link from another session (links.ts).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    this.#events++
+    if (new URL(request.url).pathname === LINK_PATH) return this.#acceptLink(request)
+    if (this.#row) return new Response('this session already has a worker', { status: 409 })
+    const namespace = request.headers.get(NAMESPACE_HEADER) ?? ''
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
+    this.ctx.acceptWebSocket(server, ['worker'])
+    this.#socket = server
+    const token = newRandomKey()
+    const now = Date.now()
+    this.#row = { namespace, tokenDigest: await digestHex(token), connectedAt: now, state: 'open' }
+    this.ctx.storage.sql.exec(SESSION_SCHEMA)
+    this.#saveRow()
+    const workerId = this.ctx.id.toString()
+    this.#core = new SessionCore(workerId, this.#store, this.#host, true)
+    this.#register([{ type: 'connect', at: now }])
+    this.#host.send({ type: 'workerregistered', worker_id: workerId, reattach_token: token })
+    return new Response(null, { status: 101, webSocket: client })
+  }
+
+  /** A call for this session's worker, from another session: answers once the worker did. */
+  async invoke(call: IncomingCall): Promise<CallAnswer> {
+    this.#events++
+    return (await this.#core?.incoming(call)) ?? { status: 'gone' }
+  }
+
+  /** Does this session still hold an invocation (the caller's call to us broke; we will deliver it)? */
+  holds(engineId: string): boolean {
+    this.#events++
+    return this.#core?.holds(engineId) ?? false
+  }
+
+  /** Results of invocations this session's worker made, one way. */
+  deliver(results: InvocationResult[]): void {
+    this.#events++
+    this.#core?.delivered(results)
+    this.#links.settled(results)
+  }
+
+  /** An HTTP trigger's invocation; answers once the function's result is in. */
+  async invokeHttp(call: HttpCall): Promise<HttpAnswer> {
+    this.#events++
+    const core = this.#core
+    if (!core) return { status: 'gone' }
+    if (call.viewVersion < core.routeVersion) return { status: 'stale' }
+    const pending = core.incomingLocal(call.function_id, call.data, call.metadata)
+    if (typeof pending === 'string') return { status: pending }
+    const { traceparent: _t, baggage: _b, ...outcome } = await pending
+    return { status: 'done', outcome }
+  }
+
+  /** From the registry: messages for the worker, functions it lost, the route version. */
+  notice(notice: Partial<Notice>): void {
+    this.#events++
+    this.#core?.notice(notice)
+  }
+
+  /**
+   * A new connection of the same worker (it sent `reattach` with our token) takes over: our socket
+   * closes, and what our worker still waited for goes to the new connection, which ends each with
+   * an error. Null when the token is wrong or this session never was.
+   */
+  async handOver(token: string): Promise<Waiting[] | null> {
+    this.#events++
+    const row = this.#row
+    const core = this.#core
+    if (!row || !core || !constantTimeEqual(encoder.encode(await digestHex(token)), encoder.encode(row.tokenDigest))) return null
+    try {
+      this.#socket?.close(1000, 'replaced by a reattached connection')
+    } catch {
+      // already closed
+    }
+    await this.#left()
+    return core.takeOver()
+  }
+
+  /** Is the worker still connected? (The registry asks after a wake, to find sessions a reset ended.) */
+  alive(): boolean {
+    this.#events++
+    return this.#core?.isOpen ?? false
+  }
+
+  /** Counters for listings and the bench (not counted as traffic). */
+  stats(): { active_invocations: number; events: number } {
+    return { active_invocations: this.#core?.activeInvocations ?? 0, events: this.#events }
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    this.#events++
+    const core = this.#core
+    if (!core) return
+    if (this.#tagOf(ws) === 'link') return this.#linkFrame(ws, message)
+    if (typeof message !== 'string') return this.#log('binary frame ignored on the main socket')
+    const parsed = parseWorkerMessage(message)
+    if (parsed.ok) return core.message(parsed.message)
+    // Only an invocation has someone waiting for an answer; anything else is logged and dropped.
+    if (parsed.invocationId) {
+      this.#host.send({ type: 'invocationresult', invocation_id: parsed.invocationId, error: { code: 'invalid_message', message: parsed.reason } })
+    }
+    this.#log(parsed.reason)
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    this.#events++
+    if (!isReservedCloseCode(code)) {
+      try {
+        ws.close(echoableCloseCode(code), '')
+      } catch {
+        // already closed
+      }
+    }
+    // A caller's link closing changes nothing here: answers for it fall back to RPC.
+    if (this.#tagOf(ws) !== 'link') await this.#left()
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.#events++
+    if (this.#tagOf(ws) !== 'link') await this.#left()
+  }
+
+  /** Some time after the worker left: nothing is kept. */
+  override async alarm(): Promise<void> {
+    if (this.#row?.state === 'closed') await this.ctx.storage.deleteAll()
+  }
+
+  /** A caller session's link: hibernatable, tagged, with the caller's id on it. */
+  #acceptLink(request: Request): Response {
+    const from = request.headers.get(LINK_FROM_HEADER) ?? ''
+    if (!this.#core?.isOpen) return new Response('this worker has left', { status: 410 })
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
+    this.ctx.acceptWebSocket(server, ['link'])
+    server.serializeAttachment({ from } satisfies LinkAttachment)
+    return new Response(null, { status: 101, webSocket: client })
+  }
+
+  /** A call over a link: answered on the same link (a written invocation is also delivered by RPC). */
+  #linkFrame(ws: WebSocket, message: string | ArrayBuffer): void {
+    if (typeof message !== 'string') return
+    const frame = JSON.parse(message) as LinkFrame
+    if (frame.t !== 'call') return
+    const answer = (a: CallAnswer) => {
+      try {
+        ws.send(JSON.stringify({ t: 'answer', k: frame.k, a } satisfies LinkFrame))
+      } catch {
+        // The caller's end went away: if it was written, the caller gets it by RPC (session.ts).
+      }
+    }
+    const reply = this.#core?.incoming(frame.c) ?? { status: 'gone' as const }
+    if (reply instanceof Promise) void reply.then(answer)
+    else answer(reply)
+  }
+
+  #tagOf(ws: WebSocket): string | undefined {
+    try {
+      return this.ctx.getTags(ws)[0]
+    } catch {
+      return undefined
+    }
+  }
+
+  get #namespace(): string {
+    return this.#row?.namespace ?? ''
+  }
+
+  /**
+   * The worker is gone (its socket closed, or a reset took it): everyone waiting on it is told, the
+   * registry forgets what it registered, and in a while this object forgets everything.
+   */
+  async #left(): Promise<void> {
+    const row = this.#row
+    if (!row || row.state === 'closed') return
+    row.state = 'closed'
+    this.#socket = null
+    this.#core?.closed()
+    this.#links.closeAll()
+    this.#saveRow()
+    await this.ctx.storage.setAlarm(Date.now() + HANDOVER_GRACE_MS)
+    await this.#registered
+    await registryStub(this.env, row.namespace)
+      .leave(row.namespace, this.ctx.id.toString())
+      .catch((err) => this.#log(`registry did not hear that the worker left: ${err}`))
+  }
+
+  /** Sends registrations to the registry in order, batched: what arrives while one call is out goes in the next. */
+  #register(changes: Change[]): void {
+    this.#changes.push(...changes)
+    if (this.#flushQueued) return
+    this.#flushQueued = true
+    this.#registered = this.#registered.then(async () => {
+      this.#flushQueued = false
+      const batch = this.#changes.splice(0)
+      const namespace = this.#namespace
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const notice = (await registryStub(this.env, namespace).apply(namespace, this.ctx.id.toString(), batch)) as Notice | null
+          if (notice) this.#core?.notice(notice)
+          return
+        } catch (err) {
+          const wait = REGISTER_RETRIES_MS[attempt]
+          if (wait === undefined) return this.#log(`registrations lost after ${attempt + 1} tries: ${err}`)
+          await new Promise((r) => setTimeout(r, wait))
+        }
+      }
+    })
+  }
+
+  #loadRow(): SessionRow | null {
+    const sql = this.ctx.storage.sql
+    if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session'").toArray().length === 0) return null
+    const row = sql.exec<{ body: string }>('SELECT body FROM session').toArray()[0]
+    return row ? (JSON.parse(row.body) as SessionRow) : null
+  }
+
+  #saveRow(): void {
+    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO session (id, body) VALUES (1, ?)', JSON.stringify(this.#row))
+  }
+
+  #log(message: string): void {
+    console.warn(`[session ${this.ctx.id.toString().slice(0, 8)}] ${message}`)
+  }
+}

@@ -1,0 +1,437 @@
+// The rules of one worker's session, free of Workers APIs (docs/architecture.md). SessionObject
+// adapts its socket, RPC and SQLite to this; the unit tests drive it with fakes.
+//
+// An invocation is one hop: the caller's session looks the function up in its cached registry view
+// and calls the session serving it, which sends it to its worker; the result comes back as the
+// answer to that call. Each side keeps a record under an engine id that the caller's session picks
+// (so two callers that choose the same invocation id never see each other's results): the callee
+// side where the result goes, the caller side what its worker waits for. Records live in memory
+// and are written in one batch only when still in flight after the host's persist delay; a written
+// invocation is also delivered by a separate call (`deliver`), because the call that is waiting
+// for it may not survive an eviction of either object. The caller forwards the first answer for a
+// record it still holds, so a result is never forwarded twice.
+//
+// The session is the authority for the functions its worker serves (`owned`): a call for one it
+// does not serve (any more) is answered `not_here`, and the caller refreshes its view and retries.
+
+import type { EngineMessage, ErrorBody, InvocationResult, InvokeFunction, WorkerMessage } from '../protocol/messages'
+import type { Change, Notice } from './registry'
+
+export type Outcome = { result: unknown } | { error: ErrorBody }
+
+/** An outcome with the trace context the serving worker sent back. */
+export type Traced = Outcome & { traceparent?: string; baggage?: string }
+
+/** An invocation this session's worker serves (callee side). */
+export interface CalleeRecord {
+  /** The engine id (the worker sees it as the invocation id). */
+  id: string
+  functionId: string
+  /** The session whose worker waits, and its own invocation id; null for an HTTP request. */
+  caller: { session: string; invocationId: string } | null
+}
+
+/** An invocation this session's worker waits for (caller side), under the worker's own id. */
+export interface CallerRecord {
+  id: string
+  engineId: string
+  functionId: string
+  callee: string
+  /** Its answer, when it came after the worker's socket was gone: kept for the reattaching connection. */
+  outcome?: Traced
+}
+
+/** A call from a session (this one or another) to the worker this session serves. */
+export interface IncomingCall {
+  /** Caller session. */
+  from: string
+  /** The engine id the caller picked; absent for a void call (nothing comes back). */
+  id?: string
+  /** The caller's worker's invocation id (for a one-way delivery). */
+  invocation_id?: string
+  function_id: string
+  data?: unknown
+  traceparent?: string
+  baggage?: string
+  metadata?: unknown
+}
+
+export type CallAnswer = { status: 'done'; outcome: Traced } | { status: 'accepted' } | { status: 'not_here' } | { status: 'gone' }
+
+/** An invocation a worker was waiting for when its connection was replaced, with its answer if it came. */
+export interface Waiting {
+  id: string
+  functionId: string
+  outcome?: Traced
+}
+
+/** Where a function is served, as the registry view says. */
+export interface FunctionTarget {
+  worker: string
+  invocation?: true
+}
+
+/** Durable copy of in-flight invocations (see the file comment) and of the functions owned. */
+export interface SessionStore {
+  loadInflight(): { callee: CalleeRecord[]; caller: CallerRecord[] }
+  putInflight(side: 'callee' | 'caller', records: (CalleeRecord | CallerRecord)[]): void
+  removeInflight(side: 'callee' | 'caller', ids: string[]): void
+  loadOwned(): string[]
+  own(id: string): void
+  disown(id: string): void
+}
+
+export interface SessionHost {
+  /** To this session's worker (dropped when its socket is gone). */
+  send(message: EngineMessage): void
+  /** The function in the registry view; `stale` forces a refresh first. A miss refreshes before null. */
+  lookup(functionId: string, stale?: boolean): Promise<FunctionTarget | null>
+  /** `invoke` on another session: answers when its worker answered (or at once: not here, gone, void). */
+  call(session: string, call: IncomingCall): Promise<CallAnswer>
+  /** Does another session still hold this invocation (it will deliver it)? Asked when a call broke. */
+  holds(session: string, engineId: string): Promise<boolean>
+  /** Results to another session's worker, one way (best effort: a caller that left has nobody to tell). */
+  deliver(session: string, results: InvocationResult[]): void
+  /** Registrations to the registry, in order. */
+  register(changes: Change[]): void
+  /** A builtin (`engine::*`), or undefined when `functionId` is not one. */
+  builtin(functionId: string, data: unknown): (() => Promise<unknown>) | undefined
+  /** What the previous connection of a reattaching worker still waited for (null: not ours, or wrong token). */
+  handOver(previousWorkerId: string, token: string): Promise<Waiting[] | null>
+  /** Run `persist()` a little later; repeated calls before it runs are one. */
+  schedulePersist(): void
+  newId(): string
+  log(message: string): void
+}
+
+/** Error bodies; codes as the iii engine v0.22 sends them, so SDK code that checks them works. */
+export const engineError = {
+  notFound: (id: string): ErrorBody => ({ code: 'function_not_found', message: `Function ${id} not found` }),
+  workerGone: (id: string): ErrorBody => ({
+    code: 'invocation_stopped',
+    message: `Invocation stopped: the worker serving ${id} disconnected before answering`,
+  }),
+  replaced: (id: string): ErrorBody => ({
+    code: 'invocation_stopped',
+    message: `Invocation stopped: the connection that was waiting for ${id} was replaced (a reconnect or a deploy) before the answer came`,
+  }),
+  notInvokable: (id: string): ErrorBody => ({
+    code: 'function_not_invokable',
+    message: `function ${id} is HTTP-invoked, which this engine does not support yet`,
+  }),
+  unreachable: (id: string, err: unknown): ErrorBody => ({
+    code: 'invocation_failed',
+    message: `lost touch with the session serving ${id} before it answered: ${err instanceof Error ? err.message : String(err)}`,
+  }),
+  builtinFailed: (id: string, err: unknown): ErrorBody => ({
+    code: 'invocation_failed',
+    message: `${id}: ${err instanceof Error ? err.message : String(err)}`,
+  }),
+}
+
+type Side = 'callee' | 'caller'
+
+/** In-flight records of one side, with what changed since the last write. */
+class Inflight<R extends { id: string }> {
+  readonly records = new Map<string, R>()
+  readonly persisted = new Set<string>()
+  readonly unsavedNew = new Set<string>()
+  readonly unsavedDone = new Set<string>()
+
+  add(record: R): void {
+    this.records.set(record.id, record)
+    this.unsavedNew.add(record.id)
+  }
+
+  /** Forgets a record; true when storage must be told. */
+  forget(id: string): boolean {
+    if (!this.records.delete(id)) return false
+    this.unsavedNew.delete(id)
+    if (!this.persisted.has(id)) return false
+    this.unsavedDone.add(id)
+    return true
+  }
+}
+
+export class SessionCore {
+  readonly owned: Set<string>
+  readonly #callee = new Inflight<CalleeRecord>()
+  readonly #caller = new Inflight<CallerRecord>()
+  /** Callers waiting in this object for a callee record (a call's answer, or an HTTP request). */
+  readonly #waiters = new Map<string, (outcome: Traced) => void>()
+  #open: boolean
+  /** Registry version of the last HTTP route change this session heard of (see RegistryCore). */
+  routeVersion = 0
+
+  constructor(
+    readonly workerId: string,
+    private readonly store: SessionStore,
+    private readonly host: SessionHost,
+    open: boolean,
+  ) {
+    this.#open = open
+    this.owned = new Set(store.loadOwned())
+    const saved = store.loadInflight()
+    for (const r of saved.callee) {
+      this.#callee.records.set(r.id, r)
+      this.#callee.persisted.add(r.id)
+    }
+    for (const r of saved.caller) {
+      this.#caller.records.set(r.id, r)
+      this.#caller.persisted.add(r.id)
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.#open
+  }
+
+  /** Invocations this worker serves right now. */
+  get activeInvocations(): number {
+    return this.#callee.records.size
+  }
+
+  /** A message from this session's worker. */
+  message(message: WorkerMessage): void {
+    switch (message.type) {
+      case 'registerfunction':
+        if (!this.owned.has(message.id)) this.store.own(message.id)
+        this.owned.add(message.id)
+        return this.host.register([message])
+      case 'unregisterfunction':
+        if (this.owned.delete(message.id)) this.store.disown(message.id)
+        return this.host.register([message])
+      case 'registertrigger':
+      case 'unregistertrigger':
+      case 'registertriggertype':
+      case 'unregistertriggertype':
+      case 'triggerregistrationresult':
+        return this.host.register([message])
+      case 'invokefunction':
+        return void this.invoke(message)
+      case 'invocationresult':
+        return this.#result(message)
+      case 'reattach':
+        return void this.#reattach(message.previous_worker_id, message.reattach_token ?? '')
+      case 'ping':
+        return this.host.send({ type: 'pong' })
+      case 'pong':
+        return
+    }
+  }
+
+  /**
+   * An invocation from this session's worker. Void invocations (no invocation_id, or action void)
+   * are sent and forgotten; the others get exactly one result.
+   */
+  async invoke(message: InvokeFunction): Promise<void> {
+    const invocationId = message.action?.type !== 'void' ? message.invocation_id : undefined
+    const fn = message.function_id
+    const answer = (outcome: Outcome) => {
+      if (invocationId) this.host.send({ type: 'invocationresult', invocation_id: invocationId, function_id: fn, ...outcome })
+    }
+    const builtin = this.host.builtin(fn, message.data)
+    if (builtin) {
+      return builtin().then(
+        (result) => answer({ result }),
+        (err) => answer({ error: engineError.builtinFailed(fn, err) }),
+      )
+    }
+    let target = await this.host.lookup(fn)
+    for (let attempt = 0; ; attempt++) {
+      if (!target) return answer({ error: engineError.notFound(fn) })
+      if (target.invocation) return answer({ error: engineError.notInvokable(fn) })
+      const callee = target.worker
+      const engineId = this.host.newId()
+      const call: IncomingCall = {
+        from: this.workerId,
+        ...(invocationId ? { id: engineId, invocation_id: invocationId } : {}),
+        function_id: fn,
+        data: message.data,
+        traceparent: message.traceparent,
+        baggage: message.baggage,
+        metadata: message.metadata,
+      }
+      if (invocationId) this.#remember('caller', { id: invocationId, engineId, functionId: fn, callee })
+      let reply: CallAnswer
+      try {
+        reply = callee === this.workerId ? await this.incoming(call) : await this.host.call(callee, call)
+      } catch (err) {
+        if (!invocationId) return
+        // The call broke (an object was evicted or reset). If the callee still holds the
+        // invocation it will deliver the result by itself; otherwise it is lost: say so now.
+        if (await this.host.holds(callee, engineId).catch(() => false)) return
+        if (this.#forget('caller', invocationId)) answer({ error: engineError.unreachable(fn, err) })
+        return
+      }
+      if (reply.status === 'accepted') return
+      if (reply.status === 'done') return this.#settle(invocationId!, fn, reply.outcome)
+      if (invocationId) this.#forget('caller', invocationId)
+      // Our view was out of date (the function moved or its worker left): look again, once.
+      const fresh = await this.host.lookup(fn, true)
+      if (attempt >= 1 || fresh?.worker === callee) return answer({ error: engineError.notFound(fn) })
+      target = fresh
+    }
+  }
+
+  /** A call for this session's worker, from any session (this one included); answers once its worker did. */
+  incoming(call: IncomingCall): Promise<CallAnswer> | CallAnswer {
+    if (!this.#open) return { status: 'gone' }
+    if (!this.owned.has(call.function_id)) return { status: 'not_here' }
+    const { from, id, invocation_id, ...forward } = call
+    if (!id || !invocation_id) {
+      this.host.send({ type: 'invokefunction', ...forward })
+      return { status: 'accepted' }
+    }
+    return this.#serve({ id, functionId: call.function_id, caller: { session: from, invocationId: invocation_id } }, forward).then((outcome) => ({
+      status: 'done' as const,
+      outcome,
+    }))
+  }
+
+  /** An invocation for code in some isolate (an HTTP trigger); resolves with its outcome. */
+  incomingLocal(functionId: string, data: unknown, metadata?: unknown): Promise<Traced> | 'not_here' | 'gone' {
+    if (!this.#open) return 'gone'
+    if (!this.owned.has(functionId)) return 'not_here'
+    return this.#serve({ id: this.host.newId(), functionId, caller: null }, { function_id: functionId, data, metadata })
+  }
+
+  /** Does this session still hold (and so will deliver) this invocation? */
+  holds(engineId: string): boolean {
+    return this.#callee.records.has(engineId)
+  }
+
+  /** Results delivered one way, for invocations this session's worker made. */
+  delivered(results: InvocationResult[]): void {
+    for (const result of results) {
+      const { invocation_id, function_id, type: _, ...outcome } = result
+      this.#settle(invocation_id, function_id ?? '', outcome as Traced)
+    }
+  }
+
+  /** What the registry says after a change: messages for the worker, functions lost, route version. */
+  notice(notice: Partial<Notice>): void {
+    for (const message of notice.messages ?? []) this.host.send(message)
+    for (const id of notice.lost ?? []) if (this.owned.delete(id)) this.store.disown(id)
+    if (notice.routeVersion !== undefined && notice.routeVersion > this.routeVersion) this.routeVersion = notice.routeVersion
+  }
+
+  /**
+   * The worker's socket is gone (closed, or found missing after a reset). Nobody keeps waiting on
+   * it; what it waited for itself is kept for a reattach, which ends each with an error.
+   */
+  closed(): void {
+    if (!this.#open) return
+    this.#open = false
+    for (const record of [...this.#callee.records.values()]) this.#complete(record, { error: engineError.workerGone(record.functionId) })
+    this.persist()
+    // Everything the worker waited for is written now: this object may be gone in a moment.
+    const unsaved = [...this.#caller.records.values()].filter((r) => !this.#caller.persisted.has(r.id))
+    if (unsaved.length) this.store.putInflight('caller', unsaved)
+    for (const r of unsaved) this.#caller.persisted.add(r.id)
+  }
+
+  /**
+   * A new connection of the same worker takes over: this one closes, and what its worker still
+   * waited for goes to the new connection, which ends each with an error.
+   */
+  takeOver(): Waiting[] {
+    this.closed()
+    const waiting = [...this.#caller.records.values()].map(({ id, functionId, outcome }) => ({ id, functionId, ...(outcome ? { outcome } : {}) }))
+    for (const { id } of waiting) this.#forget('caller', id)
+    this.persist()
+    return waiting
+  }
+
+  /** Writes the in-flight changes since the last write, in one batch. */
+  persist(): void {
+    for (const side of ['callee', 'caller'] as const) {
+      const inflight: Inflight<CalleeRecord | CallerRecord> = side === 'callee' ? this.#callee : this.#caller
+      const fresh = [...inflight.unsavedNew].map((id) => inflight.records.get(id)).filter((r) => r !== undefined)
+      // An HTTP request waits in some isolate and cannot outlive its call: not written.
+      const durable = fresh.filter((r) => !('caller' in r) || r.caller !== null)
+      const done = [...inflight.unsavedDone].filter((id) => inflight.persisted.has(id))
+      inflight.unsavedNew.clear()
+      inflight.unsavedDone.clear()
+      if (durable.length) this.store.putInflight(side, durable)
+      if (done.length) this.store.removeInflight(side, done)
+      for (const r of durable) inflight.persisted.add(r.id)
+      for (const id of done) inflight.persisted.delete(id)
+    }
+  }
+
+  #serve(record: CalleeRecord, forward: Omit<IncomingCall, 'from' | 'id' | 'invocation_id'>): Promise<Traced> {
+    return new Promise((resolve) => {
+      this.#waiters.set(record.id, resolve)
+      this.#remember('callee', record)
+      this.host.send({ type: 'invokefunction', ...forward, invocation_id: record.id })
+    })
+  }
+
+  /**
+   * The caller side: forwards an answer to this worker, once (a second answer for it is dropped).
+   * With the worker's socket gone the answer is kept (written) for its reattaching connection.
+   */
+  #settle(invocationId: string, functionId: string, outcome: Traced): void {
+    const record = this.#caller.records.get(invocationId)
+    if (!record || record.outcome) return
+    if (!this.#open) {
+      record.outcome = outcome
+      this.store.putInflight('caller', [record])
+      this.#caller.persisted.add(record.id)
+      return
+    }
+    this.#forget('caller', invocationId)
+    this.host.send({ type: 'invocationresult', invocation_id: invocationId, function_id: functionId, ...outcome })
+  }
+
+  #result(message: InvocationResult): void {
+    const record = this.#callee.records.get(message.invocation_id)
+    if (!record) return this.host.log(`result for unknown invocation ${message.invocation_id}`)
+    const outcome: Traced = message.error ? { error: message.error } : { result: message.result }
+    if (message.traceparent) outcome.traceparent = message.traceparent
+    if (message.baggage) outcome.baggage = message.baggage
+    this.#complete(record, outcome)
+  }
+
+  /**
+   * The callee side: the waiting call gets the outcome; a written invocation (or one whose call did
+   * not survive an eviction) is also delivered one way.
+   */
+  #complete(record: CalleeRecord, outcome: Traced): void {
+    const written = this.#callee.persisted.has(record.id)
+    this.#forget('callee', record.id)
+    const waiter = this.#waiters.get(record.id)
+    this.#waiters.delete(record.id)
+    waiter?.(outcome)
+    const caller = record.caller
+    if (!caller || (waiter && !written)) return
+    const result: InvocationResult = { type: 'invocationresult', invocation_id: caller.invocationId, function_id: record.functionId, ...outcome }
+    if (caller.session === this.workerId) this.delivered([result])
+    else this.host.deliver(caller.session, [result])
+  }
+
+  async #reattach(previousWorkerId: string, token: string): Promise<void> {
+    if (previousWorkerId === this.workerId) return
+    const waiting = await this.host.handOver(previousWorkerId, token).catch((err) => {
+      this.host.log(`reattach to ${previousWorkerId.slice(0, 12)}…: ${err instanceof Error ? err.message : String(err)}`)
+      return null
+    })
+    for (const { id, functionId, outcome } of waiting ?? []) {
+      this.host.send({ type: 'invocationresult', invocation_id: id, function_id: functionId, ...(outcome ?? { error: engineError.replaced(functionId) }) })
+    }
+  }
+
+  #remember(side: Side, record: CalleeRecord | CallerRecord): void {
+    ;(side === 'callee' ? this.#callee : this.#caller).add(record as never)
+    if (side === 'caller' || (record as CalleeRecord).caller !== null) this.host.schedulePersist()
+  }
+
+  /** Forgets a record; false when there was none. */
+  #forget(side: Side, id: string): boolean {
+    const inflight = side === 'callee' ? this.#callee : this.#caller
+    const had = inflight.records.has(id)
+    if (inflight.forget(id)) this.host.schedulePersist()
+    return had
+  }
+}

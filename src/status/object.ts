@@ -1,0 +1,46 @@
+// StatusObject: what the status page shows of a namespace's channels, one object per namespace.
+// Channels report only once they have lived a second, then on connect and close (channel/object.ts),
+// so this object is on no channel's path; it keeps the reports in memory and forgets the finished.
+
+import { DurableObject } from 'cloudflare:workers'
+import type { ChannelSnapshot } from '../channel/object'
+
+/** A channel silent this long is dropped from the page (it went away without a last word: a reset). */
+const STALE_CHANNEL_MS = 10 * 60 * 1000
+
+/** Channels the page lists at most (the newest first). */
+const MAX_LISTED = 200
+
+export class StatusObject extends DurableObject<Env> {
+  readonly #channels = new Map<string, ChannelSnapshot>()
+  /** Messages and requests handled since this object woke (bench S1); bench counts are not counted. */
+  #events = 0
+  /** Finished channels' own event counts, sent only when III_COUNTERS is set (bench S1). */
+  readonly #channelCounts = { channels: 0, events: 0, max: 0 }
+
+  /** A channel's ends and counters; a finished channel is forgotten. */
+  report(snapshot: ChannelSnapshot): void {
+    this.#events++
+    if (snapshot.finished) this.#channels.delete(snapshot.channel_id)
+    else this.#channels.set(snapshot.channel_id, snapshot)
+  }
+
+  /** The channels to show, newest report first. */
+  channels(): ChannelSnapshot[] {
+    this.#events++
+    const stale = Date.now() - STALE_CHANNEL_MS
+    for (const [id, c] of this.#channels) if (c.updated_at_ms < stale) this.#channels.delete(id)
+    return [...this.#channels.values()].sort((a, b) => b.updated_at_ms - a.updated_at_ms).slice(0, MAX_LISTED)
+  }
+
+  /** Bench only: how many events a finished channel handled. */
+  countChannel(events: number): void {
+    this.#channelCounts.channels++
+    this.#channelCounts.events += events
+    this.#channelCounts.max = Math.max(this.#channelCounts.max, events)
+  }
+
+  counters(): { events: number; channels: { channels: number; events: number; max: number } } {
+    return { events: this.#events, channels: { ...this.#channelCounts } }
+  }
+}
