@@ -7,6 +7,12 @@ const TOKEN_KEY = 'iii-engine-token'
 const POLL_MS = 2000
 
 const token = () => sessionStorage.getItem(TOKEN_KEY) || ''
+/** The namespace shown (`/?namespace=team-a`): one at a time, as the status API serves them. */
+const namespace = () => new URL(location.href).searchParams.get('namespace') || ''
+const withNamespace = (path, extra = {}) => {
+  const query = new URLSearchParams({ ...(namespace() ? { namespace: namespace() } : {}), ...extra })
+  return `${path}${query.size ? `?${query}` : ''}`
+}
 const authHeaders = () => (token() ? { authorization: `Bearer ${token()}` } : {})
 
 function formatBytes(n) {
@@ -89,7 +95,8 @@ function render(status) {
   const json = `${Math.floor(Date.now() / 10_000)} ${JSON.stringify(status)}`
   if (json === lastSnapshot) return
   lastSnapshot = json
-  const { workers = [], functions = [], triggers = [], channels = [], engine = {} } = status
+  const { workers = [], functions = [], triggers = [], channels = [], engine = {}, namespaces = [] } = status
+  showNamespaces(namespaces)
   fill($('workers'), workers.map((w) => [
     { text: w.name || w.id, title: w.id },
     { text: w.runtime },
@@ -114,11 +121,38 @@ function render(status) {
     { text: `${formatBytes(c.backlog_bytes)} · ${c.backlog_frames} fr`, num: true },
     { node: bufferMeter(c) },
   ]), 'No open channels')
-  $('engine').textContent = `Engine: ${plural(engine.pending_invocations ?? 0, 'pending invocation')}, ${engine.otel_frames_dropped ?? 0} telemetry frames dropped.`
+  $('engine').textContent = `Engine: ${plural(engine.active_invocations ?? 0, 'invocation')} running; registry version ${engine.registry_version ?? '–'}. Channels are listed once they have been open a second.`
   // The live region says only what changed in the counts, not every byte.
   const summary = `${plural(workers.length, 'worker')}, ${plural(functions.length, 'function')}, ${plural(triggers.length, 'trigger')}, ${plural(channels.length, 'open channel')}`
   if (summary !== lastSummary) $('summary').textContent = lastSummary = summary
 }
+
+/** Fills the namespace picker from the status (the default namespace's directory). */
+function showNamespaces(names) {
+  const select = $('namespace')
+  const wanted = ['', ...names]
+  if (!wanted.includes(namespace())) wanted.push(namespace())
+  const have = [...select.options].map((o) => o.value)
+  if (have.join('\n') !== wanted.join('\n')) {
+    select.replaceChildren(...wanted.map((name) => new Option(name || '(default)', name)))
+  }
+  select.value = namespace()
+}
+
+$('namespace').addEventListener('change', (e) => {
+  const url = new URL(location.href)
+  if (e.target.value) url.searchParams.set('namespace', e.target.value)
+  else url.searchParams.delete('namespace')
+  history.replaceState(null, '', url)
+  showAddress()
+  lastSnapshot = ''
+  startStatus()
+})
+
+function showAddress() {
+  $('engine-address').textContent = `${location.origin.replace(/^http/, 'ws')}/${namespace()}`
+}
+showAddress()
 
 let source = null
 let pollTimer = 0
@@ -137,7 +171,7 @@ function startStatus() {
   stopStatus()
   if (typeof EventSource === 'undefined') return poll()
   // EventSource cannot send headers: the stream takes the token as ?token=.
-  const url = `/api/status/stream${token() ? `?token=${encodeURIComponent(token())}` : ''}`
+  const url = withNamespace('/api/status/stream', token() ? { token: token() } : {})
   source = new EventSource(url)
   source.addEventListener('status', (e) => {
     setNote('Live: updated every second.')
@@ -156,7 +190,7 @@ async function poll() {
   clearTimeout(pollTimer)
   let res
   try {
-    res = await fetch('/api/status', { headers: authHeaders(), cache: 'no-store' })
+    res = await fetch(withNamespace('/api/status'), { headers: authHeaders(), cache: 'no-store' })
   } catch {
     setNote('Status unavailable: the server did not answer. Retrying…')
     pollTimer = setTimeout(poll, POLL_MS * 2)
@@ -276,7 +310,7 @@ async function showResult(blob, name, autoDownload) {
 
 async function createRefs() {
   try {
-    return await client.createChannel(location.origin, { token: token() || undefined })
+    return await client.createChannel(location.origin, { token: token() || undefined, namespace: namespace() || undefined })
   } catch (err) {
     if (err.name === 'ChannelUnauthorizedError') showTokenForm('Creating a channel needs the engine token.')
     throw err

@@ -58,6 +58,8 @@ export interface CreateChannelOptions {
   bufferSize?: number
   /** Engine token, when the server has III_ENGINE_TOKEN set. */
   token?: string
+  /** The namespace whose status page lists the channel (default: the default namespace). */
+  namespace?: string
   fetch?: FetchLike
 }
 
@@ -96,7 +98,7 @@ export function channelSocketUrl(baseUrl: string, ref: ChannelRef, window?: numb
 
 /** `POST /channels`: a new channel's writer and reader refs. HTTP 400/401/404 become typed errors. */
 export async function createChannel(baseUrl: string, options: CreateChannelOptions = {}): Promise<ChannelRefs> {
-  const url = `${httpBase(baseUrl)}/channels`
+  const url = `${httpBase(baseUrl)}/channels${options.namespace ? `?namespace=${encodeURIComponent(options.namespace)}` : ''}`
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (options.token) headers.authorization = `Bearer ${options.token}`
   const body = options.bufferSize === undefined ? '' : JSON.stringify({ buffer_size: options.bufferSize })

@@ -109,6 +109,26 @@ describe.skipIf(!executablePath)('the page, in Chromium', () => {
     await page.close()
   })
 
+  it('shows one namespace at a time, picked from the namespaces the deployment has', async () => {
+    const scoped = registerWorker(`${dev.wsUrl}/browser-ns`, { workerName: 'in-a-namespace', otel: { enabled: false } })
+    try {
+      scoped.registerFunction('scoped::only', async () => 'here')
+      await expect.poll(() => scoped.trigger({ function_id: 'scoped::only', payload: {} }).catch(() => null), { timeout: 10_000 }).toBe('here')
+      const page = await openPage()
+      const picker = page.getByLabel('Namespace')
+      await expect.poll(() => picker.locator('option').allTextContents(), { timeout: 10_000 }).toContain('browser-ns')
+      expect(await page.locator('#functions').textContent()).not.toContain('scoped::only')
+      await picker.selectOption('browser-ns')
+      await expect.poll(() => page.locator('#functions').textContent(), { timeout: 10_000 }).toContain('scoped::only')
+      expect(await page.locator('#functions').textContent()).not.toContain('browser::digest')
+      expect(page.url()).toBe(`${dev.baseUrl}/?namespace=browser-ns`)
+      expect(await page.locator('#engine-address').textContent()).toBe(`${dev.wsUrl}/browser-ns`)
+      await page.close()
+    } finally {
+      await scoped.shutdown()
+    }
+  })
+
   it('streams a 5 MiB file from the page to an iii-sdk reader, with the progress bar at 100 %', async () => {
     const data = randomBytes(5 * 1024 * 1024)
     const page = await openPage()

@@ -1,0 +1,36 @@
+// Each Durable Object's public surface is its RPC surface: only what other objects and the front
+// door should call. Host callbacks of the pure cores (schedule, saveEnds, finish, send, …) are
+// private fields, so no stub can reach them.
+import { env, runInDurableObject } from 'cloudflare:test'
+import { describe, expect, it } from 'vitest'
+
+/** Methods a stub could call: the prototype chain's own names up to (not including) DurableObject. */
+function publicMethods(obj: object): string[] {
+  const names = new Set<string>()
+  for (let proto = Object.getPrototypeOf(obj); proto && proto.constructor.name !== 'DurableObject'; proto = Object.getPrototypeOf(proto)) {
+    for (const name of Object.getOwnPropertyNames(proto)) if (name !== 'constructor') names.add(name)
+  }
+  for (const name of Object.keys(obj)) if (typeof (obj as Record<string, unknown>)[name] === 'function') names.add(name)
+  return [...names].sort()
+}
+
+describe('RPC surfaces', () => {
+  it("channel: fetch (a socket), stats, and the runtime's handlers", async () => {
+    const stub = env.CHANNEL.get(env.CHANNEL.idFromName('surface-check'))
+    expect(await runInDurableObject(stub, publicMethods)).toEqual(['alarm', 'fetch', 'stats', 'webSocketClose', 'webSocketError', 'webSocketMessage'])
+  })
+
+  it("session: what other sessions, the front door and the registry call, and the runtime's handlers", async () => {
+    const stub = env.SESSION.get(env.SESSION.newUniqueId())
+    expect(await runInDurableObject(stub, publicMethods)).toEqual(
+      ['alarm', 'alive', 'deliver', 'fetch', 'handOver', 'holds', 'invoke', 'invokeHttp', 'notice', 'stats', 'webSocketClose', 'webSocketError', 'webSocketMessage'].sort(),
+    )
+  })
+
+  it('registry and status: their control-plane and status calls only', async () => {
+    const registry = env.REGISTRY.get(env.REGISTRY.idFromName('registry:surface-check'))
+    expect(await runInDurableObject(registry, publicMethods)).toEqual(['alarm', 'apply', 'counters', 'leave', 'list', 'namespaces', 'noteNamespace', 'signingSecret', 'snapshot', 'status'])
+    const status = env.STATUS.get(env.STATUS.idFromName('status:surface-check'))
+    expect(await runInDurableObject(status, publicMethods)).toEqual(['channels', 'countChannel', 'counters', 'report'])
+  })
+})
