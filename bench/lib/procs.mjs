@@ -138,6 +138,7 @@ async function startWranglerOnce({ config, vars = {}, label = 'wrangler', cwd = 
     port,
     baseUrl: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,
+    persist,
     workerd: () => workerdUnder(child.pid),
     output: () => out,
     async stop() {

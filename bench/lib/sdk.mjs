@@ -25,6 +25,9 @@ export async function sdkWorkers(proc, downloadBytes) {
     }),
   )
   server.registerTrigger({ type: 'http', function_id: 'bench::download', config: { api_path: 'bench/download', http_method: 'GET' } })
+  // A small answer, for requests counted one by one (S2).
+  server.registerFunction('bench::hello', async () => ({ status_code: 200, body: 'hello' }))
+  server.registerTrigger({ type: 'http', function_id: 'bench::hello', config: { api_path: 'bench/hello', http_method: 'GET' } })
   // registration is sent on open: wait until both the function and the route answer
   const deadline = Date.now() + 30_000
   for (;;) {
