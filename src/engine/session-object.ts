@@ -274,7 +274,7 @@ export class SessionObject extends DurableObject<Env> {
     this.#events++
     const core = this.#core
     if (!core) return
-    if (this.#tagOf(ws) === 'link') return this.#linkFrame(ws, message)
+    if (ws !== this.#socket && this.#tagOf(ws) === 'link') return this.#linkFrame(ws, message)
     if (typeof message !== 'string') return this.#log('binary frame ignored on the main socket')
     const parsed = parseWorkerMessage(message)
     if (parsed.ok) return core.message(parsed.message)

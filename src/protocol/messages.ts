@@ -1,4 +1,4 @@
-// Main-socket messages (PROTOCOL.md §2), parsed once at the edge into typed values. Field names are
+// Main-socket messages (docs/protocol.md), parsed once at the edge into typed values. Field names are
 // the SDK's own (node_modules/iii-sdk/dist/index.mjs); unknown extra fields are ignored, as the
 // SDK sends some (`message_type`).
 

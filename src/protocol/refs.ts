@@ -4,7 +4,7 @@ import type { End } from '../channel/core'
 
 export type Direction = 'read' | 'write'
 
-/** The serializable token of one channel end, exactly as the iii SDK expects it (PROTOCOL.md §4). */
+/** The serializable token of one channel end, exactly as the iii SDK expects it (docs/protocol.md). */
 export interface ChannelRef {
   channel_id: string
   access_key: string

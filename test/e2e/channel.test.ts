@@ -150,7 +150,7 @@ describe('ends going away', () => {
     const opened = Date.now()
     const second = await openWriter(url(refs, 'writer'))
     expect((await second.closed).code).toBe(1008)
-    // The refused socket's connection must end with its Close, not linger ~10 s (PLATFORM.md §7).
+    // The refused socket's connection must end with its Close, not linger ~10 s (docs/platform.md).
     expect(Date.now() - opened).toBeLessThan(5000)
 
     await sendAll(first.ws, s.messages)

@@ -1,5 +1,5 @@
 // The unmodified iii-sdk against `wrangler dev`: workers, invocations, createChannel, refs, and the
-// seed's examples 3 and 4 written with the SDK 0.22 API (PROTOCOL.md §6).
+// seed's examples 3 and 4 written with the SDK 0.22 API (docs/protocol.md).
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
