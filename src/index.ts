@@ -46,6 +46,12 @@ function queryNamespace(c: Context<App>): { ok: true; value: string } | { ok: fa
   return parsed.ok ? parsed : { ok: false, response: c.json({ error: parsed.message }, parsed.status) }
 }
 
+/** The token check, then `?namespace=`: what every status API route wants first. */
+async function statusRequest(c: Context<App>, allowQueryToken = false): Promise<{ ok: true; value: string } | { ok: false; response: Response }> {
+  const refused = await tokenRefusal(c, allowQueryToken)
+  return refused ? { ok: false, response: refused } : queryNamespace(c)
+}
+
 /** Makes a channel: its id and keys are computed here, no object is touched (it is born on first connect). */
 app.post('/channels', async (c) => {
   const refused = await tokenRefusal(c)
@@ -114,18 +120,13 @@ app.get('*', async (c, next) => {
 
 /** Status of one namespace: workers, functions, triggers and its channels (the page at `/` shows it). */
 app.get('/api/status', async (c) => {
-  const refused = await tokenRefusal(c)
-  if (refused) return refused
-  const namespace = queryNamespace(c)
-  if (!namespace.ok) return namespace.response
-  return c.json(await namespaceStatus(c.env, namespace.value))
+  const namespace = await statusRequest(c)
+  return namespace.ok ? c.json(await namespaceStatus(c.env, namespace.value)) : namespace.response
 })
 
 /** The same status as server-sent events, one snapshot a second, for as long as the client listens. */
 app.get('/api/status/stream', async (c) => {
-  const refused = await tokenRefusal(c, true)
-  if (refused) return refused
-  const namespace = queryNamespace(c)
+  const namespace = await statusRequest(c, true)
   if (!namespace.ok) return namespace.response
   const encoder = new TextEncoder()
   let first = true
@@ -142,11 +143,8 @@ app.get('/api/status/stream', async (c) => {
 
 /** Messages and requests each object of a namespace handled (bench S1, S2). */
 app.get('/api/counters', async (c) => {
-  const refused = await tokenRefusal(c)
-  if (refused) return refused
-  const namespace = queryNamespace(c)
-  if (!namespace.ok) return namespace.response
-  return c.json(await namespaceCounters(c.env, namespace.value))
+  const namespace = await statusRequest(c)
+  return namespace.ok ? c.json(await namespaceCounters(c.env, namespace.value)) : namespace.response
 })
 
 const info = (c: Context<App>) =>

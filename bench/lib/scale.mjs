@@ -13,6 +13,10 @@ import { ROOT, log, sleep } from './procs.mjs'
 /** The last commit with one EngineObject per deployment (before sessions, registry and links). */
 export const BASELINE_COMMIT = '0311755'
 
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length ? s[s.length >> 1] : NaN
+}
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 const quiet = (name) => ({ workerName: name, otel: { enabled: false }, enableMetricsReporting: false })
 
@@ -44,6 +48,12 @@ async function until(check, what, ms = 30_000) {
     await sleep(100)
   }
 }
+
+/**
+ * Registry events between two counter readings. A registry that was evicted in between (it is
+ * evicted after some idle seconds: nothing called it) restarted its count: all it counted is new.
+ */
+const registryEvents = (before, after) => (after.registryInstance === before.registryInstance ? after.registry - before.registry : after.registry)
 
 const counters = async (proc) => {
   const res = await fetch(`${proc.baseUrl}/api/counters`)
@@ -96,28 +106,31 @@ export async function busiestShare(proc, { K = 16, invocations = 4000, requests 
     const after = await counters(proc)
     const perObject = []
     for (const [id, events] of Object.entries(after.sessions)) perObject.push({ object: `session ${id.slice(0, 8)}`, events: events - (before.sessions[id] ?? 0) })
-    perObject.push({ object: 'registry', events: after.registry - before.registry })
+    perObject.push({ object: 'registry', events: registryEvents(before, after) })
     perObject.push({ object: 'status', events: after.status.events - before.status.events })
-    const channels = after.status.channels.channels - before.status.channels.channels
-    const channelEvents = after.status.channels.events - before.status.channels.events
-    // Every channel object is one object: each counts its own events; the busiest is reported as such.
-    const total = perObject.reduce((n, o) => n + o.events, 0) + channelEvents
-    const sorted = perObject.map((o) => o.events).concat(channels ? [after.status.channels.max] : []).sort((a, b) => a - b)
+    // Each channel object counts its own events (HTTP requests make two channels each).
+    for (const [id, events] of Object.entries(after.status.channels)) {
+      const delta = events - (before.status.channels[id] ?? 0)
+      if (delta > 0) perObject.push({ object: `channel ${id.slice(0, 8)}`, events: delta })
+    }
+    const total = perObject.reduce((n, o) => n + o.events, 0)
+    const sorted = perObject.map((o) => o.events).sort((a, b) => a - b)
     const busiest = perObject.reduce((a, b) => (b.events > a.events ? b : a))
-    const busiestEvents = Math.max(busiest.events, after.status.channels.max)
-    const medianObject = channels > perObject.length ? Math.round(channelEvents / channels) : sorted[sorted.length >> 1]
+    const channels = perObject.filter((o) => o.object.startsWith('channel')).length
     return {
       K,
       invocations,
       requests,
       seconds,
       errors,
-      objects: perObject.length + channels,
+      objects: perObject.length,
+      channels,
       total,
-      busiest: busiestEvents === busiest.events ? busiest.object : 'a channel',
-      busiestEvents,
-      busiestShare: busiestEvents / total,
-      medianEvents: medianObject,
+      busiest: busiest.object,
+      busiestEvents: busiest.events,
+      busiestShare: busiest.events / total,
+      medianEvents: sorted[sorted.length >> 1],
+      sessionsMedian: median(perObject.filter((o) => o.object.startsWith('session')).map((o) => o.events)),
       goal: 2 / K,
     }
   } finally {
@@ -135,7 +148,7 @@ export async function registryCalls(proc, caller, n = 500) {
   const c = await counters(proc)
   for (let i = 0; i < n; i++) await (await fetch(`${proc.baseUrl}/bench/hello`)).text()
   const d = await counters(proc)
-  return { perInvocation: (b.registry - a.registry) / n, perRequest: (d.registry - c.registry) / n, n }
+  return { perInvocation: registryEvents(a, b) / n, perRequest: registryEvents(c, d) / n, n, registryEvicted: a.registryInstance !== d.registryInstance }
 }
 
 /**

@@ -11,8 +11,8 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 10
 /** Registers the bench's functions on two SDK workers; returns { caller, server, stop }. */
 export async function sdkWorkers(proc, downloadBytes) {
   // OpenTelemetry is off for both: it is process-global in the SDK and not what we measure.
-  const server = registerWorker(proc.wsUrl, { workerName: 'bench-server', otel: { enabled: false } })
-  const caller = registerWorker(proc.wsUrl, { workerName: 'bench-caller', otel: { enabled: false } })
+  const server = registerWorker(proc.wsUrl, { workerName: 'bench-server', otel: { enabled: false }, enableMetricsReporting: false })
+  const caller = registerWorker(proc.wsUrl, { workerName: 'bench-caller', otel: { enabled: false }, enableMetricsReporting: false })
   server.registerFunction('bench::echo', async (input) => input)
   const chunk = frameAt(0)
   server.registerFunction(

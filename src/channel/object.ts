@@ -90,8 +90,9 @@ export class ChannelObject extends DurableObject<Env> {
   #reportTimer: ReturnType<typeof setTimeout> | undefined
   /** True while `alarm()` runs: the alarm that would delete a tombstone is being used up. */
   #inAlarm = false
-  /** Messages and requests this object handled since it woke (bench S1). */
+  /** Messages and requests this object handled since it woke, and how many of them it has told (bench S1). */
   #events = 0
+  #eventsTold = 0
 
   readonly #host: ChannelHost = {
     schedule: (task) => {
@@ -229,7 +230,7 @@ export class ChannelObject extends DurableObject<Env> {
     const reported = this.#report()
     const now = Date.now()
     const ttlMs = ttlSeconds(this.env) * 1000
-    if (this.env.III_COUNTERS) this.ctx.waitUntil(statusStub(this.env, row?.namespace ?? '').countChannel(this.#events).catch(() => {}))
+    const counted = this.#tellEvents()
     let cleaned: Promise<void>
     if (row && now < row.created_at * 1000 + ttlMs) {
       const sql = this.ctx.storage.sql
@@ -250,7 +251,7 @@ export class ChannelObject extends DurableObject<Env> {
         await this.ctx.storage.deleteAll()
       })()
     }
-    this.#finishing = Promise.all([cleaned, reported]).then(() => {})
+    this.#finishing = Promise.all([cleaned, reported, counted]).then(() => {})
     void this.#finishing.then(() => this.#dropWhenQuiet())
   }
 
@@ -258,6 +259,7 @@ export class ChannelObject extends DurableObject<Env> {
     const end = this.#endOf(ws)
     if (end === 'writer') this.#core?.writerClosed(code, reason)
     else if (end === 'reader') this.#core?.readerClosed()
+    if (!this.#core?.isFinished) void this.#tellEvents()
     if (this.#core?.isFinished) void this.#finishing?.then(() => this.#dropWhenQuiet(ws))
     else this.#report()
   }
@@ -330,6 +332,16 @@ export class ChannelObject extends DurableObject<Env> {
     const sent = statusStub(this.env, row.namespace).report(snapshot).catch(() => {})
     this.ctx.waitUntil(sent)
     return sent
+  }
+
+  /** Bench only (III_COUNTERS): the events handled since the last time, to the status object. */
+  #tellEvents(): Promise<void> | undefined {
+    const row = this.#row
+    if (!this.env.III_COUNTERS || !row || this.#events === this.#eventsTold) return
+    const told = statusStub(this.env, row.namespace).countChannel(row.channel_id, this.#events - this.#eventsTold).catch(() => {})
+    this.#eventsTold = this.#events
+    this.ctx.waitUntil(told)
+    return told
   }
 
   #cancelReportTimer(): void {

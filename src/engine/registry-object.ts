@@ -26,8 +26,9 @@ export class RegistryObject extends DurableObject<Env> {
   readonly #core: RegistryCore
   /** Notices per session, sent one after the other so a session sees them in order. */
   readonly #outbox = new Map<string, { pending: Notice | null; chain: Promise<void> }>()
-  /** Messages and requests this object handled since it woke (bench S1). */
+  /** Messages and requests this object handled since it woke (bench S1, S2), and which wake that was. */
   #events = 0
+  readonly #instance = crypto.randomUUID()
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -118,6 +119,8 @@ export class RegistryObject extends DurableObject<Env> {
     const status = await statusStub(this.env, namespace).counters()
     return {
       registry: this.#events,
+      /** Changes when the registry was evicted and woke again: its count restarted (it was idle). */
+      registryInstance: this.#instance,
       sessions: Object.fromEntries([...sessions].map(([id, s]) => [id, s.events])),
       status,
     }

@@ -15,8 +15,8 @@ export class StatusObject extends DurableObject<Env> {
   readonly #channels = new Map<string, ChannelSnapshot>()
   /** Messages and requests handled since this object woke (bench S1); bench counts are not counted. */
   #events = 0
-  /** Finished channels' own event counts, sent only when III_COUNTERS is set (bench S1). */
-  readonly #channelCounts = { channels: 0, events: 0, max: 0 }
+  /** Channels' own event counts, sent only when III_COUNTERS is set (bench S1). */
+  readonly #channelCounts = new Map<string, number>()
 
   /** A channel's ends and counters; a finished channel is forgotten. */
   report(snapshot: ChannelSnapshot): void {
@@ -33,14 +33,13 @@ export class StatusObject extends DurableObject<Env> {
     return [...this.#channels.values()].sort((a, b) => b.updated_at_ms - a.updated_at_ms).slice(0, MAX_LISTED)
   }
 
-  /** Bench only: how many events a finished channel handled. */
-  countChannel(events: number): void {
-    this.#channelCounts.channels++
-    this.#channelCounts.events += events
-    this.#channelCounts.max = Math.max(this.#channelCounts.max, events)
+  /** Bench only: events a channel handled since it last told. */
+  countChannel(channelId: string, events: number): void {
+    this.#channelCounts.set(channelId, (this.#channelCounts.get(channelId) ?? 0) + events)
   }
 
-  counters(): { events: number; channels: { channels: number; events: number; max: number } } {
-    return { events: this.#events, channels: { ...this.#channelCounts } }
+  /** This object's own events, and each channel's (bench only; empty unless III_COUNTERS is set). */
+  counters(): { events: number; channels: Record<string, number> } {
+    return { events: this.#events, channels: Object.fromEntries(this.#channelCounts) }
   }
 }
