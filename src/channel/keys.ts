@@ -62,6 +62,16 @@ async function digest(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text)))
 }
 
+/** SHA-256 of a secret, in hex: what is stored where a secret must be recognised later (reattach tokens). */
+export async function digestHex(text: string): Promise<string> {
+  return [...(await digest(text))].map((b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/** Does `given` hash to `expectedHex` (from `digestHex`)? Constant time in the content of both. */
+export async function matchesDigest(given: string, expectedHex: string): Promise<boolean> {
+  return constantTimeEqual(encoder.encode(await digestHex(given)), encoder.encode(expectedHex))
+}
+
 /** Do two secrets match? Both are hashed first, so the comparison is constant time whatever their lengths. */
 export async function sameSecret(given: string, expected: string): Promise<boolean> {
   return given.length > 0 && constantTimeEqual(await digest(given), await digest(expected))

@@ -17,13 +17,6 @@ export function viewCacheFor(env: Env, namespace: string): ViewCache {
   return cache
 }
 
-/** Registry calls this isolate made for its views (bench S2). */
-export function viewFetches(): number {
-  let n = 0
-  for (const cache of caches.values()) n += cache.fetches
-  return n
-}
-
 /**
  * Where a function is served. A miss refreshes the view before answering null; `stale` (the callee
  * said "not here") skips the cached view.

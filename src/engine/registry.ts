@@ -161,7 +161,7 @@ export class RegistryCore {
   /** Applies a session's changes in order; returns what each session must be told. */
   apply(workerId: string, changes: readonly Change[], now: number): Notices {
     if (!this.workers.has(workerId)) this.#put('worker', { id: workerId, connectedAt: now })
-    for (const change of changes) this.#applyOne(workerId, change, now)
+    for (const change of changes) this.#applyOne(workerId, change)
     return this.#finish()
   }
 
@@ -275,7 +275,7 @@ export class RegistryCore {
     return typeof name === 'string' ? name : undefined
   }
 
-  #applyOne(workerId: string, change: Change, now: number): void {
+  #applyOne(workerId: string, change: Change): void {
     switch (change.type) {
       case 'connect': {
         const worker = this.workers.get(workerId)!
@@ -322,7 +322,6 @@ export class RegistryCore {
         return
       }
     }
-    void now
   }
 
   /**

@@ -7,7 +7,7 @@
 // `alive`, `stats`). The core's host callbacks are private.
 
 import { DurableObject } from 'cloudflare:workers'
-import { constantTimeEqual, newRandomKey } from '../channel/keys'
+import { digestHex, matchesDigest, newRandomKey } from '../channel/keys'
 import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { type InvocationResult, parseWorkerMessage } from '../protocol/messages'
 import { registryStub, sessionStub } from '../stubs'
@@ -68,10 +68,6 @@ export type HttpAnswer =
   | { status: 'stale' }
   | { status: 'not_here' }
   | { status: 'gone' }
-
-const encoder = new TextEncoder()
-const digestHex = async (text: string) =>
-  [...new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text)))].map((b) => b.toString(16).padStart(2, '0')).join('')
 
 export class SessionObject extends DurableObject<Env> {
   #row: SessionRow | null
@@ -249,7 +245,7 @@ export class SessionObject extends DurableObject<Env> {
     this.#events++
     const row = this.#row
     const core = this.#core
-    if (!row || !core || !constantTimeEqual(encoder.encode(await digestHex(token)), encoder.encode(row.tokenDigest))) return null
+    if (!row || !core || !(await matchesDigest(token, row.tokenDigest))) return null
     try {
       this.#socket?.close(1000, 'replaced by a reattached connection')
     } catch {

@@ -44,8 +44,6 @@ export class ViewCache {
   #view: RegistryView | null = null
   #inflight: { startedAt: number; promise: Promise<RegistryView> } | null = null
   #queued: Promise<RegistryView> | null = null
-  /** Registry calls made (bench S2 counts them per warm request). */
-  fetches = 0
 
   constructor(
     private readonly source: SnapshotSource,
@@ -76,7 +74,6 @@ export class ViewCache {
   }
 
   #start(): Promise<RegistryView> {
-    this.fetches++
     const started = { startedAt: this.now(), promise: null as unknown as Promise<RegistryView> }
     started.promise = this.source(this.#view?.version ?? null).then(
       (snapshot) => {
