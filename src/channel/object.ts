@@ -13,6 +13,7 @@ import { DurableObject } from 'cloudflare:workers'
 import { CloseCode, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { parseChannelId, parseReaderAck } from '../protocol/refs'
 import { statusStub } from '../stubs'
+import { socketTag } from '../tags'
 import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type ReaderFlow, type Task, emptyEnds } from './core'
 import { channelLimits, ttlSeconds } from './limits'
 import { CHANNEL_SCHEMA, SqliteFrameStore } from './sqlite-store'
@@ -149,7 +150,7 @@ export class ChannelObject extends DurableObject<Env> {
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
     this.#events++
-    const end = this.#endOf(ws)
+    const end = socketTag(this.ctx, ws)
     if (end === 'writer') {
       this.#core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
       this.#keepReaderFlow()
@@ -256,7 +257,7 @@ export class ChannelObject extends DurableObject<Env> {
   }
 
   #endClosed(ws: WebSocket, code: number, reason: string): void {
-    const end = this.#endOf(ws)
+    const end = socketTag(this.ctx, ws)
     if (end === 'writer') this.#core?.writerClosed(code, reason)
     else if (end === 'reader') this.#core?.readerClosed()
     if (!this.#core?.isFinished) void this.#tellEvents()
@@ -283,18 +284,6 @@ export class ChannelObject extends DurableObject<Env> {
       reader?.serializeAttachment(flow satisfies ReaderAttachment)
     } catch {
       // the reader is closing: nothing left to keep
-    }
-  }
-
-  /**
-   * The end a socket serves, from its tag. Late events (frames or a Close still in flight) can reach
-   * the object after it finished and was dropped; workerd then refuses the tag lookup: no end.
-   */
-  #endOf(ws: WebSocket): string | undefined {
-    try {
-      return this.ctx.getTags(ws)[0]
-    } catch {
-      return undefined
     }
   }
 
@@ -326,8 +315,9 @@ export class ChannelObject extends DurableObject<Env> {
    */
   #report(): Promise<void> | undefined {
     const row = this.#row
+    if (!row || Date.now() - row.opened_at < REPORT_AFTER_MS) return
     const snapshot = this.#snapshot()
-    if (!row || !snapshot || Date.now() - row.opened_at < REPORT_AFTER_MS) return
+    if (!snapshot) return
     this.#cancelReportTimer()
     const sent = statusStub(this.env, row.namespace).report(snapshot).catch(() => {})
     this.ctx.waitUntil(sent)

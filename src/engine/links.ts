@@ -20,9 +20,8 @@ import type { CallAnswer, IncomingCall } from './session'
  */
 export const LINK_IDLE_MS = 10_000
 
-/** Path and header of the upgrade that opens a link (the caller's worker id rides in the header). */
+/** Path of the upgrade that opens a link. */
 export const LINK_PATH = '/link'
-export const LINK_FROM_HEADER = 'x-iii-link-from'
 
 export type LinkFrame = { t: 'call'; k: number; c: IncomingCall } | { t: 'answer'; k: number; a: CallAnswer }
 

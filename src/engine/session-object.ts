@@ -11,6 +11,7 @@ import { digestHex, matchesDigest, newRandomKey } from '../channel/keys'
 import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { type InvocationResult, parseWorkerMessage } from '../protocol/messages'
 import { registryStub, sessionStub } from '../stubs'
+import { socketTag } from '../tags'
 import { sessionBuiltins } from './builtins'
 import type { Change, Notice } from './registry'
 import {
@@ -26,7 +27,7 @@ import {
 } from './session'
 import { SESSION_SCHEMA } from './sqlite-store'
 import { lookupFunction, viewCacheFor } from './cache'
-import { LINK_FROM_HEADER, LINK_IDLE_MS, LINK_PATH, type LinkFrame, Links } from './links'
+import { LINK_IDLE_MS, LINK_PATH, type LinkFrame, Links } from './links'
 
 /** Header the front door sets on the upgrade: the namespace the engine address named. */
 export const NAMESPACE_HEADER = 'x-iii-namespace'
@@ -39,11 +40,6 @@ const HANDOVER_GRACE_MS = 60_000
 
 /** Registry calls are retried this often, this far apart (a registry being reset, or overloaded). */
 const REGISTER_RETRIES_MS = [100, 500, 2000]
-
-/** Kept on a link's socket: whose session is on the other end (for logs and counters). */
-interface LinkAttachment {
-  from: string
-}
 
 interface SessionRow {
   namespace: string
@@ -148,7 +144,7 @@ export class SessionObject extends DurableObject<Env> {
     async (callee) => {
       const stub = sessionStub(this.env, callee)
       if (!stub) return null
-      const res = await stub.fetch(`https://session${LINK_PATH}`, { headers: { Upgrade: 'websocket', [LINK_FROM_HEADER]: this.ctx.id.toString() } })
+      const res = await stub.fetch(`https://session${LINK_PATH}`, { headers: { Upgrade: 'websocket' } })
       return res.webSocket ?? null
     },
     Number(this.env.III_LINK_IDLE_MS ?? LINK_IDLE_MS),
@@ -181,7 +177,7 @@ export class SessionObject extends DurableObject<Env> {
    */
   override async fetch(request: Request): Promise<Response> {
     this.#events++
-    if (new URL(request.url).pathname === LINK_PATH) return this.#acceptLink(request)
+    if (new URL(request.url).pathname === LINK_PATH) return this.#acceptLink()
     if (this.#row) return new Response('this session already has a worker', { status: 409 })
     const namespace = request.headers.get(NAMESPACE_HEADER) ?? ''
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
@@ -270,7 +266,7 @@ export class SessionObject extends DurableObject<Env> {
     this.#events++
     const core = this.#core
     if (!core) return
-    if (ws !== this.#socket && this.#tagOf(ws) === 'link') return this.#linkFrame(ws, message)
+    if (ws !== this.#socket && socketTag(this.ctx, ws) === 'link') return this.#linkFrame(ws, message)
     if (typeof message !== 'string') return this.#log('binary frame ignored on the main socket')
     const parsed = parseWorkerMessage(message)
     if (parsed.ok) return core.message(parsed.message)
@@ -291,12 +287,12 @@ export class SessionObject extends DurableObject<Env> {
       }
     }
     // A caller's link closing changes nothing here: answers for it fall back to RPC.
-    if (this.#tagOf(ws) !== 'link') await this.#left()
+    if (socketTag(this.ctx, ws) !== 'link') await this.#left()
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
     this.#events++
-    if (this.#tagOf(ws) !== 'link') await this.#left()
+    if (socketTag(this.ctx, ws) !== 'link') await this.#left()
   }
 
   /** Some time after the worker left: nothing is kept. */
@@ -304,13 +300,11 @@ export class SessionObject extends DurableObject<Env> {
     if (this.#row?.state === 'closed') await this.ctx.storage.deleteAll()
   }
 
-  /** A caller session's link: hibernatable, tagged, with the caller's id on it. */
-  #acceptLink(request: Request): Response {
-    const from = request.headers.get(LINK_FROM_HEADER) ?? ''
+  /** A caller session's link: hibernatable, tagged (the caller's id rides in each call). */
+  #acceptLink(): Response {
     if (!this.#core?.isOpen) return new Response('this worker has left', { status: 410 })
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
     this.ctx.acceptWebSocket(server, ['link'])
-    server.serializeAttachment({ from } satisfies LinkAttachment)
     return new Response(null, { status: 101, webSocket: client })
   }
 
@@ -329,14 +323,6 @@ export class SessionObject extends DurableObject<Env> {
     const reply = this.#core?.incoming(frame.c) ?? { status: 'gone' as const }
     if (reply instanceof Promise) void reply.then(answer)
     else answer(reply)
-  }
-
-  #tagOf(ws: WebSocket): string | undefined {
-    try {
-      return this.ctx.getTags(ws)[0]
-    } catch {
-      return undefined
-    }
   }
 
   get #namespace(): string {
