@@ -15,6 +15,7 @@ import { namespaceCounters, namespaceStatus } from './status/api'
 import { channelStub, newSessionId } from './stubs'
 
 export { ChannelObject } from './channel/object'
+export { CronObject } from './engine/cron-object'
 export { RegistryObject } from './engine/registry-object'
 export { SessionObject } from './engine/session-object'
 export { StatusObject } from './status/object'

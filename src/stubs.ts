@@ -19,4 +19,7 @@ export const registryStub = (env: Env, namespace: string) => env.REGISTRY.get(en
 
 export const statusStub = (env: Env, namespace: string) => env.STATUS.get(env.STATUS.idFromName(`status:${namespace}`))
 
+/** One object per cron trigger of a namespace (engine/cron-object.ts). */
+export const cronStub = (env: Env, namespace: string, triggerId: string) => env.CRON.get(env.CRON.idFromName(`cron:${namespace}:${triggerId}`))
+
 export const channelStub = (env: Env, channelId: string) => env.CHANNEL.get(env.CHANNEL.idFromName(channelId))

@@ -95,7 +95,7 @@ function render(status) {
   const json = `${Math.floor(Date.now() / 10_000)} ${JSON.stringify(status)}`
   if (json === lastSnapshot) return
   lastSnapshot = json
-  const { workers = [], functions = [], triggers = [], channels = [], engine = {}, namespaces = [] } = status
+  const { workers = [], functions = [], triggers = [], channels = [], engine = {}, namespaces = [], log = [] } = status
   showNamespaces(namespaces)
   fill($('workers'), workers.map((w) => [
     { text: w.name || w.id, title: w.id },
@@ -111,6 +111,8 @@ function render(status) {
     { text: t.function_id },
     { text: JSON.stringify(t.config ?? {}) },
     { text: t.worker_name ?? '' },
+    // Cron triggers only: when their object's alarm fires next (UTC).
+    { text: t.trigger_type === 'cron' ? (t.next_run ?? 'never') : '', title: t.next_run ?? '' },
   ]), 'No triggers registered')
   fill($('channels'), channels.map((c) => [
     { text: c.channel_id.slice(0, 8), title: c.channel_id },
@@ -121,6 +123,12 @@ function render(status) {
     { text: `${formatBytes(c.backlog_bytes)} · ${c.backlog_frames} fr`, num: true },
     { node: bufferMeter(c) },
   ]), 'No open channels')
+  fill($('log'), log.map((e) => [
+    { text: new Date(e.at).toISOString().slice(11, 19), title: new Date(e.at).toISOString() },
+    { text: e.level },
+    { text: e.source },
+    { text: e.data === undefined ? e.message : `${e.message} ${JSON.stringify(e.data)}` },
+  ]), 'Nothing logged yet (engine::log::*, failed cron runs)')
   $('engine').textContent = `Engine: ${plural(engine.active_invocations ?? 0, 'invocation')} running; registry version ${engine.registry_version ?? '–'}. Channels are listed once they have been open a second.`
   // The live region says only what changed in the counts, not every byte.
   const summary = `${plural(workers.length, 'worker')}, ${plural(functions.length, 'function')}, ${plural(triggers.length, 'trigger')}, ${plural(channels.length, 'open channel')}`

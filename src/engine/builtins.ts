@@ -1,12 +1,15 @@
-// Functions the engine serves itself (`engine::*`), the ones the SDK calls. They run in the caller's
-// session: creating a channel touches no object at all; the lists read the namespace's registry
-// (the control plane), after this worker's own registrations have reached it.
+// Functions the engine serves itself (`engine::*`, listed in introspection.ts ENGINE_FUNCTIONS).
+// They run in the caller's session: creating a channel touches no object at all; the lists and
+// `::info` read the namespace's registry (the control plane), after this worker's own
+// registrations have reached it; log entries go to the Worker's log and the page's recent log.
 
 import { mintChannel } from '../channel/mint'
 import { signingKey } from '../channel/signing'
 import { asObject } from '../protocol/json'
 import { parseBufferSize } from '../protocol/refs'
-import type { registryStub } from '../stubs'
+import { LOG_LEVELS, type LogEntry, logEntry } from '../status/log'
+import type { registryStub, statusStub } from '../stubs'
+import { EngineError, type Query, type QueryAnswer } from './introspection'
 import type { Change } from './registry'
 
 export type Builtin = (data: unknown) => Promise<unknown>
@@ -14,13 +17,21 @@ export type Builtin = (data: unknown) => Promise<unknown>
 export interface BuiltinContext {
   env: Env
   namespace: () => string
+  /** Who writes log entries: the worker's name once it told it, else its id. */
+  workerName: () => string
   register(change: Change): void
   registry(): Promise<ReturnType<typeof registryStub>>
+  status(): ReturnType<typeof statusStub>
+  waitUntil(promise: Promise<unknown>): void
 }
 
 export function sessionBuiltins(ctx: BuiltinContext): Record<string, Builtin> {
-  const list = (kind: ListKind) => async () => (await ctx.registry()).list(kind)
-  return {
+  const query = (name: Query) => async (data: unknown) => {
+    const answer = (await (await ctx.registry()).query(name, asObject(data))) as QueryAnswer
+    if (!answer.ok) throw new EngineError(answer.error.code, answer.error.message)
+    return answer.value
+  }
+  const builtins: Record<string, Builtin> = {
     'engine::channels::create': async (data) => {
       const size = parseBufferSize(asObject(data).buffer_size)
       if (!size.ok) throw new Error(size.message)
@@ -30,11 +41,29 @@ export function sessionBuiltins(ctx: BuiltinContext): Record<string, Builtin> {
       ctx.register({ type: 'metadata', metadata: asObject(data) })
       return { success: true }
     },
-    'engine::functions::list': list('functions'),
-    'engine::workers::list': list('workers'),
-    'engine::triggers::list': list('trigger_types'),
-    'engine::registered-triggers::list': list('triggers'),
+    'engine::functions::list': query('functions::list'),
+    'engine::functions::info': query('functions::info'),
+    'engine::workers::list': query('workers::list'),
+    'engine::workers::info': query('workers::info'),
+    'engine::triggers::list': query('triggers::list'),
+    'engine::triggers::info': query('triggers::info'),
+    'engine::registered-triggers::list': query('registered-triggers::list'),
+    'engine::registered-triggers::info': query('registered-triggers::info'),
   }
+  for (const level of LOG_LEVELS) builtins[`engine::log::${level}`] = async (data) => void log(ctx, level, data)
+  return builtins
 }
 
-export type ListKind = 'functions' | 'workers' | 'trigger_types' | 'triggers'
+/**
+ * `engine::log::<level>` (`{message, data?, trace_id?, span_id?, service_name?}`): one JSON line in
+ * the Worker's log (`wrangler tail`, Workers Logs index its fields) and an entry in the page's
+ * recent log. As in the engine it answers no result.
+ */
+function log(ctx: BuiltinContext, level: LogEntry['level'], data: unknown): void {
+  const entry = logEntry(level, data, ctx.workerName(), Date.now())
+  if (!entry) throw new EngineError('deserialization_error', `Failed to deserialize input for engine::log::${level}: missing field \`message\``)
+  const line = JSON.stringify({ log: 'engine::log', namespace: ctx.namespace(), ...entry })
+  if (level === 'trace' || level === 'debug') console.debug(line)
+  else console[level](line)
+  ctx.waitUntil(ctx.status().log(entry).catch(() => {}))
+}

@@ -7,9 +7,24 @@
 import { DurableObject } from 'cloudflare:workers'
 import { newRandomKey } from '../channel/keys'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
-import { registryStub, sessionStub, statusStub } from '../stubs'
-import type { ListKind } from './builtins'
-import { type Change, type Notice, type Notices, RegistryCore, type RegistrySnapshot } from './registry'
+import { cronStub, registryStub, sessionStub, statusStub } from '../stubs'
+import type { CronJob } from './cron-object'
+import {
+  EngineError,
+  type Query,
+  type QueryAnswer,
+  functionInfo,
+  functionSummaries,
+  listFunctions,
+  listTriggers,
+  listTriggerTypes,
+  listWorkers,
+  triggerInfo,
+  triggerTypeInfo,
+  workerInfo,
+} from './introspection'
+import { callSession } from './invoke'
+import { type Change, type Effect, FUNCTIONS_AVAILABLE, type Notice, type Notices, RegistryCore, type RegistrySnapshot, WORKERS_AVAILABLE } from './registry'
 import { REGISTRY_SCHEMA, SqliteRegistryStore } from './sqlite-store'
 
 /** After a wake, sessions are asked whether their worker is still there this much later (a deploy resets them all). */
@@ -19,7 +34,11 @@ const SWEEP_EVERY_MS = 60_000
 /** How long a session has to answer a liveness or stats question. */
 const ASK_TIMEOUT_MS = 5_000
 
+/** Changes to the set of functions within this long fire `engine::functions-available` once. */
+const FUNCTIONS_CHANGED_DELAY_MS = 500
+
 type SessionStats = { active_invocations: number; events: number }
+
 
 export class RegistryObject extends DurableObject<Env> {
   readonly #store: SqliteRegistryStore
@@ -29,6 +48,7 @@ export class RegistryObject extends DurableObject<Env> {
   /** Messages and requests this object handled since it woke (bench S1, S2), and which wake that was. */
   #events = 0
   readonly #instance = crypto.randomUUID()
+  #functionsChangedTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -46,6 +66,7 @@ export class RegistryObject extends DurableObject<Env> {
     const mine = notices.get(workerId) ?? null
     notices.delete(workerId)
     this.#send(notices)
+    this.#run(this.#core.takeEffects())
     return mine
   }
 
@@ -53,6 +74,7 @@ export class RegistryObject extends DurableObject<Env> {
   leave(_namespace: string, workerId: string): void {
     this.#events++
     this.#send(this.#core.leave(workerId, Date.now()))
+    this.#run(this.#core.takeEffects())
   }
 
   /** The snapshot caches hold, or null when `knownVersion` is still current. */
@@ -61,15 +83,32 @@ export class RegistryObject extends DurableObject<Env> {
     return knownVersion === this.#core.version ? null : this.#core.snapshot(Date.now())
   }
 
-  /** The `engine::*::list` builtins. */
-  async list(kind: ListKind) {
+  /** The introspection builtins (`engine::functions::list` and the like), shaped as the engine shapes them. */
+  async query(name: Query, input: Record<string, unknown>): Promise<QueryAnswer> {
     this.#events++
     const core = this.#core
-    if (kind === 'functions') return { functions: core.listFunctions() }
-    if (kind === 'trigger_types') return { triggers: core.listTriggerTypes() }
-    if (kind === 'triggers') return { registered_triggers: core.listTriggers() }
-    const stats = await this.#askSessions()
-    return { workers: core.listWorkers((id) => stats.get(id)?.active_invocations ?? 0) }
+    try {
+      const active = async () => {
+        const stats = await this.#askSessions()
+        return (id: string) => stats.get(id)?.active_invocations ?? 0
+      }
+      const value = await (async () => {
+        switch (name) {
+          case 'functions::list': return listFunctions(core, input)
+          case 'functions::info': return functionInfo(core, input)
+          case 'workers::list': return listWorkers(core, await active(), input)
+          case 'workers::info': return workerInfo(core, input, await active())
+          case 'triggers::list': return listTriggerTypes(core, input)
+          case 'triggers::info': return triggerTypeInfo(core, input)
+          case 'registered-triggers::list': return listTriggers(core, input)
+          case 'registered-triggers::info': return triggerInfo(core, input)
+        }
+      })()
+      return { ok: true, value }
+    } catch (err) {
+      if (err instanceof EngineError) return { ok: false, error: { code: err.code, message: err.message } }
+      throw err
+    }
   }
 
   /** What the status page shows of this namespace (channels come from its status object). */
@@ -78,16 +117,11 @@ export class RegistryObject extends DurableObject<Env> {
     const stats = await this.#askSessions()
     const core = this.#core
     return {
-      workers: core.listWorkers((id) => stats.get(id)?.active_invocations ?? 0).map(({ id, name, connected_at_ms, function_count, active_invocations, ...metadata }) => ({
-        id,
-        name,
-        runtime: (metadata as Record<string, unknown>).runtime as string | undefined,
-        connected_at_ms,
-        function_count,
-        active_invocations,
-      })),
-      functions: core.listFunctions().map(({ function_id, worker_id, worker_name, description }) => ({ function_id, worker_id, worker_name, description })),
-      triggers: core.listTriggers(),
+      workers: listWorkers(core, (id) => stats.get(id)?.active_invocations ?? 0).workers.map(
+        ({ id, name, runtime, connected_at_ms, function_count, active_invocations }) => ({ id, name, runtime, connected_at_ms, function_count, active_invocations }),
+      ),
+      functions: listFunctions(core).functions.map(({ function_id, worker_id, worker_name, description }) => ({ function_id, worker_id, worker_name, description })),
+      triggers: listTriggers(core).registered_triggers,
       namespaces: [...core.namespaces].sort(),
       version: core.version,
     }
@@ -139,6 +173,62 @@ export class RegistryObject extends DurableObject<Env> {
     })
   }
 
+  /** Does what the registry's changes ask outside it: cron schedules, the engine's own trigger types. */
+  #run(effects: Effect[]): void {
+    const namespace = this.#namespace
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'cron_schedule': {
+          const { id, function_id, config, metadata } = effect.trigger
+          const condition = (config as { condition_function_id?: unknown } | null)?.condition_function_id
+          const job: CronJob = {
+            namespace,
+            trigger_id: id,
+            function_id,
+            expression: String((config as { expression: string }).expression),
+            ...(typeof condition === 'string' ? { condition_function_id: condition } : {}),
+            ...(metadata !== undefined ? { metadata } : {}),
+          }
+          this.#background(`cron ${id} not scheduled`, cronStub(this.env, namespace, id).schedule(job))
+          break
+        }
+        case 'cron_cancel':
+          this.#background(`cron ${effect.id} not cancelled`, cronStub(this.env, namespace, effect.id).cancel())
+          break
+        case 'functions_changed':
+          // A worker registers its functions one message at a time: one firing for the burst.
+          this.#functionsChangedTimer ??= setTimeout(() => {
+            this.#functionsChangedTimer = null
+            this.#fire(FUNCTIONS_AVAILABLE, { event: 'functions_changed', functions: functionSummaries(this.#core).map(({ worker_id: _, ...f }) => f) })
+          }, FUNCTIONS_CHANGED_DELAY_MS)
+          break
+        case 'worker_event':
+          this.#fire(WORKERS_AVAILABLE, { event: effect.event, worker_id: effect.worker_id })
+          break
+      }
+    }
+  }
+
+  /** Invokes every function bound to one of the engine's trigger types (void: the engine ignores results). */
+  #fire(triggerType: string, data: unknown): void {
+    for (const t of this.#core.triggers.values()) {
+      if (t.trigger_type !== triggerType) continue
+      const worker = this.#core.functions.get(t.function_id)?.workerId
+      if (!worker) continue
+      const call = callSession(this.env, worker, { function_id: t.function_id, data, metadata: t.metadata, void: true })
+      this.#background(`${triggerType} not delivered to ${t.function_id}`, call)
+    }
+  }
+
+  #background(what: string, promise: Promise<unknown>): void {
+    this.ctx.waitUntil(promise.catch((err) => console.warn(`[registry ${this.#namespace}] ${what}: ${err}`)))
+  }
+
+  /** This registry's namespace (kept from the first registration: the sweep's alarm has no caller to say it). */
+  get #namespace(): string {
+    return this.#store.meta('namespace') ?? ''
+  }
+
   async #scheduleSweep(): Promise<void> {
     const last = Number(this.#store.meta('last_sweep') ?? 0)
     if (Date.now() - last < SWEEP_EVERY_MS || (await this.ctx.storage.getAlarm()) !== null) return
@@ -147,6 +237,7 @@ export class RegistryObject extends DurableObject<Env> {
 
   /** A namespace's registry enters itself in the default registry's directory, once. */
   async #noteNamespace(namespace: string): Promise<void> {
+    if (this.#store.meta('namespace') !== namespace) this.#store.setMeta('namespace', namespace)
     if (namespace === DEFAULT_NAMESPACE || this.#store.meta('noted') === namespace) return
     try {
       await registryStub(this.env, DEFAULT_NAMESPACE).noteNamespace(namespace)

@@ -8,7 +8,8 @@
 // is older than the last route change. A function taken over by another worker is announced to
 // its old owner (`lost`), so the old owner stops accepting invocations for it.
 
-import { compileRoute, httpTriggerProblem } from '../http/routes'
+import { compileRoute, httpRouteConflict, httpTriggerProblem } from '../http/routes'
+import { parseCron } from './cron'
 import type {
   EngineMessage,
   RegisterFunction,
@@ -88,6 +89,23 @@ export interface Notice {
 
 export type Notices = Map<string, Notice>
 
+/**
+ * What the registry's object must do after a change, outside the registry: cron schedules to
+ * start or stop (one cron object per trigger), and the engine's own trigger types to fire.
+ */
+export type Effect =
+  | { type: 'cron_schedule'; trigger: TriggerEntry }
+  | { type: 'cron_cancel'; id: string }
+  | { type: 'functions_changed' }
+  | { type: 'worker_event'; event: 'worker_connected' | 'worker_disconnected' | 'worker_metadata_updated'; worker_id: string }
+
+/** Trigger types the engine itself serves: never offered to a worker, never parked. */
+export const FUNCTIONS_AVAILABLE = 'engine::functions-available'
+export const WORKERS_AVAILABLE = 'engine::workers-available'
+export const CRON = 'cron'
+const HTTP = 'http'
+export const ENGINE_TRIGGER_TYPES = new Set([HTTP, CRON, FUNCTIONS_AVAILABLE, WORKERS_AVAILABLE])
+
 /** An HTTP route as caches see it: the trigger, and the worker serving its function now. */
 export interface RouteEntry {
   trigger_id: string
@@ -131,8 +149,6 @@ export interface RegistryStore {
   saveVersions(version: number, routeVersion: number): void
 }
 
-const HTTP = 'http'
-
 export class RegistryCore {
   readonly workers = new Map<string, WorkerEntry>()
   readonly functions = new Map<string, FunctionEntry>()
@@ -143,6 +159,8 @@ export class RegistryCore {
   version: number
   routeVersion: number
   #notices: Notices = new Map()
+  #effects: Effect[] = []
+  #functionIdsChanged = false
   #routesChanged = false
   #changed = false
 
@@ -160,7 +178,10 @@ export class RegistryCore {
 
   /** Applies a session's changes in order; returns what each session must be told. */
   apply(workerId: string, changes: readonly Change[], now: number): Notices {
-    if (!this.workers.has(workerId)) this.#put('worker', { id: workerId, connectedAt: now })
+    if (!this.workers.has(workerId)) {
+      this.#put('worker', { id: workerId, connectedAt: now })
+      this.#effects.push({ type: 'worker_event', event: 'worker_connected', worker_id: workerId })
+    }
     for (const change of changes) this.#applyOne(workerId, change)
     return this.#finish()
   }
@@ -187,6 +208,7 @@ export class RegistryCore {
     for (const f of [...this.functions.values()]) if (f.workerId === workerId) this.#removeFunction(f.id)
     for (const t of [...this.triggerTypes.values()]) if (t.workerId === workerId) this.#remove('trigger_type', t.id)
     this.#remove('worker', workerId)
+    this.#effects.push({ type: 'worker_event', event: 'worker_disconnected', worker_id: workerId })
     return this.#finish()
   }
 
@@ -221,55 +243,6 @@ export class RegistryCore {
     }
   }
 
-  // Lists for the `engine::*::list` builtins, shaped as the iii engine v0.22 shapes them.
-
-  listFunctions() {
-    return [...this.functions.values()]
-      .map(({ id, workerId, description, metadata, request_format, response_format }) => ({
-        function_id: id,
-        worker_id: workerId,
-        worker_name: this.workerName(workerId),
-        description,
-        metadata,
-        request_format,
-        response_format,
-      }))
-      .sort((a, b) => a.function_id.localeCompare(b.function_id))
-  }
-
-  /** `active` gives each worker's invocations in flight (its session knows; the registry does not). */
-  listWorkers(active: (workerId: string) => number = () => 0) {
-    const functions = [...this.functions.values()]
-    return [...this.workers.values()].map((w) => ({
-      ...w.metadata,
-      id: w.id,
-      name: this.workerName(w.id),
-      status: 'connected',
-      connected_at_ms: w.connectedAt,
-      function_count: functions.filter((f) => f.workerId === w.id).length,
-      functions: functions.filter((f) => f.workerId === w.id).map((f) => f.id),
-      active_invocations: active(w.id),
-    }))
-  }
-
-  /** Trigger types (`engine::triggers::list`): the built-in http type and the workers' own. */
-  listTriggerTypes() {
-    const custom = [...this.triggerTypes.values()].map((t) => ({ id: t.id, description: t.description, worker_name: this.workerName(t.workerId) }))
-    return [{ id: HTTP, description: 'HTTP requests on this origin', worker_name: 'engine' }, ...custom]
-  }
-
-  /** Triggers (`engine::registered-triggers::list`). */
-  listTriggers() {
-    return [...this.triggers.values()].map((t) => ({
-      id: t.id,
-      trigger_type: t.trigger_type,
-      function_id: t.function_id,
-      worker_id: t.workerId,
-      worker_name: this.workerName(t.workerId),
-      config: t.config,
-    }))
-  }
-
   workerName(workerId: string): string | undefined {
     const name = this.workers.get(workerId)?.metadata?.name
     return typeof name === 'string' ? name : undefined
@@ -283,6 +256,7 @@ export class RegistryCore {
         return
       }
       case 'metadata':
+        this.#effects.push({ type: 'worker_event', event: 'worker_metadata_updated', worker_id: workerId })
         return this.#put('worker', { ...this.workers.get(workerId)!, metadata: change.metadata })
       case 'registerfunction': {
         const { type: _, ...fields } = change
@@ -290,12 +264,15 @@ export class RegistryCore {
         // A second registration of an id moves it to the new worker (as in the iii engine).
         if (previous && previous.workerId !== workerId) this.#tell(previous.workerId).lost.push(change.id)
         if (this.#routesTo(change.id) && previous?.workerId !== workerId) this.#routesChanged = true
+        if (!previous) this.#functionIdsChanged = true
         return this.#put('function', { ...fields, workerId } satisfies FunctionEntry)
       }
       case 'unregisterfunction':
         if (this.functions.get(change.id)?.workerId === workerId) this.#removeFunction(change.id)
         return
       case 'registertriggertype': {
+        // The engine's own types cannot be taken over by a worker.
+        if (ENGINE_TRIGGER_TYPES.has(change.id)) return
         this.#put('trigger_type', { id: change.id, workerId, description: change.description } satisfies TriggerTypeEntry)
         for (const trigger of this.triggers.values()) if (trigger.trigger_type === change.id) this.#offer(trigger)
         return
@@ -337,23 +314,29 @@ export class RegistryCore {
       config: message.config,
       metadata: message.metadata,
     }
+    const refuse = (message: string) =>
+      this.#tell(workerId).messages.push({
+        type: 'triggerregistrationresult',
+        id: entry.id,
+        trigger_type: entry.trigger_type,
+        function_id: entry.function_id,
+        error: { code: 'trigger_registration_failed', message },
+      })
     if (entry.trigger_type === HTTP) {
-      const problem = httpTriggerProblem(entry.config)
-      if (problem) {
-        this.#tell(workerId).messages.push({
-          type: 'triggerregistrationresult',
-          id: entry.id,
-          trigger_type: entry.trigger_type,
-          function_id: entry.function_id,
-          error: { code: 'trigger_registration_failed', message: problem },
-        })
-        return
-      }
+      const others = [...this.triggers.values()].filter((t) => t.trigger_type === HTTP && t.id !== entry.id).map((t) => t.config)
+      const problem = httpTriggerProblem(entry.config) ?? httpRouteConflict(entry.config, others)
+      if (problem) return void refuse(problem)
       this.#routesChanged = true
+    }
+    if (entry.trigger_type === CRON) {
+      const parsed = parseCron(asRecord(entry.config).expression)
+      if (!parsed.ok) return void refuse(parsed.message)
     }
     const previous = this.triggers.get(entry.id)
     if (previous?.trigger_type === HTTP) this.#routesChanged = true
+    if (previous?.trigger_type === CRON && entry.trigger_type !== CRON) this.#effects.push({ type: 'cron_cancel', id: previous.id })
     this.#put('trigger', entry)
+    if (entry.trigger_type === CRON) this.#effects.push({ type: 'cron_schedule', trigger: entry })
     this.#offer(entry)
   }
 
@@ -367,11 +350,13 @@ export class RegistryCore {
 
   #removeTrigger(trigger: TriggerEntry): void {
     if (trigger.trigger_type === HTTP) this.#routesChanged = true
+    if (trigger.trigger_type === CRON) this.#effects.push({ type: 'cron_cancel', id: trigger.id })
     this.#remove('trigger', trigger.id)
   }
 
   #removeFunction(id: string): void {
     if (this.#routesTo(id)) this.#routesChanged = true
+    if (this.functions.has(id)) this.#functionIdsChanged = true
     this.#remove('function', id)
   }
 
@@ -431,12 +416,22 @@ export class RegistryCore {
       }
       this.store.saveVersions(this.version, this.routeVersion)
     }
+    if (this.#functionIdsChanged) this.#effects.push({ type: 'functions_changed' })
     const notices = this.#notices
     this.#notices = new Map()
-    this.#changed = this.#routesChanged = false
+    this.#changed = this.#routesChanged = this.#functionIdsChanged = false
     return notices
   }
+
+  /** Effects of the changes applied so far (cron schedules, engine trigger types to fire); taken once. */
+  takeEffects(): Effect[] {
+    const effects = this.#effects
+    this.#effects = []
+    return effects
+  }
 }
+
+const asRecord = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {})
 
 /** The key of an HTTP route: `METHOD /path` (GET when the trigger gave no method, as in the iii engine). */
 export function routeId(config: unknown): string {

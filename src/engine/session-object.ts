@@ -10,7 +10,7 @@ import { DurableObject } from 'cloudflare:workers'
 import { digestHex, matchesDigest, newRandomKey } from '../channel/keys'
 import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { type InvocationResult, parseWorkerMessage } from '../protocol/messages'
-import { registryStub, sessionStub } from '../stubs'
+import { registryStub, sessionStub, statusStub } from '../stubs'
 import { socketTag } from '../tags'
 import { sessionBuiltins } from './builtins'
 import type { Change, Notice } from './registry'
@@ -25,6 +25,7 @@ import {
   type SessionStore,
   type Waiting,
 } from './session'
+import type { HttpFunction } from './http-function'
 import { SESSION_SCHEMA } from './sqlite-store'
 import { lookupFunction, viewCacheFor } from './cache'
 import { LINK_IDLE_MS, LINK_PATH, type LinkFrame, Links } from './links'
@@ -76,6 +77,8 @@ export class SessionObject extends DurableObject<Env> {
   #registered: Promise<void> = Promise.resolve()
   /** Messages and requests this object handled since it woke (bench S1). */
   #events = 0
+  /** The name the worker gave (`engine::workers::register`), for its log entries; not kept across a sleep. */
+  #workerName: string | undefined
 
   readonly #store: SessionStore = {
     loadInflight: () => {
@@ -92,6 +95,14 @@ export class SessionObject extends DurableObject<Env> {
     loadOwned: () => this.ctx.storage.sql.exec<{ id: string }>('SELECT id FROM owned').toArray().map((r) => r.id),
     own: (id) => void this.ctx.storage.sql.exec('INSERT OR IGNORE INTO owned (id) VALUES (?)', id),
     disown: (id) => void this.ctx.storage.sql.exec('DELETE FROM owned WHERE id = ?', id),
+    loadHttp: () => {
+      const sql = this.ctx.storage.sql
+      // A session made before this table existed has none (SESSION_SCHEMA creates it for new ones).
+      if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'http_function'").toArray().length === 0) return []
+      return sql.exec<{ body: string }>('SELECT body FROM http_function').toArray().map((r) => JSON.parse(r.body) as HttpFunction)
+    },
+    putHttp: (fn) => void this.ctx.storage.sql.exec('INSERT OR REPLACE INTO http_function (id, body) VALUES (?, ?)', fn.id, JSON.stringify(fn)),
+    removeHttp: (id) => void this.ctx.storage.sql.exec('DELETE FROM http_function WHERE id = ?', id),
   }
 
   readonly #host: SessionHost = {
@@ -137,6 +148,11 @@ export class SessionObject extends DurableObject<Env> {
     },
     newId: () => crypto.randomUUID(),
     log: (message) => this.#log(message),
+    // Secrets and vars by name; HTTP functions' auth (http-function.ts refuses III_* names).
+    env: (name) => (this.env as unknown as Record<string, unknown>)[name],
+    fetch: (url, init) => fetch(url, init),
+    waitUntil: (promise) => this.ctx.waitUntil(promise),
+    now: () => Date.now(),
   }
 
   /** Links to the sessions this worker calls (links.ts). */
@@ -153,7 +169,13 @@ export class SessionObject extends DurableObject<Env> {
   readonly #builtins = sessionBuiltins({
     env: this.env,
     namespace: () => this.#namespace,
-    register: (change) => this.#register([change]),
+    workerName: () => this.#workerName ?? this.ctx.id.toString().slice(0, 12),
+    register: (change) => {
+      if (change.type === 'metadata' && typeof change.metadata.name === 'string') this.#workerName = change.metadata.name
+      this.#register([change])
+    },
+    status: () => statusStub(this.env, this.#namespace),
+    waitUntil: (promise) => this.ctx.waitUntil(promise),
     registry: async () => {
       await this.#registered // the list shows what this worker registered before asking
       return registryStub(this.env, this.#namespace)
@@ -295,9 +317,12 @@ export class SessionObject extends DurableObject<Env> {
     if (socketTag(this.ctx, ws) !== 'link') await this.#left()
   }
 
-  /** Some time after the worker left: nothing is kept. */
+  /** Some time after the worker left: nothing is kept (once HTTP calls still running have answered). */
   override async alarm(): Promise<void> {
-    if (this.#row?.state === 'closed') await this.ctx.storage.deleteAll()
+    if (this.#row?.state !== 'closed') return
+    // Only HTTP calls outlive the worker (session.ts); they end within MAX_TIMEOUT_MS.
+    if ((this.#core?.activeInvocations ?? 0) > 0) return this.ctx.storage.setAlarm(Date.now() + HANDOVER_GRACE_MS)
+    await this.ctx.storage.deleteAll()
   }
 
   /** A caller session's link: hibernatable, tagged (the caller's id rides in each call). */

@@ -13,8 +13,13 @@
 //
 // The session is the authority for the functions its worker serves (`owned`): a call for one it
 // does not serve (any more) is answered `not_here`, and the caller refreshes its view and retries.
+//
+// An HTTP-invoked function (registered with a URL) is owned the same way by the session that
+// received its registration, so every caller reaches it by the normal path; that session makes the
+// HTTP request where it would otherwise send `invokefunction` to its worker (http-function.ts).
 
-import type { EngineMessage, ErrorBody, InvocationResult, InvokeFunction, WorkerMessage } from '../protocol/messages'
+import type { EngineMessage, ErrorBody, InvocationResult, InvokeFunction, RegisterFunction, WorkerMessage } from '../protocol/messages'
+import { type HttpCaller, type HttpFunction, callHttpFunction, parseHttpInvocation } from './http-function'
 import type { Change, Notice } from './registry'
 
 export type Outcome = { result: unknown } | { error: ErrorBody }
@@ -29,6 +34,8 @@ export interface CalleeRecord {
   functionId: string
   /** The session whose worker waits, and its own invocation id; null for an HTTP request. */
   caller: { session: string; invocationId: string } | null
+  /** An HTTP-invoked function's call: its request lives only in this object's memory. */
+  http?: true
 }
 
 /** An invocation this session's worker waits for (caller side), under the worker's own id. */
@@ -79,6 +86,10 @@ export interface SessionStore {
   loadOwned(): string[]
   own(id: string): void
   disown(id: string): void
+  /** The validated configs of owned HTTP-invoked functions (secret names only, never values). */
+  loadHttp(): HttpFunction[]
+  putHttp(fn: HttpFunction): void
+  removeHttp(id: string): void
 }
 
 export interface SessionHost {
@@ -102,6 +113,13 @@ export interface SessionHost {
   schedulePersist(): void
   newId(): string
   log(message: string): void
+  /** A Worker env entry (secret or var) by name: HTTP functions' auth, at registration and at each call. */
+  env(name: string): unknown
+  /** The outgoing request of an HTTP-invoked function. */
+  fetch: HttpCaller['fetch']
+  /** Keeps the object at work until `promise` settles (an HTTP call nobody awaits, or awaits from afar). */
+  waitUntil(promise: Promise<unknown>): void
+  now(): number
 }
 
 /** Error bodies; codes as the iii engine v0.22 sends them, so SDK code that checks them works. */
@@ -115,18 +133,19 @@ export const engineError = {
     code: 'invocation_stopped',
     message: `Invocation stopped: the connection that was waiting for ${id} was replaced (a reconnect or a deploy) before the answer came`,
   }),
-  notInvokable: (id: string): ErrorBody => ({
-    code: 'function_not_invokable',
-    message: `function ${id} is HTTP-invoked, which this engine does not support yet`,
+  httpInterrupted: (id: string): ErrorBody => ({
+    code: 'invocation_stopped',
+    message: `Invocation stopped: the session calling ${id}'s URL was reset (a deploy or an eviction) before the response came`,
   }),
   unreachable: (id: string, err: unknown): ErrorBody => ({
     code: 'invocation_failed',
     message: `lost touch with the session serving ${id} before it answered: ${err instanceof Error ? err.message : String(err)}`,
   }),
-  builtinFailed: (id: string, err: unknown): ErrorBody => ({
-    code: 'invocation_failed',
-    message: `${id}: ${err instanceof Error ? err.message : String(err)}`,
-  }),
+  /** A builtin's own error keeps its engine code (`NOT_FOUND`, `INVALID_ARGUMENTS`…); anything else is a failure. */
+  builtinFailed: (id: string, err: unknown): ErrorBody =>
+    err instanceof Error && typeof (err as { code?: unknown }).code === 'string'
+      ? { code: (err as unknown as { code: string }).code, message: err.message }
+      : { code: 'invocation_failed', message: `${id}: ${err instanceof Error ? err.message : String(err)}` },
 }
 
 type Side = 'callee' | 'caller'
@@ -155,6 +174,8 @@ class Inflight<R extends { id: string }> {
 
 export class SessionCore {
   readonly owned: Set<string>
+  /** The owned functions that are HTTP-invoked, by id. */
+  readonly #http = new Map<string, HttpFunction>()
   readonly #callee = new Inflight<CalleeRecord>()
   readonly #caller = new Inflight<CallerRecord>()
   /** Callers waiting in this object for a callee record (a call's answer, or an HTTP request). */
@@ -180,6 +201,10 @@ export class SessionCore {
       this.#caller.records.set(r.id, r)
       this.#caller.persisted.add(r.id)
     }
+    for (const fn of store.loadHttp()) this.#http.set(fn.id, fn)
+    // A written HTTP call found on waking had its request in the memory of an instance that is gone
+    // (reset or evicted): nothing will ever answer it, so its caller is told now.
+    for (const r of saved.callee) if (r.http) this.#complete(r, { error: engineError.httpInterrupted(r.functionId) })
   }
 
   get isOpen(): boolean {
@@ -195,11 +220,10 @@ export class SessionCore {
   message(message: WorkerMessage): void {
     switch (message.type) {
       case 'registerfunction':
-        if (!this.owned.has(message.id)) this.store.own(message.id)
-        this.owned.add(message.id)
-        return this.host.register([message])
+        return this.#registerFunction(message)
       case 'unregisterfunction':
         if (this.owned.delete(message.id)) this.store.disown(message.id)
+        this.#dropHttp(message.id)
         return this.host.register([message])
       case 'registertrigger':
       case 'unregistertrigger':
@@ -240,7 +264,6 @@ export class SessionCore {
     let target = await this.host.lookup(fn)
     for (let attempt = 0; ; attempt++) {
       if (!target) return answer({ error: engineError.notFound(fn) })
-      if (target.invocation) return answer({ error: engineError.notInvokable(fn) })
       const callee = target.worker
       const engineId = this.host.newId()
       const call: IncomingCall = {
@@ -279,21 +302,29 @@ export class SessionCore {
     if (!this.#open) return { status: 'gone' }
     if (!this.owned.has(call.function_id)) return { status: 'not_here' }
     const { from, id, invocation_id, ...forward } = call
+    const http = this.#http.get(call.function_id)
     if (!id || !invocation_id) {
-      this.host.send({ type: 'invokefunction', ...forward })
+      // A void call: nobody waits, so nothing is recorded; an HTTP one still makes its request.
+      if (!http) this.host.send({ type: 'invokefunction', ...forward })
+      else this.host.waitUntil(this.#callHttp(http, call.data).then((o) => void ('error' in o && this.host.log(`void call of ${http.id}: ${o.error.code}: ${o.error.message}`))))
       return { status: 'accepted' }
     }
-    return this.#serve({ id, functionId: call.function_id, caller: { session: from, invocationId: invocation_id } }, forward).then((outcome) => ({
-      status: 'done' as const,
-      outcome,
-    }))
+    const caller = { session: from, invocationId: invocation_id }
+    const served = http
+      ? this.#serve({ id, functionId: http.id, caller, http: true }, (r) => this.#request(r, http, call.data))
+      : this.#serve({ id, functionId: call.function_id, caller }, (r) => this.host.send({ type: 'invokefunction', ...forward, invocation_id: r.id }))
+    return served.then((outcome) => ({ status: 'done' as const, outcome }))
   }
 
   /** An invocation for code in some isolate (an HTTP trigger); resolves with its outcome. */
   incomingLocal(functionId: string, data: unknown, metadata?: unknown): Promise<Traced> | 'not_here' | 'gone' {
     if (!this.#open) return 'gone'
     if (!this.owned.has(functionId)) return 'not_here'
-    return this.#serve({ id: this.host.newId(), functionId, caller: null }, { function_id: functionId, data, metadata })
+    const http = this.#http.get(functionId)
+    if (http) return this.#serve({ id: this.host.newId(), functionId, caller: null, http: true }, (r) => this.#request(r, http, data))
+    return this.#serve({ id: this.host.newId(), functionId, caller: null }, (r) =>
+      this.host.send({ type: 'invokefunction', function_id: functionId, data, metadata, invocation_id: r.id }),
+    )
   }
 
   /** Does this session still hold (and so will deliver) this invocation? */
@@ -312,18 +343,24 @@ export class SessionCore {
   /** What the registry says after a change: messages for the worker, functions lost, route version. */
   notice(notice: Partial<Notice>): void {
     for (const message of notice.messages ?? []) this.host.send(message)
-    for (const id of notice.lost ?? []) if (this.owned.delete(id)) this.store.disown(id)
+    for (const id of notice.lost ?? []) {
+      if (this.owned.delete(id)) this.store.disown(id)
+      this.#dropHttp(id)
+    }
     if (notice.routeVersion !== undefined && notice.routeVersion > this.routeVersion) this.routeVersion = notice.routeVersion
   }
 
   /**
    * The worker's socket is gone (closed, or found missing after a reset). Nobody keeps waiting on
-   * it; what it waited for itself is kept for a reattach, which ends each with an error.
+   * it; what it waited for itself is kept for a reattach, which ends each with an error. HTTP calls
+   * already made do not need the worker: they finish and answer, as in the engine.
    */
   closed(): void {
     if (!this.#open) return
     this.#open = false
-    for (const record of [...this.#callee.records.values()]) this.#complete(record, { error: engineError.workerGone(record.functionId) })
+    for (const record of [...this.#callee.records.values()]) {
+      if (!record.http) this.#complete(record, { error: engineError.workerGone(record.functionId) })
+    }
     this.persist()
     // Everything the worker waited for is written now: this object may be gone in a moment.
     const unsaved = [...this.#caller.records.values()].filter((r) => !this.#caller.persisted.has(r.id))
@@ -348,7 +385,7 @@ export class SessionCore {
     for (const side of ['callee', 'caller'] as const) {
       const inflight: Inflight<CalleeRecord | CallerRecord> = side === 'callee' ? this.#callee : this.#caller
       const fresh = [...inflight.unsavedNew].map((id) => inflight.records.get(id)).filter((r) => r !== undefined)
-      // An HTTP request waits in some isolate and cannot outlive its call: not written.
+      // An HTTP trigger's request waits in some isolate and cannot outlive its call: not written.
       const durable = fresh.filter((r) => !('caller' in r) || r.caller !== null)
       const done = [...inflight.unsavedDone].filter((id) => inflight.persisted.has(id))
       inflight.unsavedNew.clear()
@@ -360,12 +397,53 @@ export class SessionCore {
     }
   }
 
-  #serve(record: CalleeRecord, forward: Omit<IncomingCall, 'from' | 'id' | 'invocation_id'>): Promise<Traced> {
+  /** Records a callee invocation and starts it (`start`: to the worker, or the HTTP request); resolves with its outcome. */
+  #serve(record: CalleeRecord, start: (record: CalleeRecord) => void): Promise<Traced> {
     return new Promise((resolve) => {
       this.#waiters.set(record.id, resolve)
       this.#remember('callee', record)
-      this.host.send({ type: 'invokefunction', ...forward, invocation_id: record.id })
+      start(record)
     })
+  }
+
+  /** An HTTP function's call: its response completes the record, as a worker's result would. */
+  #request(record: CalleeRecord, fn: HttpFunction, data: unknown): void {
+    const done = this.#callHttp(fn, data).then((outcome) => {
+      // Gone if something else ended it meanwhile (a wake found it orphaned): first answer wins.
+      if (this.#callee.records.get(record.id) === record) this.#complete(record, outcome)
+    })
+    this.host.waitUntil(done)
+  }
+
+  #callHttp(fn: HttpFunction, data: unknown): Promise<Outcome> {
+    return callHttpFunction(fn, data, { fetch: this.host.fetch, env: (name) => this.host.env(name), newId: () => this.host.newId(), now: () => this.host.now() })
+  }
+
+  /**
+   * A registration. One with a URL (`invocation`) is validated and its secret resolved first; a
+   * refused one is only logged, as the engine does (the worker is told nothing, and calls get
+   * function_not_found). The registry hears only that the function is HTTP-invoked: its URL and
+   * auth stay here.
+   */
+  #registerFunction(message: RegisterFunction): void {
+    let change: RegisterFunction = message
+    if (message.invocation !== undefined && message.invocation !== null) {
+      const parsed = parseHttpInvocation(message.id, message.invocation, (name) => this.host.env(name))
+      if (!parsed.ok) return this.host.log(`HTTP function ${message.id} not registered: ${parsed.error.code}: ${parsed.error.message}`)
+      for (const note of parsed.notes) this.host.log(`HTTP function ${message.id}: ${note}`)
+      this.#http.set(message.id, parsed.fn)
+      this.store.putHttp(parsed.fn)
+      change = { ...message, invocation: true }
+    } else {
+      this.#dropHttp(message.id)
+    }
+    if (!this.owned.has(message.id)) this.store.own(message.id)
+    this.owned.add(message.id)
+    this.host.register([change])
+  }
+
+  #dropHttp(id: string): void {
+    if (this.#http.delete(id)) this.store.removeHttp(id)
   }
 
   /**

@@ -10,6 +10,8 @@
 // SessionObject (one per connected worker):
 //   session(id = 1, body JSON)     namespace, worker id, reattach token digest, connected at, state
 //   owned(id)                      functions this worker serves (the session is their authority)
+//   http_function(id, body JSON)   of those, the HTTP-invoked ones: validated url, method, timeout,
+//                                  headers, auth secret *names* (values are read from env per call)
 //   inflight(id, side, body JSON)  invocations in flight for longer than PERSIST_DELAY_MS: 'callee'
 //                                  (our worker serves it; where its result goes) and 'caller' (our
 //                                  worker waits for it; errored on a reattach after a reset)
@@ -59,5 +61,6 @@ export class SqliteRegistryStore implements RegistryStore {
 export const SESSION_SCHEMA = `
   CREATE TABLE IF NOT EXISTS session (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS owned (id TEXT PRIMARY KEY);
+  CREATE TABLE IF NOT EXISTS http_function (id TEXT PRIMARY KEY, body TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS inflight (id TEXT NOT NULL, side TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (side, id));
 `

@@ -12,7 +12,9 @@ import type { HttpAnswer } from '../engine/session-object'
 import type { Outcome } from '../engine/session'
 import { type ChannelRef, DEFAULT_BUFFER_SIZE } from '../protocol/refs'
 import { channelStub, sessionStub } from '../stubs'
-import { parseControlFrame, resultResponse } from './response'
+import { invokeFunction } from '../engine/invoke'
+import { runGates } from './middleware'
+import { httpError, parseControlFrame, resultResponse } from './response'
 import { type Resolution, RETRY_AFTER_S, resolveHttp } from './router'
 import type { RouteMatch } from './routes'
 
@@ -60,8 +62,18 @@ export async function serveHttpTrigger(env: Env, request: Request, waitUntil: (p
     response: responseChannel.writer,
   })
 
+  /** The trigger's condition and middleware, if it has any: a Response ends the request before the function. */
+  const gates = (match: RouteMatch) => {
+    if (!match.condition && match.middleware.length === 0) return null
+    const { request_body: _, response: _r, ...conditionInput } = dataFor(match)
+    const seen = { method: request.method, headers: conditionInput.headers, query_params: conditionInput.query_params, path_params: match.path_params }
+    return runGates(match, seen, conditionInput, (call) => invokeFunction(env, route.namespace, call))
+  }
+
   /** Calls the serving session; a stale view (the session says so) is refreshed and tried once more. */
   const settle = async (): Promise<Settled> => {
+    const gate = await gates(route.match)
+    if (gate) return { response: () => gate }
     for (let attempt = 0; ; attempt++) {
       if (resolution.kind === 'none') return { response: () => notFound(request) }
       if (resolution.kind === 'departed') return { response: departedResponse(resolution.retryAfterS) }
@@ -224,7 +236,3 @@ function assembleResponse(ws: WebSocket, settled: Promise<Settled>, requestWrite
   })
 }
 
-/** Error bodies shaped as the iii engine shapes them: `{"error": {"code", "message"}}`. */
-export function httpError(status: number, code: string, message: string): Response {
-  return Response.json({ error: { code, message } }, { status })
-}

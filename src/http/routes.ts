@@ -13,6 +13,10 @@ export interface HttpRoute {
   metadata?: unknown
   /** The session serving the function (set in registry views). */
   worker?: string
+  /** `config.middleware_function_ids`: run in order before the function (docs/engine-compat.md). */
+  middleware: string[]
+  /** `config.condition_function_id`: a `false` result answers 422 instead of running the function. */
+  condition?: string
 }
 
 export interface RouteMatch {
@@ -23,6 +27,8 @@ export interface RouteMatch {
   metadata?: unknown
   path_params: Record<string, string>
   worker?: string
+  middleware: string[]
+  condition?: string
 }
 
 /** Paths this project serves itself (API, sockets, the page and its assets): a trigger there is refused. */
@@ -52,7 +58,29 @@ export function compileRoute(trigger: { id: string; function_id: string; config:
     apiPath: `/${splitPath(apiPath).join('/')}`,
     segments: splitPath(apiPath),
     metadata: trigger.metadata,
+    middleware: Array.isArray(c.middleware_function_ids) ? c.middleware_function_ids.filter((id): id is string => typeof id === 'string') : [],
+    ...(typeof c.condition_function_id === 'string' ? { condition: c.condition_function_id } : {}),
   }
+}
+
+/**
+ * As in the iii engine: a route with the same method and the same shape as another but other
+ * parameter names (`a/:x/:y` vs `a/:y/:x`) is refused; the same path again is not (the last
+ * registration serves it).
+ */
+export function httpRouteConflict(config: unknown, others: readonly unknown[]): string | null {
+  const route = compileRoute({ id: '', function_id: '', config })
+  const shape = (r: HttpRoute) => `${r.method} ${r.segments.map((s) => (s.startsWith(':') ? ':' : s)).join('/')}`
+  for (const other of others) {
+    const existing = compileRoute({ id: '', function_id: '', config: other })
+    if (shape(existing) !== shape(route) || existing.apiPath === route.apiPath) continue
+    const raw = (c: unknown) => String(asObject(c).api_path)
+    return (
+      `Route '${route.method} ${raw(config)}' conflicts with already-registered route '${route.method} ${raw(other)}': ` +
+      'routes with identical structure but different path-parameter names are not supported'
+    )
+  }
+  return null
 }
 
 /**
@@ -78,11 +106,12 @@ export function matchRoute(routes: readonly HttpRoute[], method: string, path: s
       else ok = false
     })
     score += methodScore
-    if (ok && (!best || score > best.score)) best = { route, score, params }
+    // On a tie the later registration serves the route (as in the iii engine).
+    if (ok && (!best || score >= best.score)) best = { route, score, params }
   }
   if (!best) return null
-  const { triggerId, functionId, apiPath, metadata, worker } = best.route
-  return { trigger_id: triggerId, function_id: functionId, api_path: apiPath, path_params: best.params, metadata, worker }
+  const { triggerId, functionId, apiPath, metadata, worker, middleware, condition } = best.route
+  return { trigger_id: triggerId, function_id: functionId, api_path: apiPath, path_params: best.params, metadata, worker, middleware, condition }
 }
 
 function safeDecode(segment: string): string | null {

@@ -15,7 +15,10 @@ export interface RegisterFunction {
   request_format?: unknown
   response_format?: unknown
   metadata?: unknown
-  /** Set when the function is HTTP-invoked (the engine would call a URL): not supported here yet. */
+  /**
+   * Set when the function is HTTP-invoked: `{url, method, timeout_ms, headers, auth}`, validated by
+   * the session that receives it (engine/http-function.ts); the registry gets only `true`.
+   */
   invocation?: unknown
 }
 

@@ -6,16 +6,19 @@ import type { ChannelSnapshot } from '../channel/object'
 import type { RegistryObject } from '../engine/registry-object'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
 import { channelStub, registryStub, statusStub } from '../stubs'
+import type { LogEntry } from './log'
 
 /** Open channels whose live counters each status snapshot asks for (one call per channel, per second, while a page watches). */
 const LIVE_CHANNELS = 20
 
 export async function namespaceStatus(env: Env, namespace: string) {
   // RPC types cannot express the `unknown` fields (configs, metadata): typed from the method itself.
-  const [registry, reported, directory] = await Promise.all([
+  const status = statusStub(env, namespace)
+  const [registry, reported, directory, log] = await Promise.all([
     registryStub(env, namespace).status() as Promise<Awaited<ReturnType<RegistryObject['status']>>>,
-    statusStub(env, namespace).channels(),
+    status.channels(),
     namespace === DEFAULT_NAMESPACE ? null : registryStub(env, DEFAULT_NAMESPACE).namespaces(),
+    status.logs() as Promise<LogEntry[]>,
   ])
   const live = await Promise.all(
     reported.slice(0, LIVE_CHANNELS).map((c) => (channelStub(env, c.channel_id).stats() as Promise<ChannelSnapshot | null>).catch(() => c)),
@@ -28,6 +31,7 @@ export async function namespaceStatus(env: Env, namespace: string) {
     functions: registry.functions,
     triggers: registry.triggers,
     channels: channels.map(({ finished: _, ...c }) => c),
+    log,
     engine: {
       active_invocations: registry.workers.reduce((n, w) => n + w.active_invocations, 0),
       registry_version: registry.version,

@@ -4,6 +4,7 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import type { ChannelSnapshot } from '../channel/object'
+import type { LogEntry } from './log'
 
 /** A channel silent this long is dropped from the page (it went away without a last word: a reset). */
 const STALE_CHANNEL_MS = 10 * 60 * 1000
@@ -11,12 +12,30 @@ const STALE_CHANNEL_MS = 10 * 60 * 1000
 /** Channels the page lists at most (the newest first). */
 const MAX_LISTED = 200
 
+/** Log entries kept for the page (`engine::log::*`, cron runs that failed): the newest this many. */
+const MAX_LOG_ENTRIES = 100
+
+
 export class StatusObject extends DurableObject<Env> {
   readonly #channels = new Map<string, ChannelSnapshot>()
   /** Messages and requests handled since this object woke (bench S1); bench counts are not counted. */
   #events = 0
   /** Channels' own event counts, sent only when III_COUNTERS is set (bench S1). */
   readonly #channelCounts = new Map<string, number>()
+  readonly #log: LogEntry[] = []
+
+  /** Adds an entry to the page's recent log. */
+  log(entry: LogEntry): void {
+    this.#events++
+    this.#log.push(entry)
+    if (this.#log.length > MAX_LOG_ENTRIES) this.#log.splice(0, this.#log.length - MAX_LOG_ENTRIES)
+  }
+
+  /** The recent log, newest first. */
+  logs(): LogEntry[] {
+    this.#events++
+    return [...this.#log].reverse()
+  }
 
   /** A channel's ends and counters; a finished channel is forgotten. */
   report(snapshot: ChannelSnapshot): void {

@@ -2,6 +2,7 @@
 // They are strict on purpose (a reused seq throws, sends after Close are recorded) so that a
 // core bug shows up as a failed assertion rather than as quietly "working" fakes.
 
+import type { Kind, RegistryStore, Saved } from '../../src/engine/registry'
 import type { ChannelCore, ChannelHost, EndsState, FrameStore, Peer, StoredRange, Task } from '../../src/channel/core'
 import { type Frame, frameBytes } from '../../src/channel/frame'
 
@@ -155,3 +156,30 @@ export const bigLimits = {
   storageQuotaBytes: 1 << 30,
   drainSliceBytes: 1 << 20,
 }
+
+/** RegistryStore over maps, reloadable, so a "rebuilt object" test sees only what was written. */
+export class MemoryRegistryStore implements RegistryStore {
+  readonly rows = new Map<string, string>()
+  version = 0
+  routeVersion = 0
+  writes = 0
+
+  load(): Saved {
+    const saved: Saved = { worker: [], function: [], trigger: [], trigger_type: [], departed: [], namespace: [], version: this.version, routeVersion: this.routeVersion }
+    for (const [key, body] of this.rows) (saved[key.split('\u0000')[0] as Kind] as unknown[]).push(JSON.parse(body))
+    return saved
+  }
+  put(kind: Kind, entry: { id: string }): void {
+    this.writes++
+    this.rows.set(`${kind}\u0000${entry.id}`, JSON.stringify(entry))
+  }
+  remove(kind: Kind, id: string): void {
+    this.writes++
+    this.rows.delete(`${kind}\u0000${id}`)
+  }
+  saveVersions(version: number, routeVersion: number): void {
+    this.version = version
+    this.routeVersion = routeVersion
+  }
+}
+

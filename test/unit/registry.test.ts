@@ -2,33 +2,9 @@
 // to providers, departures, versions and what each session is told.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { DEPARTED_ROUTE_MS, type Kind, RegistryCore, type RegistryStore, type Saved } from '../../src/engine/registry'
-
-/** RegistryStore over maps, reloadable, so a "rebuilt object" test sees only what was written. */
-class MemoryRegistryStore implements RegistryStore {
-  readonly rows = new Map<string, string>()
-  version = 0
-  routeVersion = 0
-  writes = 0
-
-  load(): Saved {
-    const saved: Saved = { worker: [], function: [], trigger: [], trigger_type: [], departed: [], namespace: [], version: this.version, routeVersion: this.routeVersion }
-    for (const [key, body] of this.rows) (saved[key.split('\u0000')[0] as Kind] as unknown[]).push(JSON.parse(body))
-    return saved
-  }
-  put(kind: Kind, entry: { id: string }): void {
-    this.writes++
-    this.rows.set(`${kind}\u0000${entry.id}`, JSON.stringify(entry))
-  }
-  remove(kind: Kind, id: string): void {
-    this.writes++
-    this.rows.delete(`${kind}\u0000${id}`)
-  }
-  saveVersions(version: number, routeVersion: number): void {
-    this.version = version
-    this.routeVersion = routeVersion
-  }
-}
+import { listFunctions, listTriggers, listTriggerTypes, listWorkers } from '../../src/engine/introspection'
+import { DEPARTED_ROUTE_MS, RegistryCore } from '../../src/engine/registry'
+import { MemoryRegistryStore } from './fakes'
 
 const fn = (id: string) => ({ type: 'registerfunction' as const, id })
 const http = (id: string, function_id: string, api_path: string, http_method = 'GET') => ({
@@ -47,10 +23,10 @@ describe('registrations', () => {
     const snap = reg.snapshot(10)
     expect(snap.functions).toEqual([{ id: 'a::b', worker: 'w1' }])
     expect(snap.routes).toEqual([{ trigger_id: 't1', function_id: 'a::b', worker: 'w1', config: { api_path: 'x/:id', http_method: 'GET' }, metadata: undefined }])
-    expect(reg.listWorkers()).toEqual([expect.objectContaining({ id: 'w1', name: 'one', runtime: 'node', connected_at_ms: 5, function_count: 1, functions: ['a::b'], status: 'connected' })])
-    expect(reg.listFunctions()).toEqual([expect.objectContaining({ function_id: 'a::b', worker_id: 'w1', worker_name: 'one' })])
-    expect(reg.listTriggers()).toEqual([expect.objectContaining({ id: 't1', trigger_type: 'http', function_id: 'a::b', worker_id: 'w1', worker_name: 'one' })])
-    expect(reg.listTriggerTypes()[0]).toMatchObject({ id: 'http' })
+    expect(listWorkers(reg, () => 0).workers).toEqual([expect.objectContaining({ id: 'w1', name: 'one', runtime: 'node', connected_at_ms: 5, function_count: 1, functions: ['a::b'], status: 'connected' })])
+    expect(listFunctions(reg).functions).toEqual([expect.objectContaining({ function_id: 'a::b', worker_id: 'w1', worker_name: 'one' })])
+    expect(listTriggers(reg).registered_triggers).toEqual([expect.objectContaining({ id: 't1', trigger_type: 'http', function_id: 'a::b', worker_id: 'w1', worker_name: 'one' })])
+    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['cron', 'http'])
   })
 
   it('moves a function id registered again to the new worker, telling the old owner it lost it', () => {
@@ -83,16 +59,16 @@ describe('registrations', () => {
 
   it('keeps a trigger of a type nobody provides, hands it to the provider, and passes its answer back', () => {
     const reg = new RegistryCore(new MemoryRegistryStore())
-    const parked = reg.apply('user', [{ type: 'registertrigger', id: 'c1', trigger_type: 'cron', function_id: 'job', config: { every: '1m' } }], 1)
+    const parked = reg.apply('user', [{ type: 'registertrigger', id: 'c1', trigger_type: 'queue::later', function_id: 'job', config: { every: '1m' } }], 1)
     expect(parked.get('user')?.messages ?? []).toEqual([])
-    const offered = reg.apply('provider', [{ type: 'registertriggertype', id: 'cron', description: 'cron' }], 2)
-    expect(offered.get('provider')?.messages).toEqual([{ type: 'registertrigger', id: 'c1', trigger_type: 'cron', function_id: 'job', config: { every: '1m' }, metadata: undefined }])
+    const offered = reg.apply('provider', [{ type: 'registertriggertype', id: 'queue::later', description: 'later' }], 2)
+    expect(offered.get('provider')?.messages).toEqual([{ type: 'registertrigger', id: 'c1', trigger_type: 'queue::later', function_id: 'job', config: { every: '1m' }, metadata: undefined }])
     // Only the provider of the type may answer for it.
     expect(reg.apply('user', [{ type: 'triggerregistrationresult', id: 'c1', error: { code: 'x', message: 'forged' } }], 3).get('user')).toBeUndefined()
-    const answer = reg.apply('provider', [{ type: 'triggerregistrationresult', id: 'c1', trigger_type: 'cron', function_id: 'job', error: { code: 'bad_cron', message: 'no' } }], 4)
+    const answer = reg.apply('provider', [{ type: 'triggerregistrationresult', id: 'c1', trigger_type: 'queue::later', function_id: 'job', error: { code: 'bad_cron', message: 'no' } }], 4)
     expect(answer.get('user')?.messages).toEqual([expect.objectContaining({ type: 'triggerregistrationresult', id: 'c1', error: { code: 'bad_cron', message: 'no' } })])
     // Unregistering tells the provider.
-    expect(reg.apply('user', [{ type: 'unregistertrigger', id: 'c1' }], 5).get('provider')?.messages).toEqual([{ type: 'unregistertrigger', id: 'c1', trigger_type: 'cron' }])
+    expect(reg.apply('user', [{ type: 'unregistertrigger', id: 'c1' }], 5).get('provider')?.messages).toEqual([{ type: 'unregistertrigger', id: 'c1', trigger_type: 'queue::later' }])
   })
 })
 
@@ -111,11 +87,11 @@ describe('a worker leaving', () => {
 
   it('leaves triggers others registered on its type parked, and offers them to the next provider', () => {
     const reg = new RegistryCore(new MemoryRegistryStore())
-    reg.apply('p1', [{ type: 'registertriggertype', id: 'cron' }], 1)
-    reg.apply('user', [{ type: 'registertrigger', id: 'c', trigger_type: 'cron', function_id: 'job', config: {} }], 2)
+    reg.apply('p1', [{ type: 'registertriggertype', id: 'queue::later' }], 1)
+    reg.apply('user', [{ type: 'registertrigger', id: 'c', trigger_type: 'queue::later', function_id: 'job', config: {} }], 2)
     reg.leave('p1', 3)
     expect(reg.triggers.has('c')).toBe(true)
-    expect(reg.apply('p2', [{ type: 'registertriggertype', id: 'cron' }], 4).get('p2')?.messages).toEqual([expect.objectContaining({ type: 'registertrigger', id: 'c' })])
+    expect(reg.apply('p2', [{ type: 'registertriggertype', id: 'queue::later' }], 4).get('p2')?.messages).toEqual([expect.objectContaining({ type: 'registertrigger', id: 'c' })])
   })
 })
 

@@ -1,6 +1,8 @@
 // A worker's session, in Node: one-hop invocations between sessions, results routed back once,
-// stale views retried, calls that break, departures, reattach, and what is written when.
+// stale views retried, calls that break, departures, reattach, what is written when, and the
+// HTTP-invoked functions a session owns (it makes their requests through the host's fetch).
 import { describe, expect, it } from 'vitest'
+import type { HttpFunction } from '../../src/engine/http-function'
 import type { EngineMessage, InvocationResult } from '../../src/protocol/messages'
 import {
   type CallAnswer,
@@ -17,6 +19,7 @@ import {
 class MemorySessionStore implements SessionStore {
   readonly inflight = { callee: new Map<string, CalleeRecord>(), caller: new Map<string, CallerRecord>() }
   readonly owned = new Set<string>()
+  readonly http = new Map<string, string>()
   writes = 0
   loadInflight() {
     return { callee: [...this.inflight.callee.values()], caller: [...this.inflight.caller.values()] }
@@ -45,6 +48,23 @@ class MemorySessionStore implements SessionStore {
   disown(id: string) {
     this.owned.delete(id)
   }
+  loadHttp() {
+    return [...this.http.values()].map((body) => JSON.parse(body) as HttpFunction)
+  }
+  putHttp(fn: HttpFunction) {
+    this.http.set(fn.id, JSON.stringify(fn))
+  }
+  removeHttp(id: string) {
+    if (!this.http.delete(id)) throw new Error(`http function ${id} removed but never written`)
+  }
+}
+
+/** A request an HTTP function made, and the way to answer it. */
+interface Fetched {
+  url: string
+  init: { method: string; headers: [string, string][]; body?: string; redirect: string; signal: AbortSignal }
+  respond: (response: Response) => void
+  fail: (err: Error) => void
 }
 
 /**
@@ -60,6 +80,10 @@ class World {
   refreshes = 0
   breakCalls = false
   ids = 0
+  /** The Worker env (secrets and vars) every session reads. */
+  env: Record<string, unknown> = {}
+  /** Requests made by HTTP functions, answered by the test. */
+  readonly fetched: Fetched[] = []
 
   add(id: string, open = true) {
     const sent: EngineMessage[] = []
@@ -92,6 +116,8 @@ class TestHost implements SessionHost {
   delivered: { to: string; results: InvocationResult[] }[] = []
   handOvers: Waiting[] | null = null
   logs: string[] = []
+  /** Work the object was asked to keep running for (HTTP calls). */
+  background: Promise<unknown>[] = []
 
   constructor(
     private readonly world: World,
@@ -140,6 +166,19 @@ class TestHost implements SessionHost {
   }
   log(message: string) {
     this.logs.push(message)
+  }
+  env(name: string) {
+    return this.world.env[name]
+  }
+  fetch = (url: string, init: Fetched['init']) =>
+    new Promise<Response>((respond, fail) => {
+      this.world.fetched.push({ url, init, respond, fail })
+    })
+  waitUntil(promise: Promise<unknown>) {
+    this.background.push(promise)
+  }
+  now() {
+    return 1_700_000_000_000
   }
 }
 
@@ -284,14 +323,6 @@ describe('invocations between sessions', () => {
     expect(results(a.sent)[0]).toMatchObject({ invocation_id: 'b', result: { echoed: true } })
   })
 
-  it('answers HTTP-invoked functions with function_not_invokable', async () => {
-    const world = new World()
-    const a = world.add('A')
-    world.view.set('web::fn', { worker: 'B', invocation: true })
-    a.core.message({ type: 'invokefunction', invocation_id: 'w', function_id: 'web::fn' })
-    await settle()
-    expect(results(a.sent)[0]?.error?.code).toBe('function_not_invokable')
-  })
 })
 
 describe('calls that break', () => {
@@ -463,5 +494,200 @@ describe('persistence', () => {
     b.core.notice({ lost: ['f'] })
     expect(b.core.incoming({ from: 'A', id: 'e', invocation_id: 'i', function_id: 'f' })).toEqual({ status: 'not_here' })
     expect(b.store.owned.has('f')).toBe(false)
+  })
+})
+
+describe('HTTP-invoked functions', () => {
+  const ORDER = 'hooks::order'
+  const invocation = { url: 'https://example.com/hook?tok=in-url', method: 'POST', headers: { 'x-team': 'orders' }, auth: { type: 'bearer', token_key: 'HOOK_TOKEN' } }
+
+  /** World with A (caller) and B, whose worker registered ORDER with a URL. */
+  function httpWorld(inv: unknown = invocation) {
+    const world = new World()
+    // The engine's own token is set, so refusing it is refusing a secret that exists.
+    world.env = { HOOK_TOKEN: 'tok-1', III_ENGINE_TOKEN: 'the-engine-token' }
+    const a = world.add('A')
+    const b = world.add('B')
+    b.core.message({ type: 'registerfunction', id: ORDER, invocation: inv })
+    if (b.core.owned.has(ORDER)) {
+      world.view.set(ORDER, { worker: 'B', invocation: true })
+      world.fresh.set(ORDER, { worker: 'B', invocation: true })
+    }
+    return { world, a, b }
+  }
+
+  const until = async (done: () => boolean) => {
+    for (let i = 0; i < 50 && !done(); i++) await settle()
+    if (!done()) throw new Error('never happened')
+  }
+  const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status })
+
+  it('owns a function registered with a URL; the registry hears only that it is HTTP-invoked', () => {
+    const { b } = httpWorld()
+    expect(b.host.registered).toEqual([{ type: 'registerfunction', id: ORDER, invocation: true }])
+    expect(b.store.owned.has(ORDER)).toBe(true)
+    expect(JSON.parse(b.store.http.get(ORDER)!)).toMatchObject({ url: invocation.url, auth: { type: 'bearer', token_key: 'HOOK_TOKEN' } })
+    expect(b.store.http.get(ORDER)).not.toContain('tok-1') // secret values are never stored
+    expect(b.sent).toEqual([]) // the engine answers a registration with nothing
+  })
+
+  it('makes the request where it would invoke its worker, and routes the JSON result back under the caller\'s id', async () => {
+    const { world, a, b } = httpWorld()
+    a.core.message({ type: 'invokefunction', invocation_id: 'inv-1', function_id: ORDER, data: { order: 7 } })
+    await until(() => world.fetched.length === 1)
+    const req = world.fetched[0]!
+    expect(req.url).toBe(invocation.url)
+    expect(req.init).toMatchObject({ method: 'POST', body: '{"order":7}', redirect: 'manual' })
+    const headers = Object.fromEntries(req.init.headers)
+    expect(headers).toMatchObject({ 'content-type': 'application/json', 'x-iii-function-path': ORDER, 'x-iii-timestamp': '1700000000', 'x-team': 'orders', authorization: 'Bearer tok-1' })
+    expect(headers['x-iii-invocation-id']).not.toBe('inv-1') // a fresh id per request
+    expect(invocations(b.sent)).toEqual([]) // B's worker is not involved
+    expect(b.core.activeInvocations).toBe(1)
+    req.respond(json({ accepted: true }))
+    await until(() => results(a.sent).length === 1)
+    expect(results(a.sent)).toEqual([{ type: 'invocationresult', invocation_id: 'inv-1', function_id: ORDER, result: { accepted: true } }])
+    expect(b.core.activeInvocations).toBe(0)
+    expect(b.host.background).toHaveLength(1) // the object was asked to keep working for it
+  })
+
+  it('gives the caller the error an HTTP failure maps to', async () => {
+    const { world, a } = httpWorld()
+    a.core.message({ type: 'invokefunction', invocation_id: 'e', function_id: ORDER })
+    await until(() => world.fetched.length === 1)
+    world.fetched[0]!.respond(json({ error: { code: 'out_of_stock', message: 'none left' } }, 409))
+    await until(() => results(a.sent).length === 1)
+    expect(results(a.sent)[0]?.error).toEqual({ code: 'out_of_stock', message: 'none left' })
+  })
+
+  it.each([
+    [{ ...invocation, auth: { type: 'bearer', token_key: 'III_ENGINE_TOKEN' } }, 'token_not_found: Token not found: III_ENGINE_TOKEN (names starting with III_'],
+    [{ ...invocation, auth: { type: 'hmac', secret_key: 'NOT_SET' } }, 'secret_not_found: Secret not found: NOT_SET'],
+    [{ ...invocation, url: 'http://example.com/hook' }, 'url_validation_failed: HTTPS is required'],
+    [{ ...invocation, method: 'get' }, 'invalid_config: method must be one of'],
+  ])('refuses a registration it could not call, only logging why; callers get function_not_found (%#)', async (inv, logged) => {
+    const { world, a, b } = httpWorld(inv)
+    expect(b.host.logs).toEqual([expect.stringContaining(`HTTP function ${ORDER} not registered: ${logged}`)])
+    expect(b.host.registered).toEqual([])
+    expect(b.sent).toEqual([])
+    expect(b.store.owned.size + b.store.http.size).toBe(0)
+    expect(b.core.incoming({ from: 'A', id: 'x', invocation_id: 'y', function_id: ORDER })).toEqual({ status: 'not_here' })
+    a.core.message({ type: 'invokefunction', invocation_id: 'n', function_id: ORDER })
+    await until(() => results(a.sent).length === 1)
+    expect(results(a.sent)[0]?.error?.code).toBe('function_not_found')
+    expect(world.fetched).toEqual([])
+  })
+
+  it('reads the secret again at each call: a rotated one is used, a removed one fails the call without a request', async () => {
+    const { world, a } = httpWorld()
+    const call = async (id: string) => {
+      a.core.message({ type: 'invokefunction', invocation_id: id, function_id: ORDER })
+      await settle()
+      await settle()
+    }
+    await call('1')
+    world.env.HOOK_TOKEN = 'tok-2'
+    await call('2')
+    expect(world.fetched.map((f) => Object.fromEntries(f.init.headers).authorization)).toEqual(['Bearer tok-1', 'Bearer tok-2'])
+    delete world.env.HOOK_TOKEN
+    await call('3')
+    expect(world.fetched).toHaveLength(2)
+    expect(results(a.sent).find((r) => r.invocation_id === '3')?.error).toEqual({ code: 'token_not_found', message: 'Token not found: HOOK_TOKEN' })
+  })
+
+  it('makes a void call\'s request without anyone waiting, and answers nothing', async () => {
+    const { world, a, b } = httpWorld()
+    a.core.message({ type: 'invokefunction', function_id: ORDER, data: { fire: 1 }, action: { type: 'void' } })
+    await until(() => world.fetched.length === 1)
+    expect(world.fetched[0]!.init.body).toBe('{"fire":1}')
+    expect(b.core.activeInvocations).toBe(0) // nothing to route back, so nothing recorded
+    expect(b.host.background).toHaveLength(1)
+    world.fetched[0]!.respond(new Response('oops', { status: 500 }))
+    await Promise.all(b.host.background)
+    expect(results(a.sent)).toEqual([])
+    expect(b.host.logs).toEqual([`void call of ${ORDER}: http_error: HTTP 500 Internal Server Error`])
+  })
+
+  it('forgets the function on unregister: its config goes and callers find nobody', async () => {
+    const { world, a, b } = httpWorld()
+    b.core.message({ type: 'unregisterfunction', id: ORDER })
+    world.fresh.delete(ORDER) // the registry removed it too
+    expect(b.store.http.size + b.store.owned.size).toBe(0)
+    expect(b.host.registered.at(-1)).toEqual({ type: 'unregisterfunction', id: ORDER })
+    a.core.message({ type: 'invokefunction', invocation_id: 'u', function_id: ORDER })
+    await until(() => results(a.sent).length === 1)
+    expect(results(a.sent)[0]?.error?.code).toBe('function_not_found')
+    expect(world.fetched).toEqual([])
+  })
+
+  it('forgets the function when another worker takes its id over', () => {
+    const { b } = httpWorld()
+    b.core.notice({ lost: [ORDER] })
+    expect(b.store.http.size).toBe(0)
+    expect(b.core.incoming({ from: 'A', id: 'x', invocation_id: 'y', function_id: ORDER })).toEqual({ status: 'not_here' })
+  })
+
+  it('becomes an ordinary function when registered again without a URL', async () => {
+    const { world, b } = httpWorld()
+    b.core.message({ type: 'registerfunction', id: ORDER })
+    expect(b.store.http.size).toBe(0)
+    void b.core.incoming({ from: 'A', id: 'x', invocation_id: 'y', function_id: ORDER })
+    await settle()
+    expect(invocations(b.sent)).toHaveLength(1)
+    expect(world.fetched).toEqual([])
+  })
+
+  it('keeps its functions across an eviction (the config is in storage)', async () => {
+    const { world, b } = httpWorld()
+    const rebuilt = world.rebuild('B')
+    void rebuilt.incoming({ from: 'A', id: 'x', invocation_id: 'y', function_id: ORDER, data: 1 })
+    await until(() => world.fetched.length === 1)
+    expect(world.fetched[0]!.url).toBe(invocation.url)
+    expect(b.sent).toEqual([])
+  })
+
+  it('answers an HTTP trigger with the function\'s JSON result, never writing the request', async () => {
+    const { world, b } = httpWorld()
+    const outcome = b.core.incomingLocal(ORDER, { method: 'POST', path: '/orders' })
+    expect(outcome).toBeInstanceOf(Promise)
+    await until(() => world.fetched.length === 1)
+    b.core.persist()
+    expect(b.store.writes).toBe(0)
+    world.fetched[0]!.respond(json({ status_code: 201, body: { id: 9 } }))
+    expect(await outcome).toEqual({ result: { status_code: 201, body: { id: 9 } } })
+  })
+
+  it('still answers a call in flight when the registering worker leaves (the request does not need it)', async () => {
+    const { world, a, b } = httpWorld()
+    world.serve('B', 'worker::fn')
+    a.core.message({ type: 'invokefunction', invocation_id: 'h', function_id: ORDER })
+    a.core.message({ type: 'invokefunction', invocation_id: 'w', function_id: 'worker::fn' })
+    await until(() => world.fetched.length === 1 && invocations(b.sent).length === 1)
+    b.core.closed()
+    await settle()
+    expect(results(a.sent)).toEqual([expect.objectContaining({ invocation_id: 'w', error: expect.objectContaining({ code: 'invocation_stopped' }) })])
+    expect(b.core.activeInvocations).toBe(1)
+    world.fetched[0]!.respond(json('late but fine'))
+    await until(() => results(a.sent).length === 2)
+    expect(results(a.sent)[1]).toMatchObject({ invocation_id: 'h', result: 'late but fine' })
+  })
+
+  it('tells the caller at once when a written call is found on waking (its request died with the old instance)', async () => {
+    const { world, a, b } = httpWorld()
+    a.core.message({ type: 'invokefunction', invocation_id: 'long', function_id: ORDER })
+    await until(() => world.fetched.length === 1)
+    a.core.persist()
+    b.core.persist()
+    expect(JSON.parse(JSON.stringify([...b.store.inflight.callee.values()]))).toEqual([expect.objectContaining({ functionId: ORDER, http: true })])
+    const rebuilt = world.rebuild('B') // a reset or an eviction: a new instance, no request running
+    await settle()
+    expect(results(a.sent)).toEqual([
+      expect.objectContaining({ invocation_id: 'long', error: { code: 'invocation_stopped', message: expect.stringContaining(`calling ${ORDER}'s URL was reset`) } }),
+    ])
+    rebuilt.persist()
+    expect(b.store.inflight.callee.size).toBe(0)
+    // Had the old instance's response come after all, the caller would not hear twice.
+    world.fetched[0]!.respond(json('too late'))
+    await settle()
+    expect(results(a.sent)).toHaveLength(1)
   })
 })

@@ -3,6 +3,8 @@
 // private fields, so no stub can reach them.
 import { env, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
+import { sessionBuiltins } from '../../src/engine/builtins'
+import { ENGINE_FUNCTIONS } from '../../src/engine/introspection'
 
 /** Methods a stub could call: the prototype chain's own names up to (not including) DurableObject. */
 function publicMethods(obj: object): string[] {
@@ -29,8 +31,26 @@ describe('RPC surfaces', () => {
 
   it('registry and status: their control-plane and status calls only', async () => {
     const registry = env.REGISTRY.get(env.REGISTRY.idFromName('registry:surface-check'))
-    expect(await runInDurableObject(registry, publicMethods)).toEqual(['alarm', 'apply', 'counters', 'leave', 'list', 'namespaces', 'noteNamespace', 'signingSecret', 'snapshot', 'status'])
+    expect(await runInDurableObject(registry, publicMethods)).toEqual(['alarm', 'apply', 'counters', 'leave', 'namespaces', 'noteNamespace', 'query', 'signingSecret', 'snapshot', 'status'])
     const status = env.STATUS.get(env.STATUS.idFromName('status:surface-check'))
-    expect(await runInDurableObject(status, publicMethods)).toEqual(['channels', 'countChannel', 'counters', 'report'])
+    expect(await runInDurableObject(status, publicMethods)).toEqual(['channels', 'countChannel', 'counters', 'log', 'logs', 'report'])
+  })
+
+  it('builtins: every engine function the introspection lists is served, and every served one is listed', async () => {
+    const served = sessionBuiltins({
+      env,
+      namespace: () => '',
+      workerName: () => 'w',
+      register: () => {},
+      registry: () => Promise.reject(new Error('unused')),
+      status: () => env.STATUS.get(env.STATUS.idFromName('status:surface-check')),
+      waitUntil: () => {},
+    })
+    expect(Object.keys(served).sort()).toEqual(ENGINE_FUNCTIONS.map((f) => f.id).sort())
+  })
+
+  it('cron: what the registry calls, and its alarm', async () => {
+    const cron = env.CRON.get(env.CRON.idFromName('cron:surface-check:t'))
+    expect(await runInDurableObject(cron, publicMethods)).toEqual(['alarm', 'cancel', 'nextRun', 'schedule'])
   })
 })
