@@ -9,6 +9,7 @@
 // its old owner (`lost`), so the old owner stops accepting invocations for it.
 
 import { compileRoute, httpRouteConflict, httpTriggerProblem } from '../http/routes'
+import { asObject } from '../protocol/json'
 import { parseCron } from './cron'
 import type {
   EngineMessage,
@@ -329,7 +330,7 @@ export class RegistryCore {
       this.#routesChanged = true
     }
     if (entry.trigger_type === CRON) {
-      const parsed = parseCron(asRecord(entry.config).expression)
+      const parsed = parseCron(asObject(entry.config).expression)
       if (!parsed.ok) return void refuse(parsed.message)
     }
     const previous = this.triggers.get(entry.id)
@@ -430,8 +431,6 @@ export class RegistryCore {
     return effects
   }
 }
-
-const asRecord = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {})
 
 /** The key of an HTTP route: `METHOD /path` (GET when the trigger gave no method, as in the iii engine). */
 export function routeId(config: unknown): string {
