@@ -1,4 +1,4 @@
-// Three test layers (DEVELOPERS.md): pure core in Node, Durable Objects in workerd, end to end.
+// Three test layers (README "Two commands"): pure core in Node, Durable Objects in workerd, end to end.
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
 

@@ -2,9 +2,10 @@
 // `npm run bench`: starts `wrangler dev` (ours), the bare-DO baseline (bench/bare-do/) and the Node
 // ws relay (bench/node-relay.mjs) on loopback, runs P1–P8, prints a Markdown table and writes
 // bench/results.json and bench/results.svg. Progress goes to stderr. ~5 minutes on 2 cores.
-//   node bench/run.mjs [--quick] [--only=P|S]
-//   --quick: small sizes, 1 run each (a smoke test of the bench itself); --only: the relay rows (P) or
-//   the engine-at-scale rows (S1–S5: ours against the single-engine design, BASELINE_COMMIT) alone.
+//   node bench/run.mjs [--quick] [--only=P|P5|S]
+//   --quick: small sizes, 1 run each (a smoke test of the bench itself); --only: the relay rows (P),
+//   the memory and storage rows alone (P5, P9), or the engine-at-scale rows (S1–S5: ours against the
+//   single-engine design, BASELINE_COMMIT).
 // Needs Node >= 22.12 for wrangler (npm run puts node_modules/.bin first on PATH).
 import { cpus, loadavg, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
@@ -15,27 +16,29 @@ import { execSync } from 'node:child_process'
 import { ROOT, log, rssBytes, sleep, sourceSnapshot, startNodeRelay, startWrangler, stopAll } from './lib/procs.mjs'
 import { checkTarget, fmt, median, table, writeOutputs } from './lib/report.mjs'
 import { httpDownload, invokeLatency, invokeRate, sdkWorkers } from './lib/sdk.mjs'
-import { BASELINE_COMMIT, baselineSource, busiestShare, createChannelCost, reconnectStorm, redeployableSource, registryCalls } from './lib/scale.mjs'
+import { BASELINE_COMMIT, baselineSource, busiestShare, createChannelCost, reconnectStorm, registryCalls } from './lib/scale.mjs'
 
 const MiB = c.MiB
 const QUICK = process.argv.includes('--quick')
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
-const RUN_P = ONLY !== 'S'
-const RUN_S = ONLY !== 'P'
+const RUN_P = ONLY === undefined || ONLY === 'P'
+const RUN_P5 = RUN_P || ONLY === 'P5'
+const RUN_S = ONLY === undefined || ONLY === 'S'
 const SCALE = QUICK
   ? { s1K: 16, s1Inv: 800, s1Req: 160, s2N: 100, s3N: 200, s4Lat: 300, s4Rate: 500, s4Runs: 1, s5Workers: 50 }
   : { s1K: 16, s1Inv: 4000, s1Req: 800, s2N: 500, s3N: 1000, s4Lat: 1000, s4Rate: 2000, s4Runs: 3, s5Workers: 50 }
 const CFG = {
   ...(QUICK
-    ? { thrMiB: 32, thrRuns: 1, textFrames: 2000, textRuns: 1, latSamples: 300, latRuns: 1, p5AbsentMiB: 32, p5SlowMiB: 16, p5Runs: 1, p6N: 50, p6Runs: 1, p7MiB: 16, p7Runs: 1, p8Lat: 300, p8Rate: 500, p8Conc: 50, p8Runs: 1 }
-    : { thrMiB: 256, thrRuns: 5, textFrames: 10_000, textRuns: 3, latSamples: 2000, latRuns: 3, p5AbsentMiB: 256, p5SlowMiB: 128, p5Runs: 3, p6N: 200, p6Runs: 3, p7MiB: 64, p7Runs: 3, p8Lat: 2000, p8Rate: 5000, p8Conc: 50, p8Runs: 3 }),
+    ? { thrMiB: 32, thrRuns: 1, textFrames: 2000, textRuns: 1, latSamples: 300, latRuns: 1, p5AbsentMiB: [8, 16, 32], p5RefMiB: 32, p5SlowMiB: 16, p5Runs: 1, p6N: 50, p6Runs: 1, p7MiB: 16, p7Runs: 1, p8Lat: 300, p8Rate: 500, p8Conc: 50, p8Runs: 1 }
+    : { thrMiB: 256, thrRuns: 5, textFrames: 10_000, textRuns: 3, latSamples: 2000, latRuns: 3, p5AbsentMiB: [64, 256, 1024], p5RefMiB: 256, p5SlowMiB: 128, p5Runs: 2, p6N: 200, p6Runs: 3, p7MiB: 64, p7Runs: 3, p8Lat: 2000, p8Rate: 5000, p8Conc: 50, p8Runs: 3 }),
   ...SCALE,
 }
 const HARD_LIMIT_MS = 900_000 // stop whatever runs at 15 min and report what we have
 
 const [major, minor] = process.versions.node.split('.').map(Number)
-if (major < 22 || (major === 22 && minor < 12)) {
-  console.error(`wrangler needs Node >= 22.12 (this is ${process.version}): run it as \`npm run bench\`, or with PATH=node_modules/.bin:$PATH`)
+if (major < 22 || (major === 22 && minor < 18)) {
+  // wrangler needs 22.12; the launcher shared with the e2e tests is TypeScript, run by Node's type stripping (22.18).
+  console.error(`the bench needs Node >= 22.18 (this is ${process.version}): run it as \`npm run bench\`, or with PATH=node_modules/.bin:$PATH`)
   process.exit(1)
 }
 
@@ -79,6 +82,7 @@ const loadStart = loadavg()
 log(`bench: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load ${loadStart.map((x) => x.toFixed(2)).join(' ')}${QUICK ? ' (QUICK)' : ''}`)
 log(`ours runs from a copy of src/ taken now (commit ${SOURCE.commit}${SOURCE.dirty.length ? ` + ${SOURCE.dirty.length} uncommitted` : ''}): edits during the run don't reload it`)
 if (RUN_P) await relayRows()
+if (RUN_P5) await memoryRows()
 if (RUN_S) await scaleRows()
 
 clearTimeout(hard)
@@ -144,23 +148,42 @@ try {
   await Promise.all([ours.stop(), bare.stop(), node.stop()])
 }
 
-const p1Ours = median((raw['P1:ours'] ?? []).map((x) => x.MBps))
-slowRate = (Number.isFinite(p1Ours) ? p1Ours * 1e6 : 150e6) / 10
-log(`P5: fresh wrangler per run; (i) ${CFG.p5AbsentMiB} MiB with the reader absent; (iii) ${CFG.p5SlowMiB} MiB, reader paced at ${fmt(slowRate / 1e6, 1)} MB/s (1/10 of P1)`)
-for (let i = 1; i <= CFG.p5Runs; i++) {
-  const a = await step('P5:absent', () => slowReaderRun('absent', CFG.p5AbsentMiB * MiB))
-  log(`  (i) run ${i}/${CFG.p5Runs}: growth ${fmt(a?.growthMiB, 0)} MiB, lost ${a?.lostBytes ?? '–'} B, reader close ${a?.readerClose ?? '–'}`)
-  const c = await step('P5:client', () => slowReaderRun('client', CFG.p5SlowMiB * MiB, { rateBps: slowRate }))
-  log(`  (ii) run ${i}/${CFG.p5Runs}: growth ${fmt(c?.growthMiB, 0)} MiB, lost ${c?.lostBytes ?? '–'} B, reader close ${c?.readerClose ?? '–'}`)
-  const s = await step('P5:slow', () => slowReaderRun('slow', CFG.p5SlowMiB * MiB, { rateBps: slowRate }))
-  log(`  (iii) run ${i}/${CFG.p5Runs}: growth ${fmt(s?.growthMiB, 0)} MiB, lost ${s?.lostBytes ?? '–'} B, reader close ${s?.readerClose ?? '–'}`)
-}
-
 log(`P6: ${CFG.p6N} concurrent channels × 1 MiB, fresh wrangler per run, ${CFG.p6Runs} runs`)
 for (let i = 1; i <= CFG.p6Runs; i++) {
   const r = await step('P6', () => manyChannels(CFG.p6N, MiB, { onProgress: (s) => log(`    ${s}`) }))
   log(`  run ${i}/${CFG.p6Runs}: ${fmt(r?.totalS, 2)} s, ${r?.correct ?? '–'}/${CFG.p6N} correct, idle ${fmt(r?.idlePerChannelKiB, 0)} KiB per channel`)
 }
+}
+
+/**
+ * P5 and P9: one channel whose reader is absent (64 MiB, 256 MiB, 1 GiB), slow, or reading at full
+ * speed next to the bare Durable Object (what the platform itself holds): workerd's RSS, what V8
+ * holds, bytes lost, and storage rows written per GB stored. A fresh `wrangler dev` per run.
+ */
+async function memoryRows() {
+  const p1Ours = median((raw['P1:ours'] ?? []).map((x) => x.MBps))
+  slowRate = (Number.isFinite(p1Ours) ? p1Ours * 1e6 : 150e6) / 10
+  const fmtRun = (r) => `growth ${fmt(r?.growthMiB, 0)} MiB, V8 ${fmt(r?.v8UsedMiB, 0)} + ${fmt(r?.v8ArrayBuffersMiB, 0)} MiB, lost ${r?.lostBytes ?? '–'} B, ${r?.rowsWritten ?? '–'} rows for ${fmt((r?.bytesStored ?? NaN) / 1e6, 0)} MB stored, reader close ${r?.readerClose ?? '–'}`
+  log(`P5 reference: ${CFG.p5RefMiB} MiB relayed to a reader at full speed (nothing stored), ours and the bare DO`)
+  for (const bare of [false, true]) {
+    const r = await step(`P5:fast:${bare ? 'bare' : 'ours'}`, () => slowReaderRun('fast', CFG.p5RefMiB * MiB, { bare }))
+    log(`  ${bare ? 'bare DO' : 'ours'}: ${fmtRun(r)}`)
+  }
+  for (const mib of CFG.p5AbsentMiB) {
+    const runs = mib === 256 ? CFG.p5Runs : 1
+    log(`P5 (i): ${mib} MiB with the reader absent until the writer finished, ${runs} run(s)`)
+    for (let i = 1; i <= runs; i++) {
+      const a = await step(`P5:absent:${mib}`, () => slowReaderRun('absent', mib * MiB))
+      log(`  run ${i}/${runs}: ${fmtRun(a)}`)
+    }
+  }
+  log(`P5 (ii)/(iii): ${CFG.p5SlowMiB} MiB, reader paced at ${fmt(slowRate / 1e6, 1)} MB/s (1/10 of P1), ${CFG.p5Runs} runs`)
+  for (let i = 1; i <= CFG.p5Runs; i++) {
+    const c = await step('P5:client', () => slowReaderRun('client', CFG.p5SlowMiB * MiB, { rateBps: slowRate }))
+    log(`  (ii) run ${i}/${CFG.p5Runs}: ${fmtRun(c)}`)
+    const s = await step('P5:slow', () => slowReaderRun('slow', CFG.p5SlowMiB * MiB, { rateBps: slowRate }))
+    log(`  (iii) run ${i}/${CFG.p5Runs}: ${fmtRun(s)}`)
+  }
 }
 
 /** S1–S5: the engine spread over objects, against the single-engine design of BASELINE_COMMIT. */
@@ -194,17 +217,16 @@ async function scaleRows() {
   const counted = await startWrangler({ label: 'ours (counting)', cwd: sourceSnapshot(), vars: { III_COUNTERS: '1' } })
   try {
     const s1 = await step('S1', () => busiestShare(counted, { K: CFG.s1K, invocations: CFG.s1Inv, requests: CFG.s1Req }))
+    log(`  S1: channels wrote ${s1?.rowsPerChannel ?? '–'} storage rows each (median; max ${s1?.rowsPerChannelMax ?? '–'})`)
     log(`  S1: ${s1?.total ?? '–'} events over ${s1?.objects ?? '–'} objects (${s1?.channels ?? '–'} channels) in ${fmt(s1?.seconds, 1)} s (${s1?.errors ?? '–'} errors); busiest ${s1?.busiest ?? '–'} ${fmt(100 * (s1?.busiestShare ?? NaN), 1)} %, median object ${s1?.medianEvents ?? '–'} events, median session ${s1?.sessionsMedian ?? '–'}`)
   } finally {
     await counted.stop()
   }
 
   log(`S5: ${CFG.s5Workers} workers, then a redeploy (every object reset, every socket closed)`)
-  const source = redeployableSource()
-  const redeployed = await startWrangler({ label: 'ours (redeployed)', cwd: source.dir })
+  const redeployed = await startWrangler({ label: 'ours (redeployed)', copy: true })
   try {
-    let n = 0
-    const s5 = await step('S5', () => reconnectStorm(redeployed, () => source.redeploy(++n), { workers: CFG.s5Workers }))
+    const s5 = await step('S5', () => reconnectStorm(redeployed, () => redeployed.redeploy(), { workers: CFG.s5Workers }))
     log(`  S5: all ${s5?.workers ?? '–'} workers answering again ${fmt((s5?.backMs ?? NaN) / 1000, 2)} s after the redeploy`)
   } finally {
     await redeployed.stop()
@@ -234,14 +256,33 @@ async function bareIdle(proc, n, T) {
 function finish() {
   const m = (k, f) => median((raw[k] ?? []).map(f))
   const n = (k) => (raw[k] ?? []).length
+  /** A P5 case over its runs: median RSS growth, bytes lost in all, rows written per GB stored, V8's share. */
+  const p5Summary = (k) => {
+    const rs = raw[k] ?? []
+    const stored = rs.reduce((t, x) => t + (x.bytesStored ?? 0), 0)
+    return {
+      g: m(k, (x) => x.growthMiB),
+      gmax: Math.max(...rs.map((x) => x.growthMiB)),
+      lost: rs.reduce((t, x) => t + x.lostBytes, 0),
+      closes: rs.map((x) => x.readerClose),
+      rowsPerGB: stored > 0 ? rs.reduce((t, x) => t + (x.rowsWritten ?? 0), 0) / (stored / 1e9) : NaN,
+      rows: m(k, (x) => x.rowsWritten),
+      storedMB: m(k, (x) => x.bytesStored / 1e6),
+      v8: m(k, (x) => (x.v8UsedMiB ?? NaN) + (x.v8ArrayBuffersMiB ?? NaN)),
+    }
+  }
   const mb = (x) => `${fmt(x, 0)} MB/s`
   const P = {
     p1: { ours: m('P1:ours', (x) => x.MBps), bare: m('P1:bare', (x) => x.MBps), node: m('P1:node', (x) => x.MBps), tcp: m('P1:tcp', (x) => x.MBps) },
     p3: { ours: m('P3:ours', (x) => x.fps), bare: m('P3:bare', (x) => x.fps) },
     p4: { o50: m('P4:ours', (x) => x.p50), o99: m('P4:ours', (x) => x.p99), b50: m('P4:bare', (x) => x.p50), b99: m('P4:bare', (x) => x.p99) },
-    p5a: { g: m('P5:absent', (x) => x.growthMiB), gmax: Math.max(...(raw['P5:absent'] ?? []).map((x) => x.growthMiB)), lost: (raw['P5:absent'] ?? []).reduce((s, x) => s + x.lostBytes, 0) },
-    p5c: { g: m('P5:client', (x) => x.growthMiB), gmax: Math.max(...(raw['P5:client'] ?? []).map((x) => x.growthMiB)), lost: (raw['P5:client'] ?? []).reduce((s, x) => s + x.lostBytes, 0), closes: (raw['P5:client'] ?? []).map((x) => x.readerClose) },
-    p5s: { g: m('P5:slow', (x) => x.growthMiB), gmax: Math.max(...(raw['P5:slow'] ?? []).map((x) => x.growthMiB)), lost: (raw['P5:slow'] ?? []).reduce((s, x) => s + x.lostBytes, 0), closes: (raw['P5:slow'] ?? []).map((x) => x.readerClose) },
+    p5: {
+      ...Object.fromEntries(CFG.p5AbsentMiB.map((mib) => [`absent${mib}`, p5Summary(`P5:absent:${mib}`)])),
+      client: p5Summary('P5:client'),
+      slow: p5Summary('P5:slow'),
+      fastOurs: p5Summary('P5:fast:ours'),
+      fastBare: p5Summary('P5:fast:bare'),
+    },
     p6: { t: m('P6', (x) => x.totalS), correct: (raw['P6'] ?? []).map((x) => x.correct), idle: m('P6', (x) => x.idlePerChannelKiB), create: m('P6', (x) => x.createS), bareIdle: m('P6:bareIdle', (x) => x.perChannelKiB) },
     p7: { http: m('P7:http', (x) => x.MBps), raw: m('P7:raw', (x) => x.MBps) },
     p8: { p50: m('P8:lat', (x) => x.p50), p99: m('P8:lat', (x) => x.p99), rate: m('P8:rate', (x) => x.perSecond) },
@@ -263,27 +304,35 @@ function finish() {
     { id: 'P2c', measure: 'same, vs loopback TCP (ceiling)', ours: mb(P.p1.ours), baseline: `TCP ${mb(P.p1.tcp)}`, ratio: `${fmt(P.p1.ours / P.p1.tcp, 2)}×`, runs: runs('P1:tcp'), chart: { label: 'ours / loopback TCP (MB/s)', value: P.p1.ours / P.p1.tcp } },
     { id: 'P3', measure: `${CFG.textFrames} × 1 KiB text frames, frames/s`, ours: `${fmt(P.p3.ours, 0)}/s`, baseline: `bare DO ${fmt(P.p3.bare, 0)}/s`, ratio: `${fmt(P.p3.ours / P.p3.bare, 2)}×`, check: P.p3.ours / P.p3.bare, target: { op: '>=', value: 0.9 }, runs: runs('P3:ours', 'P3:bare'), chart: { label: 'P3 ours / bare DO (text frames/s)', value: P.p3.ours / P.p3.bare } },
     { id: 'P4', measure: `one-frame latency p50 (p99), ${CFG.latSamples} sequential, ms`, ours: `${fmt(P.p4.o50, 2)} (${fmt(P.p4.o99, 2)})`, baseline: `bare DO ${fmt(P.p4.b50, 2)} (${fmt(P.p4.b99, 2)})`, ratio: `p50 ${fmt(P.p4.o50 / P.p4.b50, 2)}× (p99 ${fmt(P.p4.o99 / P.p4.b99, 2)}×)`, check: P.p4.o50 / P.p4.b50, target: { op: '<=', value: 1.2 }, runs: runs('P4:ours', 'P4:bare'), chart: { label: 'P4 latency p50 ours / bare DO', value: P.p4.o50 / P.p4.b50 } },
-    { id: 'P5 (i)', measure: `${CFG.p5AbsentMiB} MiB written, reader absent until the writer closed: workerd RSS growth, bytes lost`, ours: `${fmt(P.p5a.g, 0)} MiB (max ${fmt(P.p5a.gmax, 0)}), lost ${P.p5a.lost}`, ratio: `${fmt(P.p5a.g, 0)} MiB`, check: P.p5a.lost === 0 ? P.p5a.g : Infinity, target: { op: '<=', value: 64, unit: ' MiB, 0 lost' }, runs: runs('P5:absent'), chart: { label: 'P5(i) RSS growth / 64 MiB', value: P.p5a.g / 64 }, chartTarget: 1 },
-    { id: 'P5 (ii)', measure: `${CFG.p5SlowMiB} MiB, our client (1 MiB window, acks) reading at 1/10 of P1: RSS growth, bytes lost`, ours: `${fmt(P.p5c.g, 0)} MiB (max ${fmt(P.p5c.gmax, 0)}), lost ${P.p5c.lost}`, ratio: `reader closes ${P.p5c.closes.join(',')}`, check: P.p5c.lost === 0 ? P.p5c.g : Infinity, target: { op: '<=', value: 64, unit: ' MiB, 0 lost' }, runs: runs('P5:client'), chart: { label: 'P5(ii) RSS growth / 64 MiB', value: P.p5c.g / 64 }, chartTarget: 1 },
-    { id: 'P5 (iii)', measure: `${CFG.p5SlowMiB} MiB, raw ws reader paced at 1/10 of P1 (${fmt(slowRate / 1e6, 1)} MB/s): RSS growth, bytes lost`, ours: `${fmt(P.p5s.g, 0)} MiB (max ${fmt(P.p5s.gmax, 0)}), lost ${P.p5s.lost}`, ratio: `reader closes ${P.p5s.closes.join(',')}`, runs: runs('P5:slow') },
+    ...CFG.p5AbsentMiB.map((mib) => {
+      const a = P.p5[`absent${mib}`]
+      return { id: `P5 (i) ${mib >= 1024 ? `${mib / 1024} GiB` : `${mib} MiB`}`, measure: `one channel, ${mib} MiB written with the reader absent until the writer closed: workerd RSS growth (V8 heap + ArrayBuffers after the write), bytes lost`, ours: `${fmt(a.g, 0)} MiB (V8 ${fmt(a.v8, 0)} MiB), lost ${a.lost}`, ratio: `${fmt(a.g, 0)} MiB`, check: a.lost === 0 ? a.g : Infinity, target: { op: '<=', value: 64, unit: ' MiB, 0 lost' }, runs: runs(`P5:absent:${mib}`), chart: mib === 256 ? { label: 'P5(i) 256 MiB: RSS growth / 64 MiB', value: a.g / 64 } : undefined }
+    }),
+    { id: 'P5 (ii)', measure: `${CFG.p5SlowMiB} MiB, our client (1 MiB window, acks) reading at 1/10 of P1: RSS growth, bytes lost`, ours: `${fmt(P.p5.client.g, 0)} MiB (max ${fmt(P.p5.client.gmax, 0)}), lost ${P.p5.client.lost}`, ratio: `reader closes ${P.p5.client.closes.join(',')}`, check: P.p5.client.lost === 0 ? P.p5.client.g : Infinity, target: { op: '<=', value: 64, unit: ' MiB, 0 lost' }, runs: runs('P5:client'), chart: { label: 'P5(ii) RSS growth / 64 MiB', value: P.p5.client.g / 64 } },
+    { id: 'P5 (iii)', measure: `${CFG.p5SlowMiB} MiB, raw ws reader paced at 1/10 of P1 (${fmt(slowRate / 1e6, 1)} MB/s): RSS growth, bytes lost`, ours: `${fmt(P.p5.slow.g, 0)} MiB (max ${fmt(P.p5.slow.gmax, 0)}), lost ${P.p5.slow.lost}`, ratio: `reader closes ${P.p5.slow.closes.join(',')}`, runs: runs('P5:slow') },
+    { id: 'P5 (ref)', measure: `${CFG.p5RefMiB} MiB to a reader at full speed, nothing stored: RSS growth, ours vs the bare DO (the platform's own share)`, ours: `${fmt(P.p5.fastOurs.g, 0)} MiB`, baseline: `bare DO ${fmt(P.p5.fastBare.g, 0)} MiB`, ratio: `${fmt(P.p5.fastOurs.g / P.p5.fastBare.g, 2)}×`, runs: runs('P5:fast:ours', 'P5:fast:bare') },
+    { id: 'P9', measure: `storage rows written per GB stored (INSERT, UPDATE, DELETE, schema, alarm: the channel's whole life), absent reader, ${CFG.p5AbsentMiB.at(-1)} MiB`, ours: `${fmt(P.p5[`absent${CFG.p5AbsentMiB.at(-1)}`].rowsPerGB, 0)} rows/GB (${fmt(P.p5[`absent${CFG.p5AbsentMiB.at(-1)}`].rows, 0)} rows for ${fmt(P.p5[`absent${CFG.p5AbsentMiB.at(-1)}`].storedMB, 0)} MB)`, baseline: `slow readers: client ${fmt(P.p5.client.rowsPerGB, 0)}, raw ${fmt(P.p5.slow.rowsPerGB, 0)} rows/GB`, ratio: `${fmt(P.p5[`absent${CFG.p5AbsentMiB.at(-1)}`].rowsPerGB, 0)}`, check: P.p5[`absent${CFG.p5AbsentMiB.at(-1)}`].rowsPerGB, target: { op: '<=', value: 600, unit: ' rows/GB' }, runs: runs(`P5:absent:${CFG.p5AbsentMiB.at(-1)}`), chart: { label: 'P9 rows written per GB / 600', value: P.p5[`absent${CFG.p5AbsentMiB.at(-1)}`].rowsPerGB / 600 } },
     { id: 'P6', measure: `${CFG.p6N} concurrent channels × 1 MiB: total time, correct; idle memory per open channel`, ours: `${fmt(P.p6.t, 2)} s, ${P.p6.correct.join('/') || '–'} of ${CFG.p6N} correct; ${fmt(P.p6.idle, 0)} KiB/channel`, baseline: `bare DO idle ${fmt(P.p6.bareIdle, 0)} KiB/pair`, ratio: `create ${fmt(P.p6.create, 1)} s`, runs: runs('P6') },
     { id: 'P7', measure: `${CFG.p7MiB} MiB download via http() trigger vs raw channel, MB/s`, ours: `http() ${mb(P.p7.http)}`, baseline: `raw channel ${mb(P.p7.raw)}`, ratio: `${fmt(P.p7.http / P.p7.raw, 2)}×`, check: P.p7.http / P.p7.raw, target: { op: '>=', value: 0.6 }, runs: runs('P7:http', 'P7:raw'), chart: { label: 'P7 http() download / raw channel', value: P.p7.http / P.p7.raw } },
-    { id: 'P8', measure: `invocation round trip p50 (p99) over ${CFG.p8Lat} sequential; invocations/s (${CFG.p8Rate}, concurrency ${CFG.p8Conc})`, ours: `${fmt(P.p8.p50, 2)} (${fmt(P.p8.p99, 2)}) ms; ${fmt(P.p8.rate, 0)}/s`, ratio: `p50 ${fmt(P.p8.p50, 2)} ms`, check: P.p8.p50, target: { op: '<=', value: 2, unit: ' ms' }, runs: runs('P8:lat', 'P8:rate'), chart: { label: 'P8 p50 / 2 ms budget', value: P.p8.p50 / 2 } },
+    { id: 'P8', measure: `invocation round trip p50 (p99) over ${CFG.p8Lat} sequential`, ours: `${fmt(P.p8.p50, 2)} (${fmt(P.p8.p99, 2)}) ms`, ratio: `p50 ${fmt(P.p8.p50, 2)} ms`, check: P.p8.p50, target: { op: '<=', value: 2, unit: ' ms' }, runs: runs('P8:lat'), chart: { label: 'P8 p50 / 2 ms budget', value: P.p8.p50 / 2 } },
+    { id: 'P8b', measure: `invocations/s (${CFG.p8Rate}, concurrency ${CFG.p8Conc}), one caller and one callee`, ours: `${fmt(P.p8.rate, 0)}/s`, ratio: `${fmt(P.p8.rate, 0)}/s`, check: P.p8.rate, target: { op: '>=', value: 5000, unit: '/s' }, runs: runs('P8:rate') },
   ]
   const { s1, s2, s3, s3single, s4, s5 } = P
   const pctOf = (x) => `${fmt(100 * x, 1)} %`
   const scaleRows = [
-    { id: 'S1', measure: s1 ? `busiest object's share of all messages and requests: K = ${s1.K} workers, ${s1.invocations} invocations at random + ${s1.requests} HTTP requests over 8 functions` : 'busiest object share (K = 16)', ours: s1 ? `${pctOf(s1.busiestShare)} (${s1.busiest}); ${s1.total} events over ${s1.objects} objects (${s1.channels} channels); median object ${s1.medianEvents}, median session ${s1.sessionsMedian}` : '–', baseline: 'single engine: 100 % (every message)', ratio: s1 ? pctOf(s1.busiestShare) : '–', check: s1?.busiestShare, target: { op: '<=', value: s1 ? +s1.goal.toFixed(3) : 0.125, unit: ' (2/K)' }, runs: runs('S1'), chart: s1 && { label: 'S1 busiest share / (2/K)', value: s1.busiestShare / s1.goal } },
+    { id: 'S1', measure: s1 ? `busiest object's share of all messages and requests: K = ${s1.K} workers, ${s1.invocations} invocations at random + ${s1.requests} HTTP requests over 8 functions` : 'busiest object share (K = 16)', ours: s1 ? `${pctOf(s1.busiestShare)} (${s1.busiest}); ${s1.total} events over ${s1.objects} objects (${s1.channels} channels); median object ${s1.medianEvents}, median session ${s1.sessionsMedian}; storage rows per channel ${s1.rowsPerChannel ?? '–'}` : '–', baseline: 'single engine: 100 % (every message)', ratio: s1 ? pctOf(s1.busiestShare) : '–', check: s1?.busiestShare, target: { op: '<=', value: s1 ? +s1.goal.toFixed(3) : 0.125, unit: ' (2/K)' }, runs: runs('S1'), chart: s1 && { label: 'S1 busiest share / (2/K)', value: s1.busiestShare / s1.goal } },
     { id: 'S2', measure: 'registry calls per warm invocation / per warm HTTP-trigger request', ours: s2 ? `${fmt(s2.perInvocation, 3)} / ${fmt(s2.perRequest, 3)} (${s2.n} each)` : '–', baseline: 'single engine: every call', ratio: s2 ? fmt(Math.max(s2.perInvocation, s2.perRequest), 3) : '–', check: s2 ? Math.max(s2.perInvocation, s2.perRequest) : NaN, target: { op: '<=', value: 0, unit: ' calls' }, runs: runs('S2') },
     { id: 'S3', measure: `createChannel p50 at the SDK vs GET /api/info (no object); objects left by unused channels`, ours: s3 ? `${fmt(s3.sdkP50, 2)} ms (p99 ${fmt(s3.sdkP99, 2)}); ${s3.unusedObjects} objects for ${s3.unusedChannels} unused channels` : '–', baseline: s3 ? `GET ${fmt(s3.getP50, 2)} ms; single engine's createChannel ${fmt(s3single?.sdkP50, 2)} ms` : '–', ratio: s3 ? `${fmt(s3.ratio, 2)}×` : '–', check: s3 && s3.unusedObjects === 0 ? s3.ratio : Infinity, target: { op: '<=', value: 1.5, unit: '×, 0 objects' }, runs: runs('S3'), chart: s3 && { label: 'S3 createChannel / plain GET (p50)', value: s3.ratio } },
     { id: 'S4', measure: `invocation round trip p50 (p99), ${CFG.s4Lat} sequential; ours vs the single engine (${BASELINE_COMMIT})`, ours: `${fmt(s4.o50, 2)} (${fmt(s4.o99, 2)}) ms`, baseline: `single engine ${fmt(s4.s50, 2)} (${fmt(s4.s99, 2)}) ms`, ratio: `${fmt(s4.o50 / s4.s50, 2)}×`, check: s4.o50 / s4.s50, target: { op: '<=', value: 1.3 }, runs: runs('S4:lat:ours', 'S4:lat:single'), chart: { label: 'S4 invocation p50 / single engine', value: s4.o50 / s4.s50 } },
     { id: 'S4b', measure: `invocations/s at concurrency 50 (${CFG.s4Rate} per run), one caller and one callee`, ours: `${fmt(s4.orate, 0)}/s`, baseline: `single engine ${fmt(s4.srate, 0)}/s`, ratio: `${fmt(s4.orate / s4.srate, 2)}×`, check: s4.orate, target: { op: '>=', value: 5000, unit: '/s' }, runs: runs('S4:rate:ours', 'S4:rate:single') },
     { id: 'S5', measure: `reconnect storm: ${s5?.workers ?? 50} SDK workers answering again after a redeploy`, ours: s5 ? `${fmt(s5.backMs / 1000, 2)} s` : '–', ratio: s5 ? `${fmt(s5.backMs / 1000, 2)} s` : '–', check: s5 ? s5.backMs / 1000 : NaN, target: { op: '<=', value: 5, unit: ' s' }, runs: runs('S5'), chart: s5 && { label: 'S5 reconnect storm / 5 s', value: s5.backMs / 5000 } },
   ]
+  const memoryIds = (r) => r.id.startsWith('P5') || r.id === 'P9'
+  const kept = rows.filter((r) => (memoryIds(r) ? RUN_P5 : RUN_P))
+  rows.splice(0, rows.length, ...kept)
   if (RUN_S) rows.push(...scaleRows)
-  if (!RUN_P) rows.splice(0, rows.length - scaleRows.length)
   // the charted P5/P8 bars are "value / budget": their target is 1
-  for (const r of rows) if (['P8', 'P5 (i)', 'P5 (ii)', 'S1', 'S5'].includes(r.id) && r.chart) r.chart.target = { op: '<=', value: 1 }
+  for (const r of rows) if ((['P8', 'P5 (ii)', 'P9', 'S1', 'S5'].includes(r.id) || r.id.startsWith('P5 (i)')) && r.chart) r.chart.target = { op: '<=', value: 1 }
   for (const r of rows) if (r.id === 'S3' && r.chart) r.chart.target = { op: '<=', value: 1.5 }
   const chartRows = rows.map((r) => ({ ...r, target: r.chart?.target ?? r.target, check: r.chart?.target ? r.chart.value : r.check }))
   const fixChecks = (r) => ({ ...r, chart: r.chart && { ...r.chart } })

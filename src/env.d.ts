@@ -1,8 +1,13 @@
 // Secrets are not in wrangler.toml, so `wrangler types` cannot see them; declared here, merged into
 // the generated Env (worker-configuration.d.ts).
 interface Env {
-  /** Optional engine token (`wrangler secret put III_ENGINE_TOKEN`). */
+  /**
+   * Engine token (`wrangler secret put III_ENGINE_TOKEN`). Without it the engine serves only
+   * loopback hosts (src/http/guard.ts).
+   */
   III_ENGINE_TOKEN?: string
+  /** "true" opens an engine without a token to anyone (dangerous; `--var III_ALLOW_OPEN:true`). */
+  III_ALLOW_OPEN?: string
   /** Signing secret for channel keys (`wrangler secret put III_SIGNING_SECRET`); generated once when absent. */
   III_SIGNING_SECRET?: string
   /** How long a caller's session keeps an unused link to another session (ms; default 10 s). */

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import net from 'node:net'
 import WebSocket from 'ws'
+import { channelSocketUrl } from '../../public/_iii/client.js'
 import { sleep } from './procs.mjs'
 
 export const KiB = 1024
@@ -18,8 +19,7 @@ export function oursTarget(proc) {
       const res = await fetch(`${proc.baseUrl}/channels`, { method: 'POST' })
       if (res.status !== 201) throw new Error(`POST /channels: ${res.status}`)
       const { writer, reader } = await res.json()
-      const url = (r) => `${proc.wsUrl}/ws/channels/${r.channel_id}?key=${encodeURIComponent(r.access_key)}&dir=${r.direction}`
-      return { writeUrl: url(writer), readUrl: url(reader) }
+      return { writeUrl: channelSocketUrl(proc.wsUrl, writer), readUrl: channelSocketUrl(proc.wsUrl, reader), writer, reader }
     },
   }
 }

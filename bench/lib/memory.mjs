@@ -1,8 +1,9 @@
-// P5 (memory with an absent or slow reader) and P6 (many channels), each on a fresh `wrangler dev`
-// so the workerd RSS baseline is clean.
-import { binaryReader, frameAt, open, oursTarget, within, writeFrames, KiB, MiB } from './clients.mjs'
+// P5 (memory and storage rows with an absent or slow reader) and P6 (many channels), each on a fresh
+// `wrangler dev` so the workerd RSS baseline is clean. (The one slow-reader bench of the project.)
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import WebSocket from 'ws'
+import { binaryReader, frameAt, open, oursTarget, relayTarget, within, writeFrames, KiB, MiB } from './clients.mjs'
 import { ROOT, rssSampler, sleep, sourceSnapshot, startWrangler } from './procs.mjs'
 
 /** Reader pacing with ws.pause()/resume(): at most rateBps, in 50 ms slices. */
@@ -25,27 +26,33 @@ function pacer(rateBps) {
 }
 
 /**
- * P5. mode 'absent': the reader connects only after the writer finished (Close 1000).
- * mode 'slow': a raw ws reader, connected from the start, reads at `rateBps` (no signal to the channel).
- * mode 'client': the project's own client (public/_iii/client.js, flow control with a 1 MiB window)
- * reads at `rateBps`: the channel keeps the rest in storage.
+ * P5, one channel on a fresh `wrangler dev` (a clean RSS baseline). mode 'absent': the reader
+ * connects only after the writer finished (Close 1000). 'slow': a raw ws reader, connected from the
+ * start, reads at `rateBps` (no signal to the channel). 'client': the project's own client
+ * (public/_iii/client.js, flow control with a 1 MiB window) reads at `rateBps`: the channel keeps
+ * the rest in storage. 'fast': a raw reader at full speed (nothing stored); with `bare` the same on
+ * the bare Durable Object relay, the platform's own share of memory.
+ * Returns workerd's RSS growth (peak − baseline), bytes lost, the rows the channel wrote and the
+ * bytes it stored (III_COUNTERS), and after an absent reader's write what V8 holds.
  */
-export async function slowReaderRun(mode, bytes, { rateBps, timeoutMs = 180_000 } = {}) {
-  const proc = await startWrangler({ label: `ours (P5 ${mode})`, cwd: sourceSnapshot() })
+export async function slowReaderRun(mode, bytes, { rateBps, bare = false, timeoutMs = 300_000 } = {}) {
+  const proc = bare
+    ? await startWrangler({ label: `bare DO (P5 ${mode})`, config: 'bench/bare-do/wrangler.toml' })
+    : await startWrangler({ label: `ours (P5 ${mode})`, cwd: sourceSnapshot(), vars: { III_COUNTERS: '1' } })
   try {
-    const target = oursTarget(proc)
+    const target = bare ? relayTarget('bare', proc) : oursTarget(proc)
     const frames = Math.ceil(bytes / (64 * KiB))
-    const { writeUrl, readUrl } = await target.channel()
+    const { writeUrl, readUrl, writer, reader } = await target.channel()
     await sleep(1000)
     const rss = rssSampler(proc.pids, 100)
     const baseline = rss.now()
     const pace = mode === 'slow' ? pacer(rateBps) : null // 'client' paces itself
     let r = null
-    if (mode === 'slow') {
-      r = binaryReader(readUrl, { expectFrames: frames, pause: pace.onFrame })
+    if (mode === 'slow' || mode === 'fast') {
+      r = binaryReader(readUrl, { expectFrames: frames, pause: pace?.onFrame })
       await r.opened
     } else if (mode === 'client') {
-      r = await clientReader(proc.baseUrl, readUrl, rateBps)
+      r = await clientReader(proc.baseUrl, reader, rateBps)
     }
     const w = open(writeUrl)
     await w.opened
@@ -55,8 +62,10 @@ export async function slowReaderRun(mode, bytes, { rateBps, timeoutMs = 180_000 
     await within(writeFrames(w.ws, frames, (i) => frameAt(i), { isClosed: () => wClosed }), timeoutMs, 'P5 writer')
     const writerS = (performance.now() - t0) / 1000
     const peakWriting = rss.peak()
+    let heap = null
     if (mode === 'absent') {
       await within(w.closed, 15_000, 'P5 writer close').catch(() => {})
+      heap = await v8Heap(proc.inspectorPort).catch(() => null)
       r = binaryReader(readUrl, { expectFrames: frames })
     }
     const res = await within(r.done, timeoutMs, 'P5 reader')
@@ -64,6 +73,7 @@ export async function slowReaderRun(mode, bytes, { rateBps, timeoutMs = 180_000 
     const peak = rss.peak()
     rss.stop()
     const expected = frames * 64 * KiB
+    const storage = bare ? null : await channelStorage(proc, writer.channel_id).catch(() => null)
     return {
       growthMiB: (peak - baseline) / MiB,
       growthWritingMiB: (peakWriting - baseline) / MiB,
@@ -73,6 +83,10 @@ export async function slowReaderRun(mode, bytes, { rateBps, timeoutMs = 180_000 
       readerClose: res.close.code,
       writerMBps: expected / 1e6 / writerS,
       readerMBps: expected / 1e6 / ((res.tLast - (res.tFirst || t0)) / 1000),
+      rowsWritten: storage?.rows_written ?? null,
+      bytesStored: storage?.bytes_stored ?? null,
+      v8UsedMiB: heap ? heap.usedSize / MiB : null,
+      v8ArrayBuffersMiB: heap ? heap.backingStorageSize / MiB : null,
       wranglerSays: res.bytes === expected ? undefined : wranglerErrors(proc),
     }
   } catch (e) {
@@ -84,11 +98,41 @@ export async function slowReaderRun(mode, bytes, { rateBps, timeoutMs = 180_000 
   }
 }
 
+/** What a channel wrote to storage in its life: it tells its status object when it ends (III_COUNTERS). */
+async function channelStorage(proc, channelId) {
+  for (let i = 0; i < 50; i++) {
+    const res = await fetch(`${proc.baseUrl}/api/counters`)
+    const storage = res.ok ? (await res.json()).status?.storage?.[channelId] : undefined
+    if (storage) return storage
+    await sleep(100)
+  }
+  throw new Error('the channel did not report its storage')
+}
+
+/** What V8 holds in the Worker's isolate (JS heap and ArrayBuffer memory), from its inspector. */
+async function v8Heap(inspectorPort) {
+  const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()
+  const url = targets.find((t) => t.webSocketDebuggerUrl)?.webSocketDebuggerUrl
+  if (!url) throw new Error('no inspector target')
+  const ws = new WebSocket(url)
+  try {
+    await new Promise((res, rej) => (ws.once('open', res), ws.once('error', rej)))
+    const reply = new Promise((res) =>
+      ws.on('message', (d) => {
+        const m = JSON.parse(String(d))
+        if (m.id === 1) res(m.result)
+      }),
+    )
+    ws.send(JSON.stringify({ id: 1, method: 'Runtime.getHeapUsage' }))
+    return await within(reply, 10_000, 'inspector')
+  } finally {
+    ws.close()
+  }
+}
+
 /** P5 (ii): our web client reading at `rateBps`, checking the frame stamps in the byte stream. */
-async function clientReader(baseUrl, readUrl, rateBps) {
+async function clientReader(baseUrl, ref, rateBps) {
   const { openChannel } = await import(pathToFileURL(join(ROOT, 'public/_iii/client.js')).href)
-  const url = new URL(readUrl)
-  const ref = { channel_id: url.pathname.split('/').pop(), access_key: url.searchParams.get('key'), direction: 'read' }
   const reader = await openChannel(baseUrl, ref, { window: MiB })
   const st = { bytes: 0, orderOk: true, tFirst: 0, tLast: 0 }
   const done = (async () => {

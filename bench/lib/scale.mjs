@@ -2,7 +2,7 @@
 // for S4, against the single-engine design this project had before (BASELINE_COMMIT, run from a
 // `git archive` of that commit under the same workerd).
 import { execSync } from 'node:child_process'
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { registerWorker } from 'iii-sdk'
@@ -29,15 +29,6 @@ export function baselineSource() {
   if (existsSync(join(ROOT, 'public/_iii/client.js'))) cpSync(join(ROOT, 'public/_iii/client.js'), join(dir, 'public/_iii/client.js'))
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** A copy of our sources for a run that redeploys (S5 appends to it; the main snapshot stays as it is). */
-export function redeployableSource() {
-  const dir = mkdtempSync(join(tmpdir(), 'iii-bench-redeploy-'))
-  for (const f of ['src', 'public', 'wrangler.toml', 'package.json', 'tsconfig.json']) cpSync(join(ROOT, f), join(dir, f), { recursive: true })
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
-  return { dir, redeploy: (n) => appendFileSync(join(dir, 'src/index.ts'), `\n// bench redeploy ${n}\n`) }
 }
 
 async function until(check, what, ms = 30_000) {
@@ -117,7 +108,13 @@ export async function busiestShare(proc, { K = 16, invocations = 4000, requests 
     const sorted = perObject.map((o) => o.events).sort((a, b) => a - b)
     const busiest = perObject.reduce((a, b) => (b.events > a.events ? b : a))
     const channels = perObject.filter((o) => o.object.startsWith('channel')).length
+    // What an HTTP-trigger request costs in storage: the rows its two channels wrote (cost table).
+    const channelRows = Object.entries(after.status.storage ?? {})
+      .filter(([id]) => !(id in (before.status.storage ?? {})))
+      .map(([, s]) => s.rows_written)
     return {
+      rowsPerChannel: median(channelRows),
+      rowsPerChannelMax: Math.max(...channelRows),
       K,
       invocations,
       requests,

@@ -15,10 +15,9 @@ const withNamespace = (path, extra = {}) => {
 }
 const authHeaders = () => (token() ? { authorization: `Bearer ${token()}` } : {})
 
-function formatBytes(n) {
-  for (const [unit, size] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]]) if (n >= size) return `${(n / size).toFixed(1)} ${unit}`
-  return `${n} B`
-}
+/** The channel client (null when it was not built); the page shows status without it. */
+const client = await import('/_iii/client.js').catch(() => null)
+const formatBytes = client?.formatBytes ?? ((n) => `${n} B`)
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`
 
 function since(ms) {
@@ -205,7 +204,9 @@ async function poll() {
     return
   }
   if (res.status === 401) {
-    setNote('Status needs the engine token.')
+    // Nothing is shown without the token. The server says why: a wrong token, or none set up yet.
+    const said = (await res.json().catch(() => null))?.error?.message
+    setNote(said ? `Refused: ${said}` : 'Status needs the engine token.')
     showTokenForm(token() ? 'That token was refused. Enter the engine token.' : 'This deployment needs its engine token.')
     return
   }
@@ -223,7 +224,6 @@ async function poll() {
 
 // ---- Files through channels --------------------------------------------------------------------
 
-let client = null
 let chosen = null
 
 function setStatus(text, state = 'busy') {
@@ -418,9 +418,7 @@ function setupTransfer() {
 async function main() {
   startStatus()
   setupTransfer()
-  try {
-    client = await import('/_iii/client.js')
-  } catch {
+  if (!client) {
     $('client-note').textContent = 'The channel client is not built: run `npm run build:page`.'
     return
   }

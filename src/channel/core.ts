@@ -2,15 +2,23 @@
 // ChannelObject adapts sockets, SQLite and timers to this; the unit tests drive it with fakes.
 //
 // Where a frame goes:
-//   reader connected and nothing queued  -> straight to the reader (no storage on the hot path)
-//   otherwise                            -> `pending` (memory), then to the FrameStore in one batch
-//                                           when the buffer is full or the flush task runs
-// The drain task sends the stored frames, then `pending`, to the reader a slice at a time, and
-// deletes what it sent. Undelivered data is therefore in memory for at most one task turn.
+//   reader connected, nothing queued, reader not backed up  -> straight to the reader (no storage)
+//   otherwise                                              -> `pending` (memory), then to the
+//                                                             FrameStore in one batch
+// A batch is written when the next frame would not fit in it (`bufferBytes`, at most one storage
+// row), when it holds `bufferSize` frames, when the writer ends with no reader, or when the flush
+// task runs (the host runs it a short delay after the first frame waits; a pending timer keeps a
+// Durable Object in memory, so only a reset, which also drops the writer's socket, can lose a
+// batch: the reader is then told the writer was lost). Fewer, fuller batches mean fewer storage
+// rows, which Cloudflare bills one by one.
+// The drain task sends the stored frames, then `pending`, to the reader a slice at a time.
 //
-// Flow control (opt-in, for clients of our own): a reader that connects with a window gets at
-// most that many bytes beyond what it acknowledged (`readerAck`); the rest waits in storage, so a
-// slow reader costs bounded memory. The SDK's reader sends nothing back and gets no window.
+// Holding back: a reader is sent nothing more while it has a window's worth unacknowledged (flow
+// control, opt-in, for clients of our own: `readerAck`) or while its socket reports more than
+// `readerHighWaterBytes` queued (`Peer.bufferedAmount`, where the runtime reports one). Held-back
+// frames wait in `pending` and then storage, so a slow reader costs bounded memory. An ack wakes a
+// window-blocked reader; a backed-up socket is looked at again on the next writer frame or by the
+// recheck task. The SDK's reader sends nothing back and gets no window.
 
 import { CloseCode, closeReason } from '../protocol/close-codes'
 import { type Frame, formatBytes, frameBytes } from './frame'
@@ -21,6 +29,8 @@ export type End = 'writer' | 'reader'
 export interface Peer {
   send(frame: Frame): void
   close(code: number, reason: string): void
+  /** Bytes queued in the socket and not yet sent, where the runtime reports it (read per frame). */
+  readonly bufferedAmount?: number
 }
 
 /** Durable home of undelivered frames, numbered by a sequence that only grows. */
@@ -29,11 +39,25 @@ export interface FrameStore {
   append(firstSeq: number, frames: readonly Frame[]): void
   /** Frames from `fromSeq` on, in order, stopping once `maxBytes` is reached (at least one if any). */
   read(fromSeq: number, maxBytes: number): Frame[]
-  /** Forgets every frame whose seq is below `seq`. */
+  /** Frames below `seq` are delivered: the store may forget them (or reuse their space). */
   dropBelow(seq: number): void
 }
 
-export type Task = 'flush' | 'drain' | 'reconcile'
+/** A FrameStore that survives the object: what it holds can be read back after a wake. */
+export interface DurableFrameStore extends FrameStore {
+  /**
+   * The stored range after a wake. `delivered`: frames below it reached the reader before the object
+   * slept (kept with the reader's socket); null when no reader took anything yet.
+   */
+  restore(delivered: number | null): StoredRange
+}
+
+/**
+ * Work the core asks the host to run later: 'drain' and 'reconcile' soon after the current event,
+ * 'flush' after a short delay (so a batch can fill), 'recheck' after a short delay (a reader whose
+ * socket was backed up may have drained).
+ */
+export type Task = 'flush' | 'drain' | 'reconcile' | 'recheck'
 
 /** What the host does for the core: timers, the small record of the ends, the final cleanup. */
 export interface ChannelHost {
@@ -48,13 +72,15 @@ export interface ChannelHost {
 export interface ChannelLimits {
   /** Frames held in memory before they are written to storage in one batch. */
   bufferSize: number
-  /** Bytes held in memory before they are written to storage in one batch. */
+  /** Bytes held in memory before they are written to storage in one batch (at most one storage row). */
   bufferBytes: number
   maxFrameBytes: number
   /** Undelivered bytes (memory + storage) past which the writer is closed with 1013. */
   storageQuotaBytes: number
   /** Backlog bytes sent to the reader per drain turn. */
   drainSliceBytes: number
+  /** Held back while the reader's socket reports more than this queued. */
+  readerHighWaterBytes: number
 }
 
 export type EndPhase = 'waiting' | 'open' | 'done'
@@ -92,12 +118,14 @@ export interface ChannelStats {
   bytesIn: number
   framesOut: number
   bytesOut: number
+  /** Bytes written to storage: what the reader could not take at once. */
+  bytesStored: number
 }
 
 export const emptyEnds = (): EndsState => ({ writer: 'waiting', reader: 'waiting', end: null })
 
 export class ChannelCore {
-  readonly stats: ChannelStats = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 }
+  readonly stats: ChannelStats = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0, bytesStored: 0 }
   private readonly ends: EndsState
   private readonly stored: StoredRange
   private pending: Frame[] = []
@@ -151,6 +179,11 @@ export class ChannelCore {
     return this.window === null ? null : { window: this.window, sent: this.sentToReader, acked: this.ackedByReader }
   }
 
+  /** Frames below this seq have left storage for the reader (the host keeps it with the reader). */
+  get storedFrom(): number {
+    return this.stored.from
+  }
+
   get endsState(): EndsState {
     return { ...this.ends }
   }
@@ -186,11 +219,13 @@ export class ChannelCore {
       const limit = formatBytes(this.limits.maxFrameBytes)
       return this.failWriter(CloseCode.FrameTooLarge, `frame too large: ${formatBytes(size)} (limit ${limit})`)
     }
-    if (this.reader && this.backlogEmpty() && this.windowAllows(size)) return this.deliver(frame, size)
+    if (this.reader && this.backlogEmpty() && this.canSend(size) === 'yes') return this.deliver(frame, size)
     if (this.backlog.bytes + size > this.limits.storageQuotaBytes) {
       const limit = formatBytes(this.limits.storageQuotaBytes)
       return this.failWriter(CloseCode.QuotaExceeded, `channel buffer quota exceeded (limit ${limit})`)
     }
+    // A batch is one storage row: written once the next frame would not fit, so rows come out full.
+    if (this.pending.length > 0 && this.pendingBytes + size > this.limits.bufferBytes) this.flush()
     this.pending.push(frame)
     this.pendingBytes += size
     if (this.pending.length >= this.limits.bufferSize || this.pendingBytes >= this.limits.bufferBytes) this.flush()
@@ -243,7 +278,7 @@ export class ChannelCore {
   runTask(task: Task): void {
     if (this.finished) return
     if (task === 'flush') this.flush()
-    else if (task === 'drain') this.drain()
+    else if (task === 'drain' || task === 'recheck') this.drain()
     else this.reconcile()
   }
 
@@ -264,11 +299,18 @@ export class ChannelCore {
     this.sentToReader += size
   }
 
-  /** Without a window, always; with one, while the bytes in flight stay within it (one frame at least). */
-  private windowAllows(size: number): boolean {
-    if (this.window === null) return true
-    const inFlight = this.sentToReader - this.ackedByReader
-    return inFlight === 0 || inFlight + size <= this.window
+  /**
+   * Whether the reader may be sent a frame of `size` now: not while a window's worth is
+   * unacknowledged (one frame always goes when nothing is in flight), nor while its socket is
+   * backed up.
+   */
+  private canSend(size: number): 'yes' | 'window' | 'backed-up' {
+    if (this.window !== null) {
+      const inFlight = this.sentToReader - this.ackedByReader
+      if (inFlight > 0 && inFlight + size > this.window) return 'window'
+    }
+    if ((this.reader?.bufferedAmount ?? 0) > this.limits.readerHighWaterBytes) return 'backed-up'
+    return 'yes'
   }
 
   /** Moves `pending` to storage in one batch. */
@@ -277,6 +319,7 @@ export class ChannelCore {
     this.store.append(this.stored.to, this.pending)
     this.stored.to += this.pending.length
     this.stored.bytes += this.pendingBytes
+    this.stats.bytesStored += this.pendingBytes
     this.pending = []
     this.pendingBytes = 0
   }
@@ -285,14 +328,15 @@ export class ChannelCore {
   private drain(): void {
     if (!this.reader) return
     let budget = this.limits.drainSliceBytes
-    let blocked = false
-    while (budget > 0 && !blocked && this.stored.to > this.stored.from) {
+    let held: 'window' | 'backed-up' | null = null
+    while (budget > 0 && !held && this.stored.to > this.stored.from) {
       const frames = this.store.read(this.stored.from, budget)
       let sent = 0
       for (const frame of frames) {
         const size = frameBytes(frame)
-        if (!this.windowAllows(size)) {
-          blocked = true
+        const can = this.canSend(size)
+        if (can !== 'yes') {
+          held = can
           break
         }
         this.deliver(frame, size)
@@ -302,23 +346,28 @@ export class ChannelCore {
       }
       this.stored.from += sent
       if (sent > 0) this.store.dropBelow(this.stored.from)
+      if (frames.length === 0) break // defensive: the store has nothing where the range says it has
     }
-    while (budget > 0 && !blocked && this.pending.length > 0) {
+    while (budget > 0 && !held && this.pending.length > 0) {
       const size = frameBytes(this.pending[0]!)
-      if (!this.windowAllows(size)) {
-        blocked = true
+      const can = this.canSend(size)
+      if (can !== 'yes') {
+        held = can
         break
       }
       this.deliver(this.pending.shift()!, size)
       this.pendingBytes -= size
       budget -= size
     }
-    // A reader at the end of its window is woken by its next ack, not by polling; meanwhile what
-    // waits for it goes to storage.
-    if (!this.backlogEmpty()) {
-      if (blocked) this.flush()
-      else this.host.schedule('drain')
-    } else if (this.ends.writer === 'done') this.endReader()
+    if (this.backlogEmpty()) {
+      if (this.ends.writer === 'done') this.endReader()
+      return
+    }
+    if (!held) return this.host.schedule('drain')
+    // What waits for a held-back reader goes to storage in batches, not polled from memory. A reader
+    // at the end of its window is woken by its next ack; a backed-up socket is looked at again.
+    if (this.pending.length > 0) this.host.schedule('flush')
+    if (held === 'backed-up') this.host.schedule('recheck')
   }
 
   private failWriter(code: number, reason: string): void {

@@ -12,11 +12,13 @@
 import { DurableObject } from 'cloudflare:workers'
 import { CloseCode, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { parseChannelId, parseReaderAck } from '../protocol/refs'
+import { httpError } from '../http/errors'
 import { statusStub } from '../stubs'
 import { socketTag } from '../tags'
 import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type ReaderFlow, type Task, emptyEnds } from './core'
-import { channelLimits, ttlSeconds } from './limits'
-import { CHANNEL_SCHEMA, SqliteFrameStore } from './sqlite-store'
+import { connectRequest } from './connect'
+import { FLUSH_DELAY_MS, RECHECK_DELAY_MS, channelLimits, ttlSeconds } from './limits'
+import { CHANNEL_SCHEMA, type RowMeter, SqliteFrameStore, execCounted } from './sqlite-store'
 
 type ChannelRow = {
   channel_id: string
@@ -43,6 +45,10 @@ export interface ChannelSnapshot {
   backlog_frames: number
   backlog_bytes: number
   buffer_size: number
+  /** Bytes that went to storage (a reader that keeps up costs none). */
+  bytes_stored: number
+  /** Rows this channel's object wrote so far, as Cloudflare counts them for billing (bench). */
+  rows_written: number
   finished: boolean
   updated_at_ms: number
 }
@@ -54,24 +60,23 @@ export interface ChannelSnapshot {
  */
 export const REPORT_AFTER_MS = 1000
 
-/** Headers the front door sets on the upgrade it forwards here (already checked there). */
-export const END_HEADER = 'x-iii-channel-end'
-export const ID_HEADER = 'x-iii-channel-id'
-export const WINDOW_HEADER = 'x-iii-channel-window'
-
 /**
- * Kept on a flow-controlled reader's socket, so its window and counters survive the object
- * sleeping (an attachment is memory kept with the socket, not a storage write).
+ * Kept on the reader's socket, so they survive the object sleeping (an attachment is memory kept
+ * with the socket, not a storage write): a flow-controlled reader's window and counters, and how
+ * far the reader got through what is stored (its rows may be overwritten; see sqlite-store.ts).
  */
-type ReaderAttachment = ReaderFlow | null
+type ReaderAttachment = { flow: ReaderFlow | null; delivered: number }
 
 /** WebSocket.readyState CLOSED (the constant is not exposed as a static in workerd). */
 const SOCKET_CLOSED = 3
 
-const NOT_FOUND = () => new Response('channel not found or wrong key', { status: 404 })
+const NOT_FOUND = () => httpError(404, 'NOT_FOUND', 'channel not found or wrong key')
 
 const peer = (ws: WebSocket): Peer => ({
   send: (frame) => ws.send(frame),
+  get bufferedAmount() {
+    return ws.bufferedAmount
+  },
   close: (code, reason) => {
     try {
       ws.close(code, reason)
@@ -82,7 +87,9 @@ const peer = (ws: WebSocket): Peer => ({
 })
 
 export class ChannelObject extends DurableObject<Env> {
-  readonly #store = new SqliteFrameStore(this.ctx.storage.sql)
+  /** Rows written by this object since it woke: frames, its own row, alarms (reported for the bench). */
+  readonly #meter: RowMeter = { rowsWritten: 0 }
+  readonly #store = new SqliteFrameStore(this.ctx.storage.sql, this.#meter)
   readonly #scheduled = new Set<Task>()
   #core: ChannelCore | null = null
   #row: ChannelRow | null = null
@@ -99,14 +106,17 @@ export class ChannelObject extends DurableObject<Env> {
     schedule: (task) => {
       if (this.#scheduled.has(task)) return
       this.#scheduled.add(task)
+      // A batch waits a little for more frames (fewer, fuller rows); a backed-up reader is looked
+      // at again a little later. Pending timers keep the object in memory meanwhile.
+      const delay = task === 'flush' ? FLUSH_DELAY_MS : task === 'recheck' ? RECHECK_DELAY_MS : 0
       setTimeout(() => {
         this.#scheduled.delete(task)
         this.#core?.runTask(task)
-        if (task === 'drain') this.#keepReaderFlow()
-      }, 0)
+        if (task === 'drain' || task === 'recheck') this.#keepReader()
+      }, delay)
     },
     saveEnds: (ends) => {
-      this.ctx.storage.sql.exec('UPDATE channel SET ends = ?', JSON.stringify(ends))
+      this.#exec('UPDATE channel SET ends = ?', JSON.stringify(ends))
     },
     finish: () => this.#finish(),
   }
@@ -120,17 +130,16 @@ export class ChannelObject extends DurableObject<Env> {
   /** The WebSocket upgrade of one end, forwarded by the front door (key already checked). */
   override async fetch(request: Request): Promise<Response> {
     this.#events++
-    const end = request.headers.get(END_HEADER) as End
+    const { channelId, end, window } = connectRequest(request)
     // No await before the row exists: two ends connecting at once must not both create it.
-    if (!this.#row && !this.#open(request.headers.get(ID_HEADER) ?? '')) return NOT_FOUND()
+    if (!this.#row && !this.#open(channelId)) return NOT_FOUND()
     const core = this.#core
     if (!core || core.isFinished || this.#row?.finished) return NOT_FOUND()
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
-    const window = end === 'reader' && request.headers.has(WINDOW_HEADER) ? Number(request.headers.get(WINDOW_HEADER)) : null
     const result = core.connect(end, peer(server), window)
     if (result.ok) {
       this.ctx.acceptWebSocket(server, [end])
-      if (end === 'reader') server.serializeAttachment(core.readerFlow satisfies ReaderAttachment)
+      if (end === 'reader') server.serializeAttachment({ flow: core.readerFlow, delivered: core.storedFrom } satisfies ReaderAttachment)
       this.#report()
     } else {
       // A second socket for a taken end is accepted, then closed at once; the first keeps working.
@@ -153,14 +162,14 @@ export class ChannelObject extends DurableObject<Env> {
     const end = socketTag(this.ctx, ws)
     if (end === 'writer') {
       this.#core?.writerFrame(typeof message === 'string' ? message : new Uint8Array(message))
-      this.#keepReaderFlow()
+      if (this.#core?.readerFlow) this.#keepReader()
       return
     }
     // A reader only ever sends flow-control acks; anything else from it is ignored.
     const acked = end === 'reader' && typeof message === 'string' ? parseReaderAck(message) : null
     if (acked !== null) {
       this.#core?.readerAck(acked)
-      this.#keepReaderFlow()
+      this.#keepReader()
     }
   }
 
@@ -201,9 +210,8 @@ export class ChannelObject extends DurableObject<Env> {
     const ttlMs = ttlSeconds(this.env) * 1000
     const now = Date.now()
     if (!id || now > id.createdAt * 1000 + ttlMs) return false
-    const sql = this.ctx.storage.sql
-    sql.exec(CHANNEL_SCHEMA)
-    sql.exec(
+    this.#exec(CHANNEL_SCHEMA)
+    this.#exec(
       'INSERT INTO channel (id, channel_id, buffer_size, namespace, created_at, opened_at, ends, finished) VALUES (1, ?, ?, ?, ?, ?, ?, 0)',
       channelId,
       id.bufferSize,
@@ -213,7 +221,7 @@ export class ChannelObject extends DurableObject<Env> {
       JSON.stringify(emptyEnds()),
     )
     // The TTL starts now: the other end has CHANNEL_TTL_SECONDS to come.
-    void this.ctx.storage.setAlarm(now + ttlMs)
+    this.#setAlarm(now + ttlMs)
     this.#row = this.#loadRow()
     this.#core = this.#buildCore(this.#row!, false)
     this.#reportTimer = setTimeout(() => this.#report(), REPORT_AFTER_MS)
@@ -231,18 +239,16 @@ export class ChannelObject extends DurableObject<Env> {
     const reported = this.#report()
     const now = Date.now()
     const ttlMs = ttlSeconds(this.env) * 1000
-    const counted = this.#tellEvents()
     let cleaned: Promise<void>
     if (row && now < row.created_at * 1000 + ttlMs) {
-      const sql = this.ctx.storage.sql
-      sql.exec('DELETE FROM frames')
-      sql.exec('UPDATE channel SET finished = 1, ends = ?', JSON.stringify(this.#core?.endsState ?? emptyEnds()))
+      this.#store.clear()
+      this.#exec('UPDATE channel SET finished = 1, ends = ?', JSON.stringify(this.#core?.endsState ?? emptyEnds()))
       row.finished = 1
       // The pending TTL alarm (first connect + TTL) is later than created + TTL; only an alarm
       // that is running right now must be replaced. Dropping the object before these writes are
       // durable would lose them (ctx.abort breaks the output gate): wait for them.
       cleaned = (async () => {
-        if (this.#inAlarm) await this.ctx.storage.setAlarm(row.created_at * 1000 + ttlMs)
+        if (this.#inAlarm) await this.#setAlarm(row.created_at * 1000 + ttlMs)
         await this.ctx.storage.sync()
       })()
     } else {
@@ -252,6 +258,7 @@ export class ChannelObject extends DurableObject<Env> {
         await this.ctx.storage.deleteAll()
       })()
     }
+    const counted = this.#tellEvents(row)
     this.#finishing = Promise.all([cleaned, reported, counted]).then(() => {})
     void this.#finishing.then(() => this.#dropWhenQuiet())
   }
@@ -275,16 +282,26 @@ export class ChannelObject extends DurableObject<Env> {
     if (open.length === 0) this.ctx.abort('channel finished')
   }
 
-  /** Saves a flow-controlled reader's counters on its socket (SDK readers have none: nothing to do). */
-  #keepReaderFlow(): void {
-    const flow = this.#core?.readerFlow
-    if (!flow) return
+  /** Saves the reader's window counters and how far it got in storage on its socket. */
+  #keepReader(): void {
+    const core = this.#core
+    if (!core || core.endsState.reader !== 'open') return
     const reader = this.ctx.getWebSockets('reader')[0]
     try {
-      reader?.serializeAttachment(flow satisfies ReaderAttachment)
+      reader?.serializeAttachment({ flow: core.readerFlow, delivered: core.storedFrom } satisfies ReaderAttachment)
     } catch {
       // the reader is closing: nothing left to keep
     }
+  }
+
+  #exec(query: string, ...bindings: unknown[]): void {
+    execCounted(this.ctx.storage.sql, this.#meter, query, ...bindings)
+  }
+
+  /** Cloudflare bills each setAlarm() as one row written. */
+  #setAlarm(at: number): Promise<void> {
+    this.#meter.rowsWritten++
+    return this.ctx.storage.setAlarm(at)
   }
 
   #snapshot(): ChannelSnapshot | null {
@@ -304,6 +321,8 @@ export class ChannelObject extends DurableObject<Env> {
       backlog_frames: backlog.frames,
       backlog_bytes: backlog.bytes,
       buffer_size: row.buffer_size,
+      bytes_stored: core.stats.bytesStored,
+      rows_written: this.#meter.rowsWritten,
       finished: core.isFinished,
       updated_at_ms: Date.now(),
     }
@@ -324,11 +343,14 @@ export class ChannelObject extends DurableObject<Env> {
     return sent
   }
 
-  /** Bench only (III_COUNTERS): the events handled since the last time, to the status object. */
-  #tellEvents(): Promise<void> | undefined {
-    const row = this.#row
+  /**
+   * Bench only (III_COUNTERS): the events handled since the last time, and the storage used so far,
+   * to the status object.
+   */
+  #tellEvents(row = this.#row): Promise<void> | undefined {
     if (!this.env.III_COUNTERS || !row || this.#events === this.#eventsTold) return
-    const told = statusStub(this.env, row.namespace).countChannel(row.channel_id, this.#events - this.#eventsTold).catch(() => {})
+    const storage = { rows_written: this.#meter.rowsWritten, bytes_stored: this.#core?.stats.bytesStored ?? 0 }
+    const told = statusStub(this.env, row.namespace).countChannel(row.channel_id, this.#events - this.#eventsTold, storage).catch(() => {})
     this.#eventsTold = this.#events
     this.ctx.waitUntil(told)
     return told
@@ -353,12 +375,13 @@ export class ChannelObject extends DurableObject<Env> {
     const socket = (end: End) => (ends[end] === 'open' ? this.ctx.getWebSockets(end)[0] : undefined)
     const writer = socket('writer')
     const reader = socket('reader')
+    const kept = (reader?.deserializeAttachment() as ReaderAttachment | null | undefined) ?? null
     return new ChannelCore(limits, this.#store, this.#host, {
       ends,
-      stored: this.#store.range(),
+      stored: this.#store.restore(kept?.delivered ?? null),
       writer: writer && peer(writer),
       reader: reader && peer(reader),
-      readerFlow: (reader?.deserializeAttachment() as ReaderAttachment | undefined) ?? null,
+      readerFlow: kept?.flow ?? null,
     })
   }
 }

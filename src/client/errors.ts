@@ -1,5 +1,7 @@
 // Typed errors of the channel client: HTTP refusals (createChannel, upgrades) and how a channel ended.
 
+import { CloseCode } from '../protocol/close-codes'
+
 /** Why a channel socket was closed by the other side, from its Close code. */
 export type ChannelCloseKind =
   | 'writer_lost' // 4001: the writer went away without a clean Close
@@ -11,12 +13,12 @@ export type ChannelCloseKind =
   | 'error' // anything else (1011, a lost connection: 1006, ...)
 
 const KINDS: Record<number, ChannelCloseKind> = {
-  4001: 'writer_lost',
-  4002: 'reader_gone',
-  1008: 'end_taken',
-  1009: 'frame_too_large',
-  1013: 'quota',
-  4008: 'expired',
+  [CloseCode.WriterLost]: 'writer_lost',
+  [CloseCode.ReaderGone]: 'reader_gone',
+  [CloseCode.EndTaken]: 'end_taken',
+  [CloseCode.FrameTooLarge]: 'frame_too_large',
+  [CloseCode.QuotaExceeded]: 'quota',
+  [CloseCode.Expired]: 'expired',
 }
 
 export function closeKind(code: number): ChannelCloseKind {
@@ -46,25 +48,28 @@ export class ChannelClosedError extends ChannelError {
 export class ChannelHttpError extends ChannelError {
   override name = 'ChannelHttpError'
   readonly status: number
-  constructor(status: number, message: string) {
+  /** The server's error code (`UNAUTHORIZED`, `NOT_FOUND`, …), when it sent one. */
+  readonly code: string | undefined
+  constructor(status: number, message: string, code?: string) {
     super(message)
     this.status = status
+    this.code = code
   }
 }
 
 /** 400: a malformed request (bad ref, bad `dir` or `window`, a bad `buffer_size`). */
 export class ChannelRequestError extends ChannelHttpError {
   override name = 'ChannelRequestError'
-  constructor(message: string) {
-    super(400, message)
+  constructor(message: string, code = 'BAD_REQUEST') {
+    super(400, message, code)
   }
 }
 
-/** 401: the server has an engine token and this request did not carry it. */
+/** 401: the engine wants its token (or, having none, serves only localhost) and this request had none. */
 export class ChannelUnauthorizedError extends ChannelHttpError {
   override name = 'ChannelUnauthorizedError'
-  constructor(message = 'engine token required: pass { token }') {
-    super(401, message)
+  constructor(message = 'engine token required: pass { token }', code = 'UNAUTHORIZED') {
+    super(401, message, code)
   }
 }
 
@@ -75,15 +80,31 @@ export class ChannelUnauthorizedError extends ChannelHttpError {
  */
 export class ChannelNotFoundError extends ChannelHttpError {
   override name = 'ChannelNotFoundError'
-  constructor(message = 'channel not found or wrong key') {
-    super(404, message)
+  constructor(message = 'channel not found or wrong key', code = 'NOT_FOUND') {
+    super(404, message, code)
   }
 }
 
 /** The typed error for an HTTP status (what `createChannel` and fetch-based upgrades throw). */
-export function errorForStatus(status: number, message: string): ChannelHttpError {
-  if (status === 400) return new ChannelRequestError(message)
-  if (status === 401) return new ChannelUnauthorizedError(message)
-  if (status === 404) return new ChannelNotFoundError(message)
-  return new ChannelHttpError(status, message)
+export function errorForStatus(status: number, message: string, code?: string): ChannelHttpError {
+  if (status === 400) return new ChannelRequestError(message, code)
+  if (status === 401) return new ChannelUnauthorizedError(message, code)
+  if (status === 404) return new ChannelNotFoundError(message, code)
+  return new ChannelHttpError(status, message, code)
+}
+
+/**
+ * The typed error for a refused response. The server answers `{"error": {"code", "message"}}`;
+ * anything else (a proxy's page) is kept as text.
+ */
+export async function errorForResponse(res: Response, context: string): Promise<ChannelHttpError> {
+  const text = await res.text().catch(() => '')
+  let error: { code?: unknown; message?: unknown } | undefined
+  try {
+    error = (JSON.parse(text) as { error?: typeof error }).error
+  } catch {
+    // not JSON
+  }
+  const message = typeof error?.message === 'string' ? error.message : text || res.statusText
+  return errorForStatus(res.status, `${context}: ${res.status} ${message}`.trim(), typeof error?.code === 'string' ? error.code : undefined)
 }

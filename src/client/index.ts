@@ -11,10 +11,13 @@
 // what its consumer has taken out of `readable`, so the server keeps the rest in storage, not in
 // memory on the way (see README "A slow reader").
 
+import { closeReason } from '../protocol/close-codes'
 import { type ChannelRef, type ChannelRefPair, MAX_WINDOW, MIN_WINDOW, parseChannelSocketTarget } from '../protocol/refs'
-import { ChannelClosedError, ChannelError, ChannelNotFoundError, errorForStatus } from './errors'
+import { ChannelClosedError, ChannelError, ChannelNotFoundError, errorForResponse, errorForStatus } from './errors'
 
 export type { ChannelRef } from '../protocol/refs'
+/** "64 MiB": byte counts as the server's messages and the page show them. */
+export { formatBytes } from '../channel/frame'
 
 export type WriteRef = ChannelRef & { direction: 'write' }
 export type ReadRef = ChannelRef & { direction: 'read' }
@@ -109,16 +112,7 @@ export async function createChannel(baseUrl: string, options: CreateChannelOptio
     throw new ChannelError(`could not reach ${url}: ${(err as Error).message}`, { cause: err })
   }
   if (res.status === 201) return (await res.json()) as ChannelRefs
-  const text = await res.text()
-  let message = text
-  try {
-    const parsed = JSON.parse(text) as { error?: unknown }
-    const error = parsed.error as string | { message?: string } | undefined
-    message = (typeof error === 'string' ? error : error?.message) ?? text
-  } catch {
-    // not JSON: the text is the message
-  }
-  throw errorForStatus(res.status, `POST /channels: ${res.status} ${message}`.trim())
+  throw await errorForResponse(res, 'POST /channels')
 }
 
 /**
@@ -129,7 +123,7 @@ export function upgradeViaFetch(fetcher: FetchLike): SocketFactory {
   return async (url) => {
     const res = await fetcher(url.replace(/^ws(s?):/i, 'http$1:'), { headers: { Upgrade: 'websocket' } })
     const ws = (res as Response & { webSocket?: ChannelSocket & { accept(): void } | null }).webSocket
-    if (res.status !== 101 || !ws) throw errorForStatus(res.status, (await res.text()) || `upgrade refused: ${res.status}`)
+    if (res.status !== 101 || !ws) throw await errorForResponse(res, 'upgrade refused')
     ws.accept()
     return ws
   }
@@ -203,13 +197,6 @@ async function refusal(baseUrl: string, options: OpenOptions): Promise<ChannelEr
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-
-/** Reasons in Close frames are limited to 123 bytes of UTF-8. */
-function closeReason(reason: string): string {
-  let cut = reason
-  while (encoder.encode(cut).length > 123) cut = cut.slice(0, -1)
-  return cut
-}
 
 /** The write end: binary through `writable`, text through `sendMessage`, in the order they are called. */
 export class ChannelWriter {

@@ -5,16 +5,17 @@
 // `set_headers` text frames first, then binary frames as body chunks, passed on as they arrive.
 
 import { mintChannel } from '../channel/mint'
-import { END_HEADER, ID_HEADER } from '../channel/object'
+import { connectEnd } from '../channel/connect'
 import { signingKey } from '../channel/signing'
 import { viewCacheFor } from '../engine/cache'
 import type { HttpAnswer } from '../engine/session-object'
 import type { Outcome } from '../engine/session'
 import { type ChannelRef, DEFAULT_BUFFER_SIZE } from '../protocol/refs'
-import { channelStub, sessionStub } from '../stubs'
+import { sessionStub } from '../stubs'
 import { invokeFunction } from '../engine/invoke'
+import { httpError } from './errors'
 import { runGates } from './middleware'
-import { httpError, parseControlFrame, resultResponse } from './response'
+import { parseControlFrame, resultResponse } from './response'
 import { type Resolution, RETRY_AFTER_S, resolveHttp } from './router'
 import type { RouteMatch } from './routes'
 
@@ -102,9 +103,7 @@ export const notFound = (request: Request) =>
 
 /** Opens one channel end from inside this Worker, as a WebSocket client of the channel object. */
 async function openEnd(env: Env, ref: ChannelRef): Promise<WebSocket> {
-  const res = await channelStub(env, ref.channel_id).fetch('https://channel/connect', {
-    headers: { Upgrade: 'websocket', [END_HEADER]: ref.direction === 'read' ? 'reader' : 'writer', [ID_HEADER]: ref.channel_id },
-  })
+  const res = await connectEnd(env, { channelId: ref.channel_id, end: ref.direction === 'read' ? 'reader' : 'writer', window: null })
   const ws = res.webSocket
   if (!ws) throw new Error(`channel ${ref.channel_id} refused the ${ref.direction} end (${res.status})`)
   ws.binaryType = 'arraybuffer'
@@ -235,4 +234,3 @@ function assembleResponse(ws: WebSocket, settled: Promise<Settled>, requestWrite
     })
   })
 }
-

@@ -7,7 +7,7 @@
 // the function gets. Each is invoked like any function (engine/invoke.ts), one after the other. Pure.
 
 import type { Outcome } from '../engine/session'
-import { httpError } from './response'
+import { httpError } from './errors'
 import type { RouteMatch } from './routes'
 
 /** How long one middleware or condition may take before the request answers 504 (the engine's default). */

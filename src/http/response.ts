@@ -50,8 +50,3 @@ export function resultResponse(result: unknown): Response | null {
   if (!headers.has('content-type')) headers.set('content-type', 'application/json')
   return new Response(JSON.stringify(r.body), { status, headers })
 }
-
-/** Error bodies shaped as the iii engine shapes them: `{"error": {"code", "message"}}`. */
-export function httpError(status: number, code: string, message: string): Response {
-  return Response.json({ error: { code, message } }, { status })
-}

@@ -1,6 +1,7 @@
 // HTTP trigger routes: `api_path` patterns such as `files/:filename` matched against request paths.
 // Pure; registry views (engine/view.ts) keep the compiled table, rebuilt when the registry changes.
 
+import { isOwnPath } from '../paths'
 import { asObject } from '../protocol/json'
 
 export interface HttpRoute {
@@ -31,9 +32,6 @@ export interface RouteMatch {
   condition?: string
 }
 
-/** Paths this project serves itself (API, sockets, the page and its assets): a trigger there is refused. */
-const RESERVED = [/^channels$/, /^ws\/channels(\/|$)/, /^otel$/, /^$/, /^api(\/|$)/, /^_iii(\/|$)/]
-
 const splitPath = (path: string) => path.replace(/^\/+|\/+$/g, '').split('/').filter((s) => s !== '')
 
 /** Why an http trigger config cannot be served, or null when it can. */
@@ -44,7 +42,8 @@ export function httpTriggerProblem(config: unknown): string | null {
     return 'http_method must be a method name like "GET"'
   }
   const path = splitPath(c.api_path).join('/')
-  if (RESERVED.some((r) => r.test(path))) return `api_path "${c.api_path}" is reserved by the engine`
+  // Paths this project serves itself (API, sockets, the page and its assets): a trigger there is refused.
+  if (isOwnPath(path)) return `api_path "${c.api_path}" is reserved by the engine`
   return null
 }
 

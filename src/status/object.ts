@@ -9,6 +9,12 @@ import type { LogEntry } from './log'
 /** A channel silent this long is dropped from the page (it went away without a last word: a reset). */
 const STALE_CHANNEL_MS = 10 * 60 * 1000
 
+/** What a channel's object wrote to storage in its life (bench P5: rows written per GB stored). */
+export interface ChannelStorage {
+  rows_written: number
+  bytes_stored: number
+}
+
 /** Channels the page lists at most (the newest first). */
 const MAX_LISTED = 200
 
@@ -22,6 +28,9 @@ export class StatusObject extends DurableObject<Env> {
   #events = 0
   /** Channels' own event counts, sent only when III_COUNTERS is set (bench S1). */
   readonly #channelCounts = new Map<string, number>()
+  /** Channels' storage use (rows written, bytes stored), latest figures, with III_COUNTERS (bench P5). */
+  readonly #channelStorage = new Map<string, ChannelStorage>()
+
   readonly #log: LogEntry[] = []
 
   /** Adds an entry to the page's recent log. */
@@ -52,13 +61,14 @@ export class StatusObject extends DurableObject<Env> {
     return [...this.#channels.values()].sort((a, b) => b.updated_at_ms - a.updated_at_ms).slice(0, MAX_LISTED)
   }
 
-  /** Bench only: events a channel handled since it last told. */
-  countChannel(channelId: string, events: number): void {
+  /** Bench only: events a channel handled since it last told, and its storage use so far. */
+  countChannel(channelId: string, events: number, storage?: ChannelStorage): void {
     this.#channelCounts.set(channelId, (this.#channelCounts.get(channelId) ?? 0) + events)
+    if (storage) this.#channelStorage.set(channelId, storage)
   }
 
   /** This object's own events, and each channel's (bench only; empty unless III_COUNTERS is set). */
-  counters(): { events: number; channels: Record<string, number> } {
-    return { events: this.#events, channels: Object.fromEntries(this.#channelCounts) }
+  counters(): { events: number; channels: Record<string, number>; storage: Record<string, ChannelStorage> } {
+    return { events: this.#events, channels: Object.fromEntries(this.#channelCounts), storage: Object.fromEntries(this.#channelStorage) }
   }
 }

@@ -192,7 +192,7 @@ describe.skipIf(!executablePath)('the page, in Chromium', () => {
     const writer = await openWriter(channelUrl(dev.wsUrl, refs.writer))
     await sendAll(writer.ws, [randomBytes(65536), randomBytes(65536), randomBytes(65536)])
     const short = refs.writer.channel_id.slice(0, 8)
-    await expect.poll(() => page.locator('#channels').textContent(), { timeout: 10_000 }).toContain('192.0 KiB · 3 fr')
+    await expect.poll(() => page.locator('#channels').textContent(), { timeout: 10_000 }).toContain('192 KiB · 3 fr')
     expect(await page.locator('#channels').textContent()).toContain(short)
     await page.locator('#file').focus() // show the keyboard focus style too
     const shot = join(OUT, 'page.png')
@@ -214,13 +214,17 @@ describe.skipIf(!executablePath)('the page, in Chromium', () => {
     await guarded.route('**/api/status**', (route) => {
       const req = route.request()
       const token = req.headers().authorization ?? new URL(req.url()).searchParams.get('token') ?? ''
-      if (!/s3cret/.test(token)) return route.fulfill({ status: 401, contentType: 'application/json', body: '{"error":"engine token required"}' })
+      const refusal = { error: { code: 'UNAUTHORIZED', message: 'engine token required: send Authorization: Bearer <token>' } }
+      if (!/s3cret/.test(token)) return route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify(refusal) })
       tokenSeen = token
       return route.continue()
     })
     await guarded.goto(`${dev.baseUrl}/`)
     const field = guarded.getByLabel(/Engine token/)
     await expect.poll(() => field.isVisible()).toBe(true)
+    // Nothing of the namespace is shown before the token, and the server's reason is.
+    expect(await guarded.locator('#functions').textContent()).not.toContain('browser::digest')
+    expect(await guarded.locator('#status-note').textContent()).toContain('engine token required')
     await field.fill('s3cret')
     await field.press('Enter')
     await expect.poll(() => guarded.locator('#functions').textContent(), { timeout: 10_000 }).toContain('browser::digest')

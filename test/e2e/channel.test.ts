@@ -1,6 +1,7 @@
 // End to end: the real Worker under `wrangler dev`, driven over HTTP and WebSockets with `ws`.
 
 import { randomBytes } from 'node:crypto'
+import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type ChannelRefs,
@@ -192,8 +193,26 @@ describe('HTTP errors', () => {
     for (const body of ['{not json', '[1]', '{"buffer_size": "lots"}']) {
       const res = await fetch(`${dev.baseUrl}/channels`, { method: 'POST', body })
       expect(res.status, body).toBe(400)
-      expect(await res.json()).toEqual({ error: expect.any(String) })
+      expect(await res.json()).toEqual({ error: { code: 'BAD_REQUEST', message: expect.any(String) } })
     }
+  })
+
+  it('without an engine token, refuses a request addressed to any host but this machine', async () => {
+    // As a deployed Worker sees requests: Cloudflare routes by hostname, so the Host is the public one.
+    const post = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(`${dev.baseUrl}/channels`, { method: 'POST', headers: { host } }, (res) => {
+          let body = ''
+          res.on('data', (d) => (body += d))
+          res.on('end', () => resolve({ status: res.statusCode!, body }))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    const refused = await post('iii-channels-edge.example.workers.dev')
+    expect(refused.status).toBe(401)
+    expect(JSON.parse(refused.body).error.message).toContain('wrangler secret put III_ENGINE_TOKEN')
+    expect((await post(new URL(dev.baseUrl).host)).status).toBe(201)
   })
 
   it('clamps buffer_size and still returns both refs', async () => {

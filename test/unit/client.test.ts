@@ -374,7 +374,7 @@ function coreChannel(limits: Partial<ConstructorParameters<typeof ChannelCore>[0
     finish: () => {},
   }
   core = new ChannelCore(
-    { bufferSize: 64, bufferBytes: 1 << 20, maxFrameBytes: 1 << 20, storageQuotaBytes: 1 << 30, drainSliceBytes: 1 << 20, ...limits },
+    { bufferSize: 64, bufferBytes: 1 << 20, maxFrameBytes: 1 << 20, storageQuotaBytes: 1 << 30, drainSliceBytes: 1 << 20, readerHighWaterBytes: 2 << 20, ...limits },
     store,
     host,
   )

@@ -17,6 +17,7 @@ type Op =
   | { kind: 'writerClose'; code: number; reason: string }
   | { kind: 'evict'; writerLost: boolean }
   | { kind: 'ack'; fraction: number }
+  | { kind: 'backup'; reads: number }
 
 // Frames of 0..3000 bytes: ASCII text, any-code-point text (1..4 UTF-8 bytes each), binary, empties.
 // `size: 'max'` because fast-check otherwise keeps lengths near 10 whatever maxLength says; the
@@ -44,6 +45,7 @@ const stepArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom<End>('writer', 'reader').map((end) => ({ kind: 'connect' as const, end })) },
   { weight: 3, arbitrary: fc.constant({ kind: 'evict' as const, writerLost: false }) },
   { weight: 4, arbitrary: fc.double({ min: 0, max: 1, noNaN: true }).map((fraction) => ({ kind: 'ack' as const, fraction })) },
+  { weight: 2, arbitrary: fc.integer({ min: 1, max: 12 }).map((reads) => ({ kind: 'backup' as const, reads })) },
 )
 /** The writer's end in mid-run, if any: its own Close, or its socket lost while the object slept. */
 const writerEndArb: fc.Arbitrary<Op> = fc.oneof(
@@ -62,6 +64,7 @@ const limitsArb: fc.Arbitrary<ChannelLimits> = fc.record({
   drainSliceBytes: fc.integer({ min: 1, max: 6000 }),
   maxFrameBytes: fc.oneof({ weight: 4, arbitrary: fc.constant(1 << 20) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 3000 }) }),
   storageQuotaBytes: fc.oneof({ weight: 3, arbitrary: fc.constant(1 << 30) }, { weight: 2, arbitrary: fc.integer({ min: 0, max: 20_000 }) }),
+  readerHighWaterBytes: fc.constant(1 << 20),
 })
 
 /** A reader's flow-control window in bytes: none, or small enough to block often. */
@@ -150,6 +153,10 @@ class Scenario {
         return this.evict(op.writerLost)
       case 'ack':
         return this.ack(op.fraction)
+      case 'backup':
+        // The reader's socket reports a backlog for its next few reads, then drains by itself.
+        this.reader.backedUpReads = op.reads
+        return
     }
   }
 
@@ -171,12 +178,14 @@ class Scenario {
     const sentBefore = this.reader.sent.length
     const mayGoDirect = this.connected.reader && undeliveredFrames === 0
     const windowOk = this.windowAllows(size) // before the send changes what is in flight
-    const mustGoDirect = mayGoDirect && (this.window === null || (this.windowKnown && windowOk))
+    const backedUp = this.reader.backedUpReads > 0
+    const mustGoDirect = mayGoDirect && !backedUp && (this.window === null || (this.windowKnown && windowOk))
     this.core.writerFrame(frame)
     if (size > this.limits.maxFrameBytes) return this.expectWriterFailed(1009, 'frame too large')
     const direct = this.reader.sent.length > sentBefore
     if (mustGoDirect) expect(direct, 'a caught-up reader gets the frame at once').toBe(true)
     if (direct) expect(mayGoDirect, 'only a caught-up reader gets a frame at once').toBe(true)
+    if (direct) expect(backedUp, 'a backed-up reader is held back').toBe(false)
     if (this.windowKnown && mayGoDirect && !windowOk) expect(direct, 'held back by the window').toBe(false)
     if (!direct && undeliveredBytes + size > this.limits.storageQuotaBytes) return this.expectWriterFailed(1013, 'quota')
     expect(this.writer.closes).toEqual([])
@@ -234,7 +243,8 @@ class Scenario {
     const readerFlow = ends.reader === 'open' ? this.core.readerFlow : null
     this.core = new ChannelCore(this.limits, this.store, this.host, {
       ends,
-      stored: this.store.range(),
+      // How far the reader got through storage is kept on its socket, like its flow counters.
+      stored: this.store.restore(ends.reader === 'open' ? this.core.storedFrom : null),
       writer: ends.writer === 'open' && !lost ? this.writer : undefined,
       reader: ends.reader === 'open' ? this.reader : undefined,
       readerFlow,
@@ -324,7 +334,7 @@ describe('ChannelCore (property)', () => {
         fc.integer({ min: 1, max: 8 }),
         fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }),
         (frames, quota, bufferSize, runs) => {
-          const s = new Scenario({ bufferSize, bufferBytes: 4000, maxFrameBytes: 1 << 20, storageQuotaBytes: quota, drainSliceBytes: 5000 })
+          const s = new Scenario({ bufferSize, bufferBytes: 4000, maxFrameBytes: 1 << 20, storageQuotaBytes: quota, drainSliceBytes: 5000, readerHighWaterBytes: 1 << 20 })
           let total = 0
           const fits = frames.findIndex((f) => (total += frameBytes(f)) > quota)
           const prefix = fits === -1 ? frames : frames.slice(0, fits)

@@ -72,7 +72,7 @@ describe('relay', () => {
     expect(show(reader.sent)).toEqual(show(mixed))
     expect(host.queue).toEqual([])
     expect(store.size).toBe(0)
-    expect(core.stats).toEqual({ framesIn: 6, bytesIn: 19, framesOut: 6, bytesOut: 19 })
+    expect(core.stats).toEqual({ framesIn: 6, bytesIn: 19, framesOut: 6, bytesOut: 19, bytesStored: 0 })
   })
 
   it('keeps text vs binary through storage, empty frames included (late reader)', () => {
@@ -116,15 +116,24 @@ describe('buffering', () => {
     expect(core.backlog).toEqual({ frames: 4, bytes: 4 })
   })
 
-  it('moves pending to the store at bufferBytes bytes', () => {
+  it('writes a batch once the next frame would not fit in it, so batches (rows) come out full', () => {
     const { core, store, writer } = setup({ bufferBytes: 10 })
     core.connect('writer', writer)
     core.writerFrame('1234')
     core.writerFrame('5678')
     expect(store.size).toBe(0)
-    core.writerFrame('9abc') // 12 bytes >= 10
-    expect(store.size).toBe(3)
-    expect(store.bytes).toBe(12)
+    core.writerFrame('9abc') // 8 + 4 > 10: the batch so far is written, '9abc' starts the next
+    expect([...store.frames.values()]).toEqual(['1234', '5678'])
+    expect(core.backlog).toEqual({ frames: 3, bytes: 12 })
+  })
+
+  it('a frame as large as a batch goes to storage at once, after the batch before it', () => {
+    const { core, store, writer } = setup({ bufferBytes: 10 })
+    core.connect('writer', writer)
+    core.writerFrame('ab')
+    core.writerFrame('x'.repeat(25))
+    expect([...store.frames.values()]).toEqual(['ab', 'x'.repeat(25)])
+    expect(core.stats.bytesStored).toBe(27)
   })
 
   it('the flush task stores what is pending', () => {
@@ -297,7 +306,7 @@ describe('restoration after eviction', () => {
   /** Drops the core and builds a new one from what it saved, as a woken Durable Object does. */
   function rebuild(s: ReturnType<typeof setup>, sockets: { writer?: FakePeer; reader?: FakePeer }) {
     s.host.runAll()
-    const core = new ChannelCore(bigLimits, s.store, s.host, { ends: s.host.lastSaved!, stored: s.store.range(), ...sockets })
+    const core = new ChannelCore(bigLimits, s.store, s.host, { ends: s.host.lastSaved!, stored: s.store.restore(sockets.reader ? s.core.storedFrom : null), ...sockets })
     s.host.core = core
     return core
   }
@@ -409,7 +418,7 @@ describe('flow control (reader window)', () => {
     s.host.runAll()
     const core = new ChannelCore({ ...bigLimits, bufferSize: 64 }, s.store, s.host, {
       ends: s.host.lastSaved!,
-      stored: s.store.range(),
+      stored: s.store.restore(s.core.storedFrom),
       writer: s.writer,
       reader: s.reader,
       readerFlow: s.core.readerFlow,
@@ -428,10 +437,58 @@ describe('flow control (reader window)', () => {
   })
 })
 
+describe('holding back for a backed-up reader socket (bufferedAmount)', () => {
+  const backedUp = 10 << 20 // what a socket reports when far more is queued than readerHighWaterBytes
+
+  it('keeps frames in storage while the socket reports a backlog, then sends them in order', () => {
+    const { core, host, store, writer, reader } = setup()
+    core.connect('reader', reader)
+    core.connect('writer', writer)
+    reader.queued = backedUp
+    for (const f of mixed) core.writerFrame(f)
+    expect(reader.sent).toEqual([])
+    host.runOne() // drain: held back
+    expect(host.tasks.sort()).toEqual(['flush', 'recheck'])
+    host.runOne(host.tasks.indexOf('flush'))
+    expect(store.size).toBe(mixed.length) // left in storage, not in memory
+    host.runOne() // recheck: still backed up, looks again later (once, not a growing queue)
+    expect(host.tasks).toEqual(['recheck'])
+    reader.queued = 0 // the socket drained
+    host.runAll()
+    expect(show(reader.sent)).toEqual(show(mixed))
+    expect(store.size).toBe(0)
+  })
+
+  it('looks again on the next writer frame', () => {
+    const { core, host, writer, reader } = setup()
+    core.connect('reader', reader)
+    core.connect('writer', writer)
+    reader.queued = backedUp
+    core.writerFrame('a')
+    host.runOne()
+    expect(reader.sent).toEqual([])
+    reader.queued = 0
+    core.writerFrame('b') // queued behind 'a', and a drain is asked for
+    expect(host.tasks).toContain('drain')
+    host.runOne(host.tasks.indexOf('drain'))
+    expect(reader.sent).toEqual(['a', 'b'])
+  })
+
+  it('a socket below the mark gets frames at once', () => {
+    const { core, host, writer, reader } = setup()
+    core.connect('reader', reader)
+    core.connect('writer', writer)
+    reader.queued = bigLimits.readerHighWaterBytes
+    core.writerFrame('a')
+    expect(reader.sent).toEqual(['a'])
+    expect(host.queue).toEqual([])
+  })
+})
+
 describe('eviction without the scheduled tasks (a timer lost with the object)', () => {
   const dropTimers = (host: FakeHost) => host.queue.splice(0)
   const rebuild = (s: ReturnType<typeof setup>, sockets: { writer?: FakePeer; reader?: FakePeer }) => {
-    const core = new ChannelCore(bigLimits, s.store, s.host, { ends: s.host.lastSaved!, stored: s.store.range(), ...sockets })
+    const core = new ChannelCore(bigLimits, s.store, s.host, { ends: s.host.lastSaved!, stored: s.store.restore(sockets.reader ? s.core.storedFrom : null), ...sockets })
     s.host.core = core
     return core
   }

@@ -3,12 +3,14 @@
 // core bug shows up as a failed assertion rather than as quietly "working" fakes.
 
 import type { Kind, RegistryStore, Saved } from '../../src/engine/registry'
-import type { ChannelCore, ChannelHost, EndsState, FrameStore, Peer, StoredRange, Task } from '../../src/channel/core'
+import type { ChannelCore, ChannelHost, DurableFrameStore, EndsState, Peer, StoredRange, Task } from '../../src/channel/core'
 import { type Frame, frameBytes } from '../../src/channel/frame'
 
-/** FrameStore over a Map, with the `range()` a woken object rebuilds its StoredRange from. */
-export class MemoryFrameStore implements FrameStore {
+/** FrameStore over a Map, with the `restore()` a woken object rebuilds its StoredRange from. */
+export class MemoryFrameStore implements DurableFrameStore {
   readonly frames = new Map<number, Frame>()
+  /** One past the highest seq ever stored: where a store emptied by delivery goes on. */
+  private end = 0
 
   append(firstSeq: number, frames: readonly Frame[]): void {
     frames.forEach((frame, i) => {
@@ -17,6 +19,7 @@ export class MemoryFrameStore implements FrameStore {
       if (this.frames.has(seq)) throw new Error(`seq ${seq} already stored`)
       // Copy binary frames, as storage would: the core must not rely on the caller's buffer.
       this.frames.set(seq, typeof frame === 'string' ? frame : new Uint8Array(frame))
+      this.end = Math.max(this.end, seq + 1)
     })
   }
 
@@ -37,9 +40,10 @@ export class MemoryFrameStore implements FrameStore {
     for (const s of [...this.frames.keys()]) if (s < seq) this.frames.delete(s)
   }
 
-  range(): StoredRange {
+  restore(delivered: number | null): StoredRange {
+    if (delivered !== null) this.dropBelow(delivered)
     const seqs = this.seqs()
-    if (seqs.length === 0) return { from: 0, to: 0, bytes: 0 }
+    if (seqs.length === 0) return { from: this.end, to: this.end, bytes: 0 }
     return { from: seqs[0]!, to: seqs[seqs.length - 1]! + 1, bytes: this.bytes }
   }
 
@@ -119,6 +123,10 @@ export class FakePeer implements Peer {
   readonly closes: { code: number; reason: string }[] = []
   /** Frames sent after our Close: a real socket would drop (or throw on) them. */
   sentAfterClose = 0
+  /** What the socket reports as queued and not yet sent (a backed-up reader reports a lot). */
+  queued = 0
+  /** Reports `backedUp` bytes for this many more reads, then `queued`: a socket that drains by itself. */
+  backedUpReads = 0
   /** Close reasons over 123 UTF-8 bytes, which make a real `close()` throw. */
   badReasons = 0
   onClose?: () => void
@@ -126,6 +134,12 @@ export class FakePeer implements Peer {
   onSend?: (frame: Frame) => void
 
   constructor(readonly name = 'peer') {}
+
+  get bufferedAmount(): number {
+    if (this.backedUpReads === 0) return this.queued
+    this.backedUpReads--
+    return 1 << 30
+  }
 
   send(frame: Frame): void {
     this.onSend?.(frame)
@@ -155,6 +169,7 @@ export const bigLimits = {
   maxFrameBytes: 1 << 20,
   storageQuotaBytes: 1 << 30,
   drainSliceBytes: 1 << 20,
+  readerHighWaterBytes: 2 << 20,
 }
 
 /** RegistryStore over maps, reloadable, so a "rebuilt object" test sees only what was written. */

@@ -1,10 +1,11 @@
 // The Channel Durable Object in workerd: relay, late reader, ends, eviction, TTL.
-import { SELF, env, evictDurableObject, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { evictDurableObject, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { signingKeyFor } from '../../src/channel/keys'
 import { mintChannel } from '../../src/channel/mint'
 import { describe, expect, it } from 'vitest'
 import { CloseCode } from '../../src/protocol/close-codes'
-import { chunk, concat, connect, createChannel, waitFor } from './support'
+import { chunk, concat, connect, createChannel, waitFor, frontDoor } from './support'
 
 const stubOf = (channelId: string) => env.CHANNEL.get(env.CHANNEL.idFromName(channelId))
 
@@ -21,8 +22,8 @@ async function leftovers(channelId: string) {
           .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' ORDER BY name")
           .toArray()
           .map((row) => row.name),
-        frames: state.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE name = 'frames'").toArray().length
-          ? state.storage.sql.exec('SELECT count(*) AS n FROM frames').one().n
+        frames: state.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE name = 'frame_rows'").toArray().length
+          ? state.storage.sql.exec('SELECT sum(frames) AS n FROM frame_rows').one().n ?? 0
           : 0,
       }))
     } catch (err) {
@@ -108,12 +109,11 @@ describe('ends', () => {
 
   it('answers 404 for a wrong key, a reader key used to write, and an unknown channel', async () => {
     const refs = await createChannel()
-    const { SELF } = await import('cloudflare:test')
-    const upgrade = { headers: { Upgrade: 'websocket' } }
-    const url = (id: string, key: string, dir: string) => `http://edge/ws/channels/${id}?key=${key}&dir=${dir}`
-    expect((await SELF.fetch(url(refs.writer.channel_id, refs.reader.access_key, 'write'), upgrade)).status).toBe(404)
-    expect((await SELF.fetch(url(refs.writer.channel_id, 'A'.repeat(43), 'read'), upgrade)).status).toBe(404)
-    expect((await SELF.fetch(url(crypto.randomUUID(), refs.reader.access_key, 'read'), upgrade)).status).toBe(404)
+        const upgrade = { headers: { Upgrade: 'websocket' } }
+    const url = (id: string, key: string, dir: string) => `http://localhost/ws/channels/${id}?key=${key}&dir=${dir}`
+    expect((await frontDoor(url(refs.writer.channel_id, refs.reader.access_key, 'write'), upgrade)).status).toBe(404)
+    expect((await frontDoor(url(refs.writer.channel_id, 'A'.repeat(43), 'read'), upgrade)).status).toBe(404)
+    expect((await frontDoor(url(crypto.randomUUID(), refs.reader.access_key, 'read'), upgrade)).status).toBe(404)
   })
 
   it('closes the writer with 1009 on a frame over CHANNEL_MAX_FRAME_BYTES; the reader gets what came before', async () => {
@@ -134,16 +134,15 @@ describe('signed keys', () => {
   it('refuses at the front door a key that is not signed for this channel and direction', async () => {
     const refs = await createChannel()
     const other = await createChannel()
-    const { SELF } = await import('cloudflare:test')
-    const upgrade = { headers: { Upgrade: 'websocket' } }
-    const url = (id: string, key: string, dir: string) => `http://edge/ws/channels/${id}?key=${encodeURIComponent(key)}&dir=${dir}`
+        const upgrade = { headers: { Upgrade: 'websocket' } }
+    const url = (id: string, key: string, dir: string) => `http://localhost/ws/channels/${id}?key=${encodeURIComponent(key)}&dir=${dir}`
     // A reader key used to write, a key of another channel, a flipped bit: all 404.
-    expect((await SELF.fetch(url(refs.writer.channel_id, refs.reader.access_key, 'write'), upgrade)).status).toBe(404)
-    expect((await SELF.fetch(url(refs.writer.channel_id, other.writer.access_key, 'write'), upgrade)).status).toBe(404)
+    expect((await frontDoor(url(refs.writer.channel_id, refs.reader.access_key, 'write'), upgrade)).status).toBe(404)
+    expect((await frontDoor(url(refs.writer.channel_id, other.writer.access_key, 'write'), upgrade)).status).toBe(404)
     const key = refs.writer.access_key
     const flipped = key.slice(0, 30) + (key[30] === 'A' ? 'B' : 'A') + key.slice(31)
-    expect((await SELF.fetch(url(refs.writer.channel_id, flipped, 'write'), upgrade)).status).toBe(404)
-    expect((await SELF.fetch(url(refs.writer.channel_id, key, 'write'), upgrade)).status).toBe(101)
+    expect((await frontDoor(url(refs.writer.channel_id, flipped, 'write'), upgrade)).status).toBe(404)
+    expect((await frontDoor(url(refs.writer.channel_id, key, 'write'), upgrade)).status).toBe(101)
   })
 })
 
@@ -175,11 +174,10 @@ describe('flow control', () => {
 
   it('refuses a window on a writer and one out of range (400)', async () => {
     const refs = await createChannel()
-    const { SELF } = await import('cloudflare:test')
-    const upgrade = { headers: { Upgrade: 'websocket' } }
-    const base = (ref: typeof refs.reader) => `http://edge/ws/channels/${ref.channel_id}?key=${encodeURIComponent(ref.access_key)}&dir=${ref.direction}`
-    expect((await SELF.fetch(base(refs.writer) + '&window=65536', upgrade)).status).toBe(400)
-    expect((await SELF.fetch(base(refs.reader) + '&window=10', upgrade)).status).toBe(400)
+        const upgrade = { headers: { Upgrade: 'websocket' } }
+    const base = (ref: typeof refs.reader) => `http://localhost/ws/channels/${ref.channel_id}?key=${encodeURIComponent(ref.access_key)}&dir=${ref.direction}`
+    expect((await frontDoor(base(refs.writer) + '&window=65536', upgrade)).status).toBe(400)
+    expect((await frontDoor(base(refs.reader) + '&window=10', upgrade)).status).toBe(400)
   })
 })
 
@@ -233,6 +231,25 @@ describe('eviction', () => {
     expect(concat(reader.frames)).toEqual(concat(sent))
   })
 
+  it('a reader part-way through a stored row when the object sleeps gets the rest once, nothing twice', async () => {
+    const refs = await createChannel()
+    const writer = await connect(refs.writer)
+    const frames = Array.from({ length: 12 }, (_, i) => chunk(i + 100, 32 * 1024)) // one storage row
+    for (const frame of frames) writer.ws.send(frame)
+    writer.ws.close(1000)
+    await writer.closed
+    const reader = await connect(refs.reader, '', '&window=65536')
+    await waitFor(() => reader.frames.length === 2, 'the first window')
+    // The row is still in storage with frames 0 and 1 delivered: only the reader's socket knows.
+    await evictDurableObject(stubOf(refs.writer.channel_id))
+    for (let i = 0; i < 40 && reader.frames.length < 12; i++) {
+      reader.ws.send(JSON.stringify({ type: 'ack', bytes: reader.frames.length * 32 * 1024 }))
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect((await reader.closed).code).toBe(1000)
+    expect(reader.frames).toEqual(frames)
+  })
+
   it('keeps a finished writer\'s data for a reader that comes after an eviction', async () => {
     const refs = await createChannel()
     const writer = await connect(refs.writer)
@@ -249,7 +266,7 @@ describe('eviction', () => {
 
 describe('cleanup', () => {
   const lateReader = (refs: { reader: { channel_id: string; access_key: string } }) =>
-    SELF.fetch(`http://edge/ws/channels/${refs.reader.channel_id}?key=${encodeURIComponent(refs.reader.access_key)}&dir=read`, { headers: { Upgrade: 'websocket' } })
+    frontDoor(`http://localhost/ws/channels/${refs.reader.channel_id}?key=${encodeURIComponent(refs.reader.access_key)}&dir=read`, { headers: { Upgrade: 'websocket' } })
 
   it('expires a channel whose reader never connected: the writer gets 4008, its refs 404, and nothing is left', async () => {
     const refs = await createChannel()
@@ -261,7 +278,7 @@ describe('cleanup', () => {
     expect(closed.reason).toMatch(/reader never connected/)
     expect((await lateReader(refs)).status).toBe(404)
     // The alarm ran early here (its refs could still open it): a one-row tombstone stays until then.
-    expect(await leftovers(refs.writer.channel_id)).toMatchObject({ tables: ['channel', 'frames'], frames: 0 })
+    expect(await leftovers(refs.writer.channel_id)).toMatchObject({ tables: ['channel'], frames: 0 })
     expect(await runDurableObjectAlarm(stubOf(refs.writer.channel_id))).toBe(true)
     expect(await leftovers(refs.writer.channel_id)).toEqual({ alarm: null, tables: [], frames: 0 })
   })
@@ -274,7 +291,7 @@ describe('cleanup', () => {
     writer.ws.close(1000)
     await reader.closed
     const left = await leftovers(refs.writer.channel_id)
-    expect(left.tables).toEqual(['channel', 'frames']) // a refs-can't-reopen-it marker, and no frame
+    expect(left.tables).toEqual(['channel']) // a refs-can't-reopen-it marker; the frames' table is dropped
     expect(left.frames).toBe(0)
     expect(left.alarm).not.toBeNull()
     expect((await lateReader(refs)).status).toBe(404) // a finished channel is not opened again
@@ -302,9 +319,9 @@ describe('channels born where they are used', () => {
     const refs = await createChannel()
     const other = await createChannel()
     const upgrade = { headers: { Upgrade: 'websocket' } }
-    const url = (key: string, dir: string) => `http://edge/ws/channels/${refs.writer.channel_id}?key=${encodeURIComponent(key)}&dir=${dir}`
+    const url = (key: string, dir: string) => `http://localhost/ws/channels/${refs.writer.channel_id}?key=${encodeURIComponent(key)}&dir=${dir}`
     for (const [key, dir] of [[refs.reader.access_key, 'write'], [refs.writer.access_key, 'read'], [other.writer.access_key, 'write'], ['B'.repeat(43), 'write']] as const) {
-      expect((await SELF.fetch(url(key, dir), upgrade)).status).toBe(404)
+      expect((await frontDoor(url(key, dir), upgrade)).status).toBe(404)
     }
     expect(await exists(refs.writer.channel_id)).toBe(false)
   })
@@ -313,7 +330,7 @@ describe('channels born where they are used', () => {
     const key = await signingKeyFor((env as unknown as { III_SIGNING_SECRET: string }).III_SIGNING_SECRET)
     const ttlMs = Number(env.CHANNEL_TTL_SECONDS) * 1000
     const old = await mintChannel(key, { bufferSize: 64, namespace: '', now: Date.now() - ttlMs - 5000 })
-    const res = await SELF.fetch(`http://edge/ws/channels/${old.writer.channel_id}?key=${encodeURIComponent(old.writer.access_key)}&dir=write`, { headers: { Upgrade: 'websocket' } })
+    const res = await frontDoor(`http://localhost/ws/channels/${old.writer.channel_id}?key=${encodeURIComponent(old.writer.access_key)}&dir=write`, { headers: { Upgrade: 'websocket' } })
     expect(res.status).toBe(404)
     expect(await leftovers(old.writer.channel_id)).toEqual({ alarm: null, tables: [], frames: 0 })
   })

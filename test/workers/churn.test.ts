@@ -1,7 +1,8 @@
 // Cleanup under churn, measured: channels finished or abandoned leave no tables and no alarms once
 // their TTL alarms ran, and channels nobody connected to never become objects at all.
 // III_CHURN_CHANNELS sets how many (300 by default; .ci/run runs 10,000).
-import { env, evictDurableObject, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { evictDurableObject, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { chunk, connect, createChannel } from './support'
 

@@ -1,6 +1,5 @@
 // The web-standard client (src/client) inside workerd, against the real Channel object: sockets are
-// upgraded through the front door with SELF.fetch (`upgradeViaFetch`), which also shows statuses.
-import { SELF } from 'cloudflare:test'
+// upgraded through the front door (`upgradeViaFetch` over the Worker's own fetch), which also shows statuses.
 import { describe, expect, it } from 'vitest'
 import {
   ChannelClosedError,
@@ -11,10 +10,9 @@ import {
   openChannel,
   upgradeViaFetch,
 } from '../../src/client'
-import { chunk, waitFor } from './support'
+import { BASE, chunk, frontDoor, waitFor } from './support'
 
-const BASE = 'http://edge'
-const fetcher: FetchLike = (input, init) => SELF.fetch(input, init)
+const fetcher: FetchLike = (input, init) => frontDoor(input, init)
 const webSocket = upgradeViaFetch(fetcher)
 const refs = () => createChannel(BASE, { fetch: fetcher })
 

@@ -1,6 +1,7 @@
 // Cron triggers as Durable Object alarms: registered through the engine socket, fired by the cron
 // object's alarm (once per run), surviving an eviction of that object, stopped when the trigger goes.
-import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { CronObject } from '../../src/engine/cron-object'
 import { ofType, openWorker, settle } from './engine-support'

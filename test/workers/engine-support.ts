@@ -1,6 +1,6 @@
 // A raw iii worker on the engine's main socket, speaking the JSON protocol by hand.
-import { SELF } from 'cloudflare:test'
 import { expect } from 'vitest'
+import { BASE, frontDoor } from './support'
 
 export interface RawWorker {
   ws: WebSocket
@@ -15,7 +15,7 @@ export interface RawWorker {
 }
 
 export async function openWorker(path = '/'): Promise<RawWorker> {
-  const res = await SELF.fetch(`http://edge${path}`, { headers: { Upgrade: 'websocket' } })
+  const res = await frontDoor(`${BASE}${path}`, { headers: { Upgrade: 'websocket' } })
   expect(res.status).toBe(101)
   const ws = res.webSocket!
   const inbox: Record<string, any>[] = []

@@ -1,14 +1,16 @@
 // The engine in workerd: sessions (one per worker), the registry, invocation routing between
 // sessions, disconnects, eviction of either session or of the registry, namespaces, bad input.
-import { SELF, env, evictDurableObject, listDurableObjectIds } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { evictDurableObject, listDurableObjectIds } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { type RawWorker, ofType, openWorker, settle } from './engine-support'
+import { frontDoor } from './support'
 
 const sessionOf = (worker: RawWorker) => env.SESSION.get(env.SESSION.idFromString(worker.id))
 const registry = (namespace = '') => env.REGISTRY.get(env.REGISTRY.idFromName(`registry:${namespace}`))
 /** Messages and requests the registry of a namespace has handled since it woke (bench S2 reads the same). */
 const registryEvents = async (namespace = '') => {
-  const counters = await (await SELF.fetch(`http://edge/api/counters?namespace=${namespace}`)).json<{ registry: number; registryInstance: string }>()
+  const counters = await (await frontDoor(`http://localhost/api/counters?namespace=${namespace}`)).json<{ registry: number; registryInstance: string }>()
   return { events: counters.registry, instance: counters.registryInstance }
 }
 
@@ -236,7 +238,7 @@ describe('namespaces', () => {
 
   it('refuses an engine address that is no namespace', async () => {
     for (const path of ['/a/b', '/api', '/bad.name']) {
-      expect((await SELF.fetch(`http://edge${path}`, { headers: { Upgrade: 'websocket' } })).status, path).not.toBe(101)
+      expect((await frontDoor(`http://localhost${path}`, { headers: { Upgrade: 'websocket' } })).status, path).not.toBe(101)
     }
   })
 })
@@ -329,7 +331,7 @@ describe('registration', () => {
   })
 
   it('retires the previous connection of a worker that reattaches with its token', async () => {
-    const res = await (await import('cloudflare:test')).SELF.fetch('http://edge/', { headers: { Upgrade: 'websocket' } })
+    const res = await frontDoor('http://localhost/', { headers: { Upgrade: 'websocket' } })
     const old = res.webSocket!
     const oldInbox: any[] = []
     old.addEventListener('message', (e) => {

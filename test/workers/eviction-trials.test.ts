@@ -1,6 +1,7 @@
 // Durable Object eviction at random points of a transfer, many trials: every byte arrives exactly
 // once and in order, or the reader is told loudly (a non-1000 close). Never silent loss.
-import { env, evictDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { evictDurableObject } from 'cloudflare:test'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { chunk, concat, connect, createChannel } from './support'

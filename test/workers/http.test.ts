@@ -1,13 +1,15 @@
 // HTTP triggers in workerd: the front door goes straight to the serving session (no registry call on
 // a warm request), a reset mid-request answers 502 at once, a departed worker's route answers 503.
-import { SELF, env, evictDurableObject, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { evictDurableObject, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { type RawWorker, ofType, openWorker, settle } from './engine-support'
+import { frontDoor } from './support'
 
 const sessionOf = (worker: RawWorker) => env.SESSION.get(env.SESSION.idFromString(worker.id))
 /** Registry events so far; a registry evicted in between (idle) restarts its count, so the instance is returned too. */
 const registryEvents = async () => {
-  const counters = await (await SELF.fetch('http://edge/api/counters')).json<{ registry: number; registryInstance: string }>()
+  const counters = await (await frontDoor('http://localhost/api/counters')).json<{ registry: number; registryInstance: string }>()
   return { events: counters.registry, instance: counters.registryInstance }
 }
 
@@ -26,7 +28,7 @@ const answer = (worker: RawWorker, inv: Record<string, any>, body: string) =>
 describe('http triggers', () => {
   it('passes the request to the serving session and answers with its result; a warm request asks the registry nothing', async () => {
     const worker = await serve('web::hello', 'hello/:name')
-    const request = (name: string) => SELF.fetch(`http://edge/hello/${name}`)
+    const request = (name: string) => frontDoor(`http://localhost/hello/${name}`)
     const cold = request('cold')
     const inv = await worker.next(ofType('invokefunction'))
     expect(inv.data).toMatchObject({ path: '/hello/:name', path_params: { name: 'cold' }, method: 'GET', request_body: { direction: 'read' }, response: { direction: 'write' } })
@@ -44,7 +46,7 @@ describe('http triggers', () => {
 
   it('answers 502 at once when the serving session is reset mid-request (a crash, a deploy)', async () => {
     const worker = await serve('web::reset', 'reset-me')
-    const pending = SELF.fetch('http://edge/reset-me')
+    const pending = frontDoor('http://localhost/reset-me')
     await worker.next(ofType('invokefunction'))
     // A session serving a request cannot be evicted (the request pins it); a reset can still take it.
     const resetAt = Date.now()
@@ -57,10 +59,10 @@ describe('http triggers', () => {
 
   it('does not need the registry mid-request: evicting it changes nothing', async () => {
     const worker = await serve('web::steady', 'steady')
-    const first = SELF.fetch('http://edge/steady')
+    const first = frontDoor('http://localhost/steady')
     answer(worker, await worker.next(ofType('invokefunction')), 'one')
     expect(await (await first).text()).toBe('one')
-    const pending = SELF.fetch('http://edge/steady')
+    const pending = frontDoor('http://localhost/steady')
     const inv = await worker.next(ofType('invokefunction'))
     await evictDurableObject(env.REGISTRY.get(env.REGISTRY.idFromName('registry:')))
     answer(worker, inv, 'two')
@@ -69,16 +71,16 @@ describe('http triggers', () => {
 
   it('answers 503 with Retry-After for a route whose worker just left, not 404', async () => {
     const worker = await serve('web::brief', 'brief')
-    const first = SELF.fetch('http://edge/brief')
+    const first = frontDoor('http://localhost/brief')
     answer(worker, await worker.next(ofType('invokefunction')), 'here')
     expect((await first).status).toBe(200)
     worker.ws.close(1000)
     await worker.closed
-    let res = await SELF.fetch('http://edge/brief')
-    for (let i = 0; i < 50 && res.status === 200; i++) res = await SELF.fetch('http://edge/brief')
+    let res = await frontDoor('http://localhost/brief')
+    for (let i = 0; i < 50 && res.status === 200; i++) res = await frontDoor('http://localhost/brief')
     expect(res.status).toBe(503)
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
-    expect((await SELF.fetch('http://edge/never-was')).status).toBe(404)
+    expect((await frontDoor('http://localhost/never-was')).status).toBe(404)
   })
 
   it('serves a namespace\'s routes under /<namespace>/ only', async () => {
@@ -86,9 +88,9 @@ describe('http triggers', () => {
     worker.send({ type: 'registerfunction', id: 'shop::cart' })
     worker.send({ type: 'registertrigger', id: 'cart', trigger_type: 'http', function_id: 'shop::cart', config: { api_path: 'cart' } })
     await settle(worker)
-    const pending = SELF.fetch('http://edge/shop/cart')
+    const pending = frontDoor('http://localhost/shop/cart')
     answer(worker, await worker.next(ofType('invokefunction')), 'cart')
     expect(await (await pending).text()).toBe('cart')
-    expect((await SELF.fetch('http://edge/cart')).status).toBe(404)
+    expect((await frontDoor('http://localhost/cart')).status).toBe(404)
   })
 })

@@ -1,10 +1,9 @@
 // GET /api/status: workers, functions, triggers and open channels with their counters.
-import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { openWorker, settle } from './engine-support'
-import { chunk, connect, createChannel } from './support'
+import { chunk, connect, createChannel, frontDoor } from './support'
 
-const status = async (namespace = '') => (await SELF.fetch(`http://edge/api/status?namespace=${namespace}`)).json<any>()
+const status = async (namespace = '') => (await frontDoor(`http://localhost/api/status?namespace=${namespace}`)).json<any>()
 
 describe('status API', () => {
   it('shows workers, functions, triggers and a channel moving data, and forgets the channel once finished', async () => {
@@ -55,11 +54,11 @@ describe('status API', () => {
     const inDefault = await status()
     expect(inDefault.functions.some((f: any) => f.function_id === 'scoped::fn')).toBe(false)
     expect(inDefault.namespaces).toContain('status-ns')
-    expect((await SELF.fetch('http://edge/api/status?namespace=bad.name')).status).toBe(400)
+    expect((await frontDoor('http://localhost/api/status?namespace=bad.name')).status).toBe(400)
   })
 
   it('streams the status as server-sent events', async () => {
-    const res = await SELF.fetch('http://edge/api/status/stream')
+    const res = await frontDoor('http://localhost/api/status/stream')
     expect(res.headers.get('content-type')).toBe('text/event-stream')
     const reader = res.body!.getReader()
     const first = new TextDecoder().decode((await reader.read()).value)

@@ -1,7 +1,18 @@
 // Test clients for the Channel Durable Object inside workerd: sockets opened through the front door.
-import { SELF } from 'cloudflare:test'
+import { exports } from 'cloudflare:workers'
 import { expect } from 'vitest'
+import { channelSocketUrl } from '../../src/client'
 import type { ChannelRef, ChannelRefPair } from '../../src/protocol/refs'
+
+/**
+ * Where the tests address the Worker: a loopback host, as `wrangler dev` on this machine is. Without
+ * an engine token only loopback hosts may use the engine (src/http/guard.ts); a deployed host is
+ * tested on its own (guard.test.ts).
+ */
+export const BASE = 'http://localhost'
+
+/** A request to the Worker's own front door (its default export), in this isolate. */
+export const frontDoor = (input: string | Request, init?: RequestInit): Promise<Response> => exports.default.fetch(input, init)
 
 export interface Client {
   ws: WebSocket
@@ -12,17 +23,18 @@ export interface Client {
 
 export async function createChannel(bufferSize?: number): Promise<ChannelRefPair> {
   const body = bufferSize === undefined ? '' : JSON.stringify({ buffer_size: bufferSize })
-  const res = await SELF.fetch('http://edge/channels', { method: 'POST', body })
+  const res = await frontDoor(`${BASE}/channels`, { method: 'POST', body })
   expect(res.status).toBe(201)
   return res.json()
 }
 
+/** A channel end's socket address (the client's, as http: for an upgrade through `frontDoor`). */
 export function socketUrl(ref: ChannelRef, prefix = ''): string {
-  return `http://edge${prefix}/ws/channels/${ref.channel_id}?key=${encodeURIComponent(ref.access_key)}&dir=${ref.direction}`
+  return channelSocketUrl(`${BASE}${prefix}`, ref).replace(/^ws/, 'http')
 }
 
 export async function connect(ref: ChannelRef, prefix = '', query = ''): Promise<Client> {
-  const res = await SELF.fetch(socketUrl(ref, prefix) + query, { headers: { Upgrade: 'websocket' } })
+  const res = await frontDoor(socketUrl(ref, prefix) + query, { headers: { Upgrade: 'websocket' } })
   expect(res.status).toBe(101)
   const ws = res.webSocket!
   const frames: Client['frames'] = []

@@ -1,7 +1,8 @@
 // Each Durable Object's public surface is its RPC surface: only what other objects and the front
 // door should call. Host callbacks of the pure cores (schedule, saveEnds, finish, send, …) are
 // private fields, so no stub can reach them.
-import { env, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { sessionBuiltins } from '../../src/engine/builtins'
 import { ENGINE_FUNCTIONS } from '../../src/engine/introspection'

@@ -2,6 +2,7 @@
 
 import { createHash } from 'node:crypto'
 import WebSocket from 'ws'
+import { channelSocketUrl } from '../../../src/client'
 
 export interface ChannelRef {
   channel_id: string
@@ -37,9 +38,9 @@ export async function createChannel(baseUrl: string, bufferSize?: number): Promi
   return (await res.json()) as ChannelRefs
 }
 
-/** The socket address of one end; `prefix` mimics an engine address with a path (e.g. '/iii'). */
+/** The socket address of one end (the client's own); `prefix` mimics an engine address with a path (e.g. '/iii'). */
 export function channelUrl(wsUrl: string, ref: ChannelRef, prefix = ''): string {
-  return `${wsUrl}${prefix}/ws/channels/${ref.channel_id}?key=${encodeURIComponent(ref.access_key)}&dir=${ref.direction}`
+  return channelSocketUrl(`${wsUrl}${prefix}`, ref)
 }
 
 /** Resolves once the socket is open; rejects if the upgrade is refused or fails. */

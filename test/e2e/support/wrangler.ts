@@ -1,7 +1,9 @@
-// Runs the real Worker under `wrangler dev` on a free loopback port, for end-to-end tests and benches.
+// Runs a Worker under `wrangler dev` on free loopback ports: the one launcher of the end-to-end tests
+// and of the bench (bench/lib/procs.mjs imports this file; Node runs it by stripping the types).
+// Every process is started in its own group and stopped by its pid.
 
 import { spawn } from 'node:child_process'
-import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -9,10 +11,17 @@ import { join, resolve } from 'node:path'
 export interface WranglerDev {
   baseUrl: string
   wsUrl: string
+  port: number
+  /** The V8 inspector of the Worker (heap usage for memory measurements). */
+  inspectorPort: number
   /** Pid of the wrangler process (also its process group id). */
   pid: number
+  /** Where this run keeps its Durable Objects' storage (fresh per run). */
+  persist: string
   /** Pids of the workerd processes wrangler started (for memory measurements). */
   workerdPids: () => number[]
+  /** The last lines wrangler printed. */
+  output: () => string
   /**
    * A deploy, as far as the objects can tell: the served copy of the source changes, wrangler
    * reloads, every object is reset and every socket closed (only with `{ copy: true }`).
@@ -21,9 +30,21 @@ export interface WranglerDev {
   stop: () => Promise<void>
 }
 
-const ROOT = resolve(import.meta.dirname, '../../..')
+export interface StartOptions {
+  /** `--var NAME:value` for each entry. */
+  vars?: Record<string, string>
+  /** Serve a fresh copy of the source, so `redeploy()` can change it without touching the repository. */
+  copy?: boolean
+  /** Serve the sources in this directory (e.g. a copy taken once for a whole bench run). */
+  cwd?: string
+  /** Another wrangler configuration (e.g. the bench's bare Durable Object). */
+  config?: string
+  logLevel?: 'error' | 'warn' | 'info' | 'log' | 'debug'
+}
+
+export const ROOT = resolve(import.meta.dirname, '../../..')
 const BIN = join(ROOT, 'node_modules/.bin')
-const START_TIMEOUT_MS = 60_000
+const START_TIMEOUT_MS = 90_000
 
 /** A port the kernel just handed out on 127.0.0.1; free unless someone grabs it in between. */
 function freePort(): Promise<number> {
@@ -57,7 +78,7 @@ function workerdDescendants(pid: number): number[] {
     for (let q = parent.get(p); q !== undefined && q > 1; q = parent.get(q)) if (q === pid) return true
     return false
   }
-  return [...name].filter(([p, n]) => n === 'workerd' && isDescendant(p)).map(([p]) => p)
+  return [...name].filter(([p, n]) => n.startsWith('workerd') && isDescendant(p)).map(([p]) => p)
 }
 
 /** Is `pid` still running (a zombie waiting to be reaped counts as gone)? */
@@ -70,42 +91,39 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A copy of what wrangler builds from, with node_modules linked; the caller removes it. */
+export function sourceCopy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'iii-src-'))
+  for (const entry of ['src', 'public', 'wrangler.toml', 'package.json', 'tsconfig.json', 'worker-configuration.d.ts', '.dev.vars']) {
+    if (existsSync(join(ROOT, entry))) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true })
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+  return dir
+}
+
 /**
  * Starts `wrangler dev`. A port found free can be taken by another process before wrangler binds
- * it (other test runs on the machine): that one failure is retried on a new port.
+ * it (other test runs on the machine): that one failure is retried on new ports.
  */
 export async function startWrangler(opts: StartOptions = {}): Promise<WranglerDev> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startWranglerOnce(opts)
     } catch (err) {
-      if (attempt >= 3 || !String(err).includes('Address already in use')) throw err
+      if (attempt >= 3 || !/in use/i.test(String(err))) throw err
     }
   }
 }
 
-interface StartOptions {
-  vars?: Record<string, string>
-  /** Serve a copy of the source, so `redeploy()` can change it without touching the repository. */
-  copy?: boolean
-}
-
-/** A copy of what wrangler builds from, with node_modules linked. */
-function sourceCopy(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'iii-e2e-src-'))
-  for (const entry of ['src', 'public', 'wrangler.toml', 'package.json', 'tsconfig.json', 'worker-configuration.d.ts']) {
-    cpSync(join(ROOT, entry), join(dir, entry), { recursive: true })
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
-  return dir
-}
-
 async function startWranglerOnce(opts: StartOptions): Promise<WranglerDev> {
-  const port = await freePort()
-  const cwd = opts.copy ? sourceCopy() : ROOT
+  const [port, inspectorPort] = [await freePort(), await freePort()]
+  const ownCopy = opts.copy ? sourceCopy() : null
+  const cwd = ownCopy ?? opts.cwd ?? ROOT
   // A fresh storage dir per run so channels of earlier runs never leak into this one.
-  const persist = mkdtempSync(join(tmpdir(), 'iii-e2e-'))
-  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--log-level', 'warn']
+  const persist = mkdtempSync(join(tmpdir(), 'iii-persist-'))
+  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort), '--persist-to', persist]
+  args.push('--log-level', opts.logLevel ?? 'warn', '--show-interactive-dev-session=false')
+  if (opts.config) args.push('--config', opts.config)
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('--var', `${k}:${v}`)
 
   // wrangler needs Node >= 22.12: the `node` devDependency puts one in node_modules/.bin.
@@ -145,15 +163,15 @@ async function startWranglerOnce(opts: StartOptions): Promise<WranglerDev> {
     killGroup('SIGTERM')
     const timer = setTimeout(() => killGroup('SIGKILL'), 5_000)
     await exited
-    while (workerd.some(alive)) await new Promise((r) => setTimeout(r, 100))
+    for (let i = 0; i < 100 && workerd.some(alive); i++) await new Promise((r) => setTimeout(r, 100))
     clearTimeout(timer)
     rmSync(persist, { recursive: true, force: true })
-    if (cwd !== ROOT) rmSync(cwd, { recursive: true, force: true })
+    if (ownCopy) rmSync(ownCopy, { recursive: true, force: true })
   }
   let deploys = 0
   const redeploy = () => {
-    if (cwd === ROOT) throw new Error('redeploy() needs startWrangler({ copy: true })')
-    appendFileSync(join(cwd, 'src/index.ts'), `\n// redeploy ${++deploys}\n`)
+    if (!ownCopy) throw new Error('redeploy() needs startWrangler({ copy: true })')
+    appendFileSync(join(ownCopy, 'src/index.ts'), `\n// redeploy ${++deploys}\n`)
   }
 
   const baseUrl = `http://127.0.0.1:${port}`
@@ -163,7 +181,18 @@ async function startWranglerOnce(opts: StartOptions): Promise<WranglerDev> {
     try {
       // Any HTTP answer to GET / (whatever its status) means the Worker is up.
       await fetch(`${baseUrl}/`, { signal: AbortSignal.timeout(2_000) })
-      return { baseUrl, wsUrl: `ws://127.0.0.1:${port}`, pid: child.pid!, workerdPids: () => workerdDescendants(child.pid!), redeploy, stop }
+      return {
+        baseUrl,
+        wsUrl: `ws://127.0.0.1:${port}`,
+        port,
+        inspectorPort,
+        pid: child.pid!,
+        persist,
+        workerdPids: () => workerdDescendants(child.pid!),
+        output: () => output,
+        redeploy,
+        stop,
+      }
     } catch {
       if (Date.now() > deadline) break
       await new Promise((r) => setTimeout(r, 250))

@@ -1,0 +1,43 @@
+// Who may use the engine (the main socket, POST /channels and /api/*): closed by default.
+//   III_ENGINE_TOKEN set      -> `Authorization: Bearer <token>` (or `?token=` where a browser cannot
+//                                send headers: EventSource), whatever the host
+//   no token                  -> only requests addressed to a loopback host (`wrangler dev`); a
+//                                deployed Worker never sees one, since Cloudflare routes by hostname
+//   III_ALLOW_OPEN = "true"   -> anyone (dangerous: anyone may then register and invoke functions)
+// HTTP triggers (the app's own API) and channel sockets (guarded by their keys) never pass here.
+
+import { createMiddleware } from 'hono/factory'
+import { sameSecret } from '../channel/keys'
+import { refuse } from './errors'
+
+/** Hostnames of this machine, as they appear in a request URL. */
+export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+export const NO_TOKEN_MESSAGE =
+  'this engine has no token yet, so it only serves localhost: set one with `npx wrangler secret put III_ENGINE_TOKEN`, ' +
+  'then send Authorization: Bearer <token> (III_ALLOW_OPEN=true would open it to anyone)'
+export const TOKEN_MESSAGE = 'engine token required: send Authorization: Bearer <token>'
+
+/** Why `request` may not use the engine, or null when it may. */
+export async function engineRefusal(env: Env, request: Request, tokenInQuery = false): Promise<string | null> {
+  const url = new URL(request.url)
+  const expected = env.III_ENGINE_TOKEN
+  if (expected) {
+    const header = /^Bearer (.+)$/.exec(request.headers.get('authorization') ?? '')?.[1]
+    const given = header ?? (tokenInQuery ? url.searchParams.get('token') : null) ?? ''
+    return (await sameSecret(given, expected)) ? null : TOKEN_MESSAGE
+  }
+  if (env.III_ALLOW_OPEN === 'true' || LOOPBACK_HOSTS.has(url.hostname)) return null
+  return NO_TOKEN_MESSAGE
+}
+
+/**
+ * The check as middleware: 401 in the one error shape when refused. `tokenInQuery`: paths where
+ * `?token=` may stand in for the header.
+ */
+export const engineGuard = ({ tokenInQuery = [] as readonly string[] } = {}) =>
+  createMiddleware<{ Bindings: Env }>(async (c, next) => {
+    const refusal = await engineRefusal(c.env, c.req.raw, tokenInQuery.includes(c.req.path))
+    if (refusal) refuse(401, refusal)
+    await next()
+  })
