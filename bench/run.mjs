@@ -2,10 +2,11 @@
 // `npm run bench`: starts `wrangler dev` (ours), the bare-DO baseline (bench/bare-do/) and the Node
 // ws relay (bench/node-relay.mjs) on loopback, runs P1–P8, prints a Markdown table and writes
 // bench/results.json and bench/results.svg. Progress goes to stderr. ~5 minutes on 2 cores.
-//   node bench/run.mjs [--quick] [--only=P|P5|S]
+//   node bench/run.mjs [--quick] [--only=P|P5|S|D]
 //   --quick: small sizes, 1 run each (a smoke test of the bench itself); --only: the relay rows (P),
-//   the memory and storage rows alone (P5, P9), or the engine-at-scale rows (S1–S5: ours against the
-//   single-engine design, BASELINE_COMMIT).
+//   the memory and storage rows alone (P5, P9), the engine-at-scale rows (S1–S5: ours against the
+//   single-engine design, BASELINE_COMMIT) or the data module rows (D1–D3: state round trips,
+//   stream fan-out) alone.
 // Needs Node >= 22.12 for wrangler (npm run puts node_modules/.bin first on PATH).
 import { cpus, loadavg, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
@@ -16,6 +17,7 @@ import { execSync } from 'node:child_process'
 import { ROOT, log, rssBytes, sleep, sourceSnapshot, startNodeRelay, startWrangler, stopAll } from './lib/procs.mjs'
 import { checkTarget, fmt, median, table, writeOutputs } from './lib/report.mjs'
 import { httpDownload, invokeLatency, invokeRate, sdkWorkers } from './lib/sdk.mjs'
+import { dataWorker, stateRoundTrips, streamFanout } from './lib/data.mjs'
 import { BASELINE_COMMIT, baselineSource, busiestShare, createChannelCost, reconnectStorm, registryCalls } from './lib/scale.mjs'
 
 const MiB = c.MiB
@@ -24,6 +26,7 @@ const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 const RUN_P = ONLY === undefined || ONLY === 'P'
 const RUN_P5 = RUN_P || ONLY === 'P5'
 const RUN_S = ONLY === undefined || ONLY === 'S'
+const RUN_D = ONLY === undefined || ONLY === 'D'
 const SCALE = QUICK
   ? { s1K: 16, s1Inv: 800, s1Req: 160, s2N: 100, s3N: 200, s4Lat: 300, s4Rate: 500, s4Runs: 1, s5Workers: 50 }
   : { s1K: 16, s1Inv: 4000, s1Req: 800, s2N: 500, s3N: 1000, s4Lat: 1000, s4Rate: 2000, s4Runs: 3, s5Workers: 50 }
@@ -32,6 +35,7 @@ const CFG = {
     ? { thrMiB: 32, thrRuns: 1, textFrames: 2000, textRuns: 1, latSamples: 300, latRuns: 1, p5AbsentMiB: [8, 16, 32], p5RefMiB: 32, p5SlowMiB: 16, p5Runs: 1, p6N: 50, p6Runs: 1, p7MiB: 16, p7Runs: 1, p8Lat: 300, p8Rate: 500, p8Conc: 50, p8Runs: 1 }
     : { thrMiB: 256, thrRuns: 5, textFrames: 10_000, textRuns: 3, latSamples: 2000, latRuns: 3, p5AbsentMiB: [64, 256, 1024], p5RefMiB: 256, p5SlowMiB: 128, p5Runs: 2, p6N: 200, p6Runs: 3, p7MiB: 64, p7Runs: 3, p8Lat: 2000, p8Rate: 5000, p8Conc: 50, p8Runs: 3 }),
   ...SCALE,
+  ...(QUICK ? { dPairs: 500, dConc: 10, dFanRuns: 10, dSubs: 100 } : { dPairs: 3000, dConc: 10, dFanRuns: 50, dSubs: 100 }),
 }
 const HARD_LIMIT_MS = 900_000 // stop whatever runs at 15 min and report what we have
 
@@ -84,6 +88,7 @@ log(`ours runs from a copy of src/ taken now (commit ${SOURCE.commit}${SOURCE.di
 if (RUN_P) await relayRows()
 if (RUN_P5) await memoryRows()
 if (RUN_S) await scaleRows()
+if (RUN_D) await dataRows()
 
 clearTimeout(hard)
 finish()
@@ -233,6 +238,24 @@ async function scaleRows() {
   }
 }
 
+/** D1–D3: state::set + state::get round trips through the SDK, stream fan-out to live subscribers. */
+async function dataRows() {
+  log(`D1–D3: state round trips (${CFG.dPairs} pairs, concurrency ${CFG.dConc}) and stream fan-out (${CFG.dSubs} subscribers, ${CFG.dFanRuns} sets)`)
+  const ours = await startWrangler({ label: 'ours (data)', cwd: sourceSnapshot() })
+  const iii = dataWorker(ours)
+  try {
+    const d1 = await step('D1', () => stateRoundTrips(iii, { n: CFG.dPairs, concurrency: CFG.dConc, keys: 1, scopes: 1 }))
+    log(`  D1 one key: ${fmt(d1?.perSecond, 0)} set+get/s, p50 ${fmt(d1?.p50, 2)} ms, p99 ${fmt(d1?.p99, 2)} ms`)
+    const d2 = await step('D2', () => stateRoundTrips(iii, { n: CFG.dPairs, concurrency: CFG.dConc, keys: 100, scopes: 10 }))
+    log(`  D2 100 keys / 10 scopes: ${fmt(d2?.perSecond, 0)} set+get/s, p50 ${fmt(d2?.p50, 2)} ms, p99 ${fmt(d2?.p99, 2)} ms`)
+    const d3 = await step('D3', () => streamFanout(ours, iii, { subscribers: CFG.dSubs, runs: CFG.dFanRuns }))
+    log(`  D3 fan-out to ${CFG.dSubs}: last subscriber p50 ${fmt(d3?.p50, 2)} ms, p99 ${fmt(d3?.p99, 2)} ms`)
+  } finally {
+    await iii.shutdown().catch(() => {})
+    await ours.stop()
+  }
+}
+
 /** Opens `n` idle reader+writer pairs on the bare DO; workerd RSS delta per pair. */
 async function bareIdle(proc, n, T) {
   const socks = []
@@ -295,6 +318,9 @@ function finish() {
       orate: m('S4:rate:ours', (x) => x.perSecond), srate: m('S4:rate:single', (x) => x.perSecond),
     },
     s5: (raw['S5'] ?? [])[0] ?? null,
+    d1: (raw['D1'] ?? [])[0] ?? null,
+    d2: (raw['D2'] ?? [])[0] ?? null,
+    d3: (raw['D3'] ?? [])[0] ?? null,
   }
   const failures = (prefix) => errors.filter((e) => e.key.startsWith(prefix)).length
   const runs = (k, ...more) => `${n(k)}${failures(k) ? ` (+${failures(k)} failed)` : ''}${more.length ? ` / ${more.map(n).join(' / ')}` : ''}`
@@ -331,6 +357,14 @@ function finish() {
   const kept = rows.filter((r) => (memoryIds(r) ? RUN_P5 : RUN_P))
   rows.splice(0, rows.length, ...kept)
   if (RUN_S) rows.push(...scaleRows)
+  const { d1, d2, d3 } = P
+  const pairs = (d) => (d ? `${fmt(d.perSecond, 0)} set+get/s; p50 ${fmt(d.p50, 2)} (p99 ${fmt(d.p99, 2)}) ms` : '–')
+  const dataRowList = [
+    { id: 'D1', measure: `state::set + state::get round trips through the SDK, one key, concurrency ${CFG.dConc} (${CFG.dPairs} pairs)`, ours: pairs(d1), ratio: d1 ? `p50 ${fmt(d1.p50, 2)} ms` : '–', runs: runs('D1') },
+    { id: 'D2', measure: `same, 100 keys over 10 scopes (10 state objects)`, ours: pairs(d2), ratio: d1 && d2 ? `${fmt(d2.perSecond / d1.perSecond, 2)}× D1` : '–', runs: runs('D2') },
+    { id: 'D3', measure: `stream fan-out: one stream::set to a group with ${CFG.dSubs} live subscribers, until the last has it (${CFG.dFanRuns} sets)`, ours: d3 ? `p50 ${fmt(d3.p50, 2)} (p99 ${fmt(d3.p99, 2)}) ms` : '–', ratio: d3 ? `p50 ${fmt(d3.p50, 2)} ms` : '–', runs: runs('D3') },
+  ]
+  if (RUN_D) rows.push(...dataRowList)
   // the charted P5/P8 bars are "value / budget": their target is 1
   for (const r of rows) if ((['P8', 'P5 (ii)', 'P9', 'S1', 'S5'].includes(r.id) || r.id.startsWith('P5 (i)')) && r.chart) r.chart.target = { op: '<=', value: 1 }
   for (const r of rows) if (r.id === 'S3' && r.chart) r.chart.target = { op: '<=', value: 1.5 }

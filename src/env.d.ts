@@ -12,6 +12,11 @@ interface Env {
   III_SIGNING_SECRET?: string
   /** How long a caller's session keeps an unused link to another session (ms; default 10 s). */
   III_LINK_IDLE_MS?: string
+  /**
+   * The engine stream worker's `auth_function`: a function (in the socket's namespace) run at each
+   * subscriber's handshake; its answer's `context` rides in that socket's join and leave events.
+   */
+  STREAM_AUTH_FUNCTION?: string
   /** Set (any value) by the bench: channels tell their status object how many events they handled (S1). */
   III_COUNTERS?: string
 }

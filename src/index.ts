@@ -14,15 +14,22 @@ import { NAMESPACE_HEADER } from './engine/session-object'
 import { notFound, serveHttpTrigger } from './http/bridge'
 import { httpError, refuse } from './http/errors'
 import { engineGuard } from './http/guard'
-import { API_PATH, CHANNEL_SOCKET_PATH, CHANNELS_PATH, OTEL_PATH, PAGE_ASSETS_PATH } from './paths'
+import { API_PATH, CHANNEL_SOCKET_PATH, CHANNELS_PATH, OTEL_PATH, PAGE_ASSETS_PATH, STREAMS_PATH } from './paths'
 import { echoableCloseCode, isReservedCloseCode } from './protocol/close-codes'
 import { DEFAULT_NAMESPACE, namespaceOfEnginePath, parseNamespace } from './protocol/namespace'
 import { type Parsed, parseChannelSocketTarget, parseCreateChannelBody } from './protocol/refs'
 import { namespaceCounters, namespaceStatus } from './status/api'
-import { newSessionId } from './stubs'
+import { newSessionId, streamStub } from './stubs'
+import { NAME_MAX_BYTES, utf8Bytes } from './data/state'
+import { STREAM_HEADERS } from './data/stream-object'
+import { streamAuthContext } from './data/stream-auth'
+import { streamHub } from './data/stream-hub'
 
 export { ChannelObject } from './channel/object'
 export { CronObject } from './engine/cron-object'
+export { StateObject } from './data/state-object'
+export { DirectoryObject } from './data/directory-object'
+export { StreamObject } from './data/stream-object'
 export { RegistryObject } from './engine/registry-object'
 export { SessionObject } from './engine/session-object'
 export { StatusObject } from './status/object'
@@ -37,8 +44,10 @@ const STATUS_STREAM_PATH = `${API_PATH}/status/stream`
 const isUpgrade = (c: Context<App>) => c.req.header('upgrade')?.toLowerCase() === 'websocket'
 const isChannelSocketPath = (path: string) => /(^|\/)ws\/channels(\/|$)/.test(path)
 const isOtelPath = (path: string) => path === OTEL_PATH || path.endsWith(OTEL_PATH)
-/** A main-socket upgrade: any upgrade that is not a channel socket or the SDK's telemetry socket. */
-const isEngineUpgrade = (c: Context<App>) => isUpgrade(c) && !isChannelSocketPath(c.req.path) && !isOtelPath(c.req.path)
+/** `[/<namespace>]/streams[/…]`: stream subscribers (their joins are decided by `stream:join` functions). */
+const isStreamsPath = (path: string) => new RegExp(`^(/[^/]+)?${STREAMS_PATH}(/|$)`).test(path)
+/** A main-socket upgrade: any upgrade that is not a channel socket, a stream subscriber or the SDK's telemetry socket. */
+const isEngineUpgrade = (c: Context<App>) => isUpgrade(c) && !isChannelSocketPath(c.req.path) && !isOtelPath(c.req.path) && !isStreamsPath(c.req.path)
 
 /** A parsed input, or the route stops with its status and message. */
 const valueOr = <T,>(parsed: Parsed<T>): T => (parsed.ok ? parsed.value : refuse(parsed.status as 400, parsed.message))
@@ -92,6 +101,41 @@ function otelSocket(c: Context<App>): Response {
 app.get(OTEL_PATH, otelSocket)
 app.get(`/:prefix{.+}${OTEL_PATH}`, otelSocket)
 
+/**
+ * A stream subscriber's socket (a browser's): `/streams/<stream>/<group>`, or under
+ * `/<namespace>/`, served by that group's object. Open like the engine's stream port: the
+ * namespace's `stream:join` functions decide each join.
+ */
+async function streamSocket(c: Context<App>): Promise<Response> {
+  if (!isUpgrade(c)) refuse(426, 'expected a WebSocket upgrade')
+  const namespace = valueOr(parseNamespace(c.req.param('namespace') ?? DEFAULT_NAMESPACE))
+  const stream = c.req.param('stream')!
+  const group = c.req.param('group')!
+  if (utf8Bytes(stream) > NAME_MAX_BYTES || utf8Bytes(group) > NAME_MAX_BYTES) refuse(414, `a stream name or group id is at most ${NAME_MAX_BYTES} bytes`)
+  const headers = new Headers(c.req.raw.headers)
+  headers.set(STREAM_HEADERS.namespace, namespace)
+  headers.set(STREAM_HEADERS.stream, stream)
+  headers.set(STREAM_HEADERS.group, group)
+  const context = await streamAuthContext(c.env, namespace, c.req.raw)
+  if (context !== null) headers.set(STREAM_HEADERS.context, context)
+  else headers.delete(STREAM_HEADERS.context) // never from the client
+  return streamStub(c.env, namespace, stream, group).fetch('https://stream/subscribe', { headers })
+}
+
+app.get(`${STREAMS_PATH}/:stream/:group`, streamSocket)
+app.get(`/:namespace${STREAMS_PATH}/:stream/:group`, streamSocket)
+
+/** One socket for any number of groups, as the engine's stream port: `/streams` (data/stream-hub.ts). */
+async function streamHubSocket(c: Context<App>): Promise<Response> {
+  if (!isUpgrade(c)) refuse(426, 'expected a WebSocket upgrade')
+  const namespace = valueOr(parseNamespace(c.req.param('namespace') ?? DEFAULT_NAMESPACE))
+  const context = await streamAuthContext(c.env, namespace, c.req.raw)
+  return streamHub(c.env, namespace, context)
+}
+
+app.get(STREAMS_PATH, streamHubSocket)
+app.get(`/:namespace${STREAMS_PATH}`, streamHubSocket)
+
 /** The main socket: an upgrade on `/` (default namespace) or `/<namespace>`; a new session object serves it. */
 app.get('*', async (c, next) => {
   if (!isUpgrade(c)) return next()
@@ -127,6 +171,7 @@ app.get(`${API_PATH}/info`, (c) =>
     engine: `${new URL(c.req.url).origin.replace(/^http/, 'ws')}/`,
     namespaces: 'ws://<host>/<namespace> selects a namespace of its own',
     channels_api: `POST ${CHANNELS_PATH}`,
+    streams: `${new URL(c.req.url).origin.replace(/^http/, 'ws')}${STREAMS_PATH}/<stream_name>/<group_id>`,
     status: `${API_PATH}/status`,
   }),
 )

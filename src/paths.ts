@@ -6,12 +6,14 @@ export const CHANNELS_PATH = '/channels'
 export const CHANNEL_SOCKET_PATH = '/ws/channels'
 export const OTEL_PATH = '/otel'
 export const API_PATH = '/api'
+/** Stream subscribers' sockets: `[/<namespace>]/streams[/<stream>/<group>]` (data/stream-hub.ts, stream-object.ts). */
+export const STREAMS_PATH = '/streams'
 /** The page's files (the page itself is `/`). */
 export const PAGE_ASSETS_PATH = '/_iii'
 
 /** Exact paths and path prefixes (the path and everything under it) that are the engine's. */
 const EXACT = ['/', CHANNELS_PATH, OTEL_PATH]
-const PREFIXES = [CHANNEL_SOCKET_PATH, API_PATH, PAGE_ASSETS_PATH]
+const PREFIXES = [CHANNEL_SOCKET_PATH, API_PATH, PAGE_ASSETS_PATH, STREAMS_PATH]
 
 /** Whether `path` (with or without its leading "/") is one of the engine's own. */
 export function isOwnPath(path: string): boolean {

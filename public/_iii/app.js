@@ -94,7 +94,7 @@ function render(status) {
   const json = `${Math.floor(Date.now() / 10_000)} ${JSON.stringify(status)}`
   if (json === lastSnapshot) return
   lastSnapshot = json
-  const { workers = [], functions = [], triggers = [], channels = [], engine = {}, namespaces = [], log = [] } = status
+  const { workers = [], functions = [], triggers = [], channels = [], engine = {}, namespaces = [], log = [], data = {} } = status
   showNamespaces(namespaces)
   fill($('workers'), workers.map((w) => [
     { text: w.name || w.id, title: w.id },
@@ -122,6 +122,14 @@ function render(status) {
     { text: `${formatBytes(c.backlog_bytes)} · ${c.backlog_frames} fr`, num: true },
     { node: bufferMeter(c) },
   ]), 'No open channels')
+  fill($('scopes'), (data.state_scopes ?? []).map((s) => [{ text: s }]), 'No state stored (state::set)')
+  fill($('streams'), (data.streams ?? []).map((g) => [
+    { text: g.stream_name },
+    { text: g.group_id },
+    // Only the newest groups are asked for a live count on each snapshot.
+    { text: g.subscribers ?? '–', num: true },
+  ]), 'No stream items stored (stream::set)')
+  fill($('topics'), (data.topics ?? []).map((t) => [{ text: t.topic }, { text: t.subscribers, num: true }]), 'No topic subscribers (subscribe triggers)')
   fill($('log'), log.map((e) => [
     { text: new Date(e.at).toISOString().slice(11, 19), title: new Date(e.at).toISOString() },
     { text: e.level },

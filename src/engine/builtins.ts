@@ -1,10 +1,13 @@
-// Functions the engine serves itself (`engine::*`, listed in introspection.ts ENGINE_FUNCTIONS).
+// Functions the engine serves itself (`engine::*`, listed in introspection.ts ENGINE_FUNCTIONS;
+// the data modules' ones are in data/builtins.ts).
 // They run in the caller's session: creating a channel touches no object at all; the lists and
 // `::info` read the namespace's registry (the control plane), after this worker's own
 // registrations have reached it; log entries go to the Worker's log and the page's recent log.
 
 import { mintChannel } from '../channel/mint'
 import { signingKey } from '../channel/signing'
+import { dataBuiltins } from '../data/builtins'
+import type { DataTrigger } from '../data/triggers'
 import { asObject } from '../protocol/json'
 import { parseBufferSize } from '../protocol/refs'
 import { LOG_LEVELS, type LogEntry, logEntry } from '../status/log'
@@ -23,6 +26,8 @@ export interface BuiltinContext {
   registry(): Promise<ReturnType<typeof registryStub>>
   status(): ReturnType<typeof statusStub>
   waitUntil(promise: Promise<unknown>): void
+  /** The namespace's data triggers (state, subscribe, stream…), for the data modules' functions. */
+  dataTriggers(): Promise<DataTrigger[]>
 }
 
 export function sessionBuiltins(ctx: BuiltinContext): Record<string, Builtin> {
@@ -51,7 +56,7 @@ export function sessionBuiltins(ctx: BuiltinContext): Record<string, Builtin> {
     'engine::registered-triggers::info': query('registered-triggers::info'),
   }
   for (const level of LOG_LEVELS) builtins[`engine::log::${level}`] = async (data) => void log(ctx, level, data)
-  return builtins
+  return { ...builtins, ...dataBuiltins(ctx) }
 }
 
 /**

@@ -28,3 +28,18 @@ export async function lookupFunction(cache: ViewCache, functionId: string, stale
   if (hit || stale) return hit ?? null
   return (await cache.fresher(asked)).functions.get(functionId) ?? null
 }
+
+const refreshedAt = new WeakMap<ViewCache, number>()
+
+/**
+ * The view, refreshed when the last refresh made here is older than `maxAgeMs`: for objects that
+ * hear no registry notices (a stream group deciding a join), so a trigger change reaches them
+ * within that time, at the cost of at most one registry call per period per isolate.
+ */
+export async function recentView(cache: ViewCache, maxAgeMs: number) {
+  const now = Date.now()
+  if (cache.cached && now - (refreshedAt.get(cache) ?? -Infinity) <= maxAgeMs) return cache.cached
+  const view = await cache.fresher(now)
+  refreshedAt.set(cache, now)
+  return view
+}

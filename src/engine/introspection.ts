@@ -2,6 +2,7 @@
 // registry, shaped, filtered and sorted as the iii engine v0.22 does (docs/engine-compat.md).
 // Pure: RegistryObject answers with these, the unit tests call them directly.
 
+import { STATE_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, STREAM_TRIGGER, SUBSCRIBE_TRIGGER } from '../data/triggers'
 import { parseCron, rfc3339 } from './cron'
 import { CRON, FUNCTIONS_AVAILABLE, type FunctionEntry, type RegistryCore, type TriggerEntry, WORKERS_AVAILABLE } from './registry'
 
@@ -29,8 +30,12 @@ export type Query =
 /** A builtin's answer across RPC (an Error's own fields do not cross it). */
 export type QueryAnswer = { ok: true; value: unknown } | { ok: false; error: { code: string; message: string } }
 
-/** Functions the engine serves itself (builtins.ts implements them; a unit test keeps the two equal). */
-export const ENGINE_FUNCTIONS: readonly { id: string; description: string }[] = [
+/**
+ * Functions the engine serves itself (builtins.ts and data/builtins.ts implement them; a workers
+ * test keeps the lists equal). `worker` is the engine's name for the module serving one, when it
+ * is not `engine` itself (the data modules are workers of their own in the engine).
+ */
+export const ENGINE_FUNCTIONS: readonly { id: string; description: string; worker?: string }[] = [
   { id: 'engine::channels::create', description: 'Create a streaming channel pair' },
   { id: 'engine::functions::list', description: 'List registered functions' },
   { id: 'engine::functions::info', description: 'Describe one function (or up to 32) with its triggers' },
@@ -46,6 +51,21 @@ export const ENGINE_FUNCTIONS: readonly { id: string; description: string }[] = 
   { id: 'engine::log::info', description: 'Write a log entry (info)' },
   { id: 'engine::log::warn', description: 'Write a log entry (warn)' },
   { id: 'engine::log::error', description: 'Write a log entry (error)' },
+  { id: 'state::set', description: 'Set a value in state', worker: 'iii-state' },
+  { id: 'state::get', description: 'Get a value from state', worker: 'iii-state' },
+  { id: 'state::delete', description: 'Delete a value from state', worker: 'iii-state' },
+  { id: 'state::update', description: 'Update a value in state', worker: 'iii-state' },
+  { id: 'state::list', description: 'Get a group from state', worker: 'iii-state' },
+  { id: 'state::list_groups', description: 'List all state groups', worker: 'iii-state' },
+  { id: 'stream::set', description: 'Set a value in a stream', worker: 'iii-stream' },
+  { id: 'stream::get', description: 'Get a value from a stream', worker: 'iii-stream' },
+  { id: 'stream::delete', description: 'Delete a value from a stream', worker: 'iii-stream' },
+  { id: 'stream::update', description: 'Atomically update a stream value with multiple operations', worker: 'iii-stream' },
+  { id: 'stream::list', description: 'List all items in a stream group', worker: 'iii-stream' },
+  { id: 'stream::list_groups', description: 'List all groups in a stream', worker: 'iii-stream' },
+  { id: 'stream::list_all', description: 'List all available stream with metadata', worker: 'iii-stream' },
+  { id: 'stream::send', description: 'Send a custom event to stream subscribers', worker: 'iii-stream' },
+  { id: 'publish', description: 'Publishes an event', worker: 'iii-pubsub' },
 ]
 
 /** Trigger types the engine itself provides here, with the name the engine lists as their owner. */
@@ -54,6 +74,11 @@ export const ENGINE_TRIGGER_TYPE_LIST: readonly { id: string; worker_name: strin
   { id: CRON, worker_name: 'iii-cron', description: 'Cron-based scheduled triggers' },
   { id: FUNCTIONS_AVAILABLE, worker_name: 'engine', description: 'Triggered when functions are registered/unregistered' },
   { id: WORKERS_AVAILABLE, worker_name: 'engine', description: 'Triggered when workers connect/disconnect' },
+  { id: STATE_TRIGGER, worker_name: 'iii-state', description: 'State trigger' },
+  { id: SUBSCRIBE_TRIGGER, worker_name: 'iii-pubsub', description: 'Subscribe to a topic' },
+  { id: STREAM_TRIGGER, worker_name: 'iii-stream', description: 'Stream trigger' },
+  { id: STREAM_JOIN_TRIGGER, worker_name: 'iii-stream', description: 'Stream join trigger' },
+  { id: STREAM_LEAVE_TRIGGER, worker_name: 'iii-stream', description: 'Stream leave trigger' },
 ]
 
 type Input = Record<string, unknown>
@@ -68,7 +93,8 @@ const isInternalFunction = (id: string, metadata?: unknown) =>
 
 /** Who serves a function, as the engine names it: the worker's name, else the id's first segment. */
 export function ownerName(core: RegistryCore, functionId: string): string {
-  if (ENGINE_FUNCTIONS.some((f) => f.id === functionId)) return 'engine'
+  const builtin = ENGINE_FUNCTIONS.find((f) => f.id === functionId)
+  if (builtin) return builtin.worker ?? 'engine'
   const fn = core.functions.get(functionId)
   return (fn && core.workerName(fn.workerId)) ?? functionId.split('::')[0]!
 }
@@ -84,7 +110,7 @@ export interface FunctionSummary {
 
 /** Every function, the engine's own first (what `engine::functions-available` sends; unfiltered). */
 export function functionSummaries(core: RegistryCore): FunctionSummary[] {
-  const engine = ENGINE_FUNCTIONS.map((f) => ({ function_id: f.id, worker_name: 'engine', description: f.description }))
+  const engine = ENGINE_FUNCTIONS.map((f) => ({ function_id: f.id, worker_name: f.worker ?? 'engine', description: f.description }))
   return [...engine, ...[...core.functions.values()].map((f) => summary(core, f))]
 }
 

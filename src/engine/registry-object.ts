@@ -120,7 +120,10 @@ export class RegistryObject extends DurableObject<Env> {
       workers: listWorkers(core, (id) => stats.get(id)?.active_invocations ?? 0).workers.map(
         ({ id, name, runtime, connected_at_ms, function_count, active_invocations }) => ({ id, name, runtime, connected_at_ms, function_count, active_invocations }),
       ),
-      functions: listFunctions(core).functions.map(({ function_id, worker_id, worker_name, description }) => ({ function_id, worker_id, worker_name, description })),
+      // Workers' functions only: the data modules' builtins have tables of their own on the page.
+      functions: listFunctions(core)
+        .functions.filter((f) => f.worker_id !== undefined)
+        .map(({ function_id, worker_id, worker_name, description }) => ({ function_id, worker_id, worker_name, description })),
       triggers: listTriggers(core).registered_triggers,
       namespaces: [...core.namespaces].sort(),
       version: core.version,

@@ -3,7 +3,8 @@
 // HTTP routes of workers that just left. Sessions send their workers' registrations here; the hot
 // path never asks: it reads a versioned snapshot cached in sessions and Worker isolates.
 //
-// Every change bumps `version`. A change to the HTTP route table also sets `routeVersion` and is
+// Every change bumps `version`. A change to the HTTP route table (or to a data module trigger:
+// state, subscribe, stream…) also sets `routeVersion` and is
 // announced to every session (a notice), so a session can tell a front door that its cached table
 // is older than the last route change. A function taken over by another worker is announced to
 // its old owner (`lost`), so the old owner stops accepting invocations for it.
@@ -11,6 +12,7 @@
 import { compileRoute, httpRouteConflict, httpTriggerProblem } from '../http/routes'
 import { asObject } from '../protocol/json'
 import { parseCron } from './cron'
+import { DATA_TRIGGER_TYPES, type DataTrigger, dataTriggerProblem } from '../data/triggers'
 import type {
   EngineMessage,
   RegisterFunction,
@@ -105,7 +107,14 @@ export const FUNCTIONS_AVAILABLE = 'engine::functions-available'
 export const WORKERS_AVAILABLE = 'engine::workers-available'
 export const CRON = 'cron'
 const HTTP = 'http'
-export const ENGINE_TRIGGER_TYPES = new Set([HTTP, CRON, FUNCTIONS_AVAILABLE, WORKERS_AVAILABLE])
+export const ENGINE_TRIGGER_TYPES = new Set([HTTP, CRON, FUNCTIONS_AVAILABLE, WORKERS_AVAILABLE, ...DATA_TRIGGER_TYPES])
+
+/**
+ * Triggers every session's view holds: HTTP routes (front doors match requests) and the data
+ * modules' triggers (the session running `state::set` or `publish` fires them). A change to one
+ * moves `routeVersion`, so a session can tell its view is older than the last such change.
+ */
+const inView = (type: string) => type === HTTP || DATA_TRIGGER_TYPES.has(type)
 
 /** An HTTP route as caches see it: the trigger, and the worker serving its function now. */
 export interface RouteEntry {
@@ -127,6 +136,8 @@ export interface RegistrySnapshot {
   departed: DepartedRoute[]
   /** Namespaces that have a registry (the default namespace's registry keeps this directory). */
   namespaces: string[]
+  /** Triggers of the data modules' types (state, subscribe, stream…), which the caller's session fires. */
+  triggers?: DataTrigger[]
 }
 
 export type Kind = 'worker' | 'function' | 'trigger' | 'trigger_type' | 'departed' | 'namespace'
@@ -241,6 +252,9 @@ export class RegistryCore {
         })),
       departed: [...this.departed.values()],
       namespaces: [...this.namespaces].sort(),
+      triggers: [...this.triggers.values()]
+        .filter((t) => DATA_TRIGGER_TYPES.has(t.trigger_type))
+        .map(({ id, trigger_type, function_id, config, metadata }) => ({ id, trigger_type, function_id, config, ...(metadata !== undefined ? { metadata } : {}) })),
     }
   }
 
@@ -333,8 +347,13 @@ export class RegistryCore {
       const parsed = parseCron(asObject(entry.config).expression)
       if (!parsed.ok) return void refuse(parsed.message)
     }
+    if (DATA_TRIGGER_TYPES.has(entry.trigger_type)) {
+      const problem = dataTriggerProblem(entry.trigger_type, entry.config)
+      if (problem) return void refuse(problem)
+      this.#routesChanged = true
+    }
     const previous = this.triggers.get(entry.id)
-    if (previous?.trigger_type === HTTP) this.#routesChanged = true
+    if (previous && inView(previous.trigger_type)) this.#routesChanged = true
     if (previous?.trigger_type === CRON && entry.trigger_type !== CRON) this.#effects.push({ type: 'cron_cancel', id: previous.id })
     this.#put('trigger', entry)
     if (entry.trigger_type === CRON) this.#effects.push({ type: 'cron_schedule', trigger: entry })
@@ -350,7 +369,7 @@ export class RegistryCore {
   }
 
   #removeTrigger(trigger: TriggerEntry): void {
-    if (trigger.trigger_type === HTTP) this.#routesChanged = true
+    if (inView(trigger.trigger_type)) this.#routesChanged = true
     if (trigger.trigger_type === CRON) this.#effects.push({ type: 'cron_cancel', id: trigger.id })
     this.#remove('trigger', trigger.id)
   }

@@ -3,6 +3,7 @@
 // (docs/architecture.md, "The registry as a control plane").
 
 import { type HttpRoute, compileRoute } from '../http/routes'
+import type { DataTrigger } from '../data/triggers'
 import type { RegistrySnapshot } from './registry'
 import type { FunctionTarget } from './session'
 
@@ -16,6 +17,8 @@ export interface RegistryView {
   /** Routes whose worker left lately: 503, not 404, until `leftAt` + DEPARTED_ROUTE_MS. */
   departed: { route: HttpRoute; leftAt: number }[]
   namespaces: Set<string>
+  /** The data modules' triggers (state, subscribe, stream…): the session making a change fires them. */
+  dataTriggers: DataTrigger[]
 }
 
 export function viewOf(snapshot: RegistrySnapshot): RegistryView {
@@ -28,6 +31,7 @@ export function viewOf(snapshot: RegistrySnapshot): RegistryView {
       .map((r) => ({ ...compileRoute({ id: r.trigger_id, function_id: r.function_id, config: r.config, metadata: r.metadata }), worker: r.worker! })),
     departed: snapshot.departed.map((d) => ({ route: compileRoute({ id: d.id, function_id: d.function_id, config: d.config }), leftAt: d.leftAt })),
     namespaces: new Set(snapshot.namespaces),
+    dataTriggers: snapshot.triggers ?? [],
   }
 }
 

@@ -1,15 +1,42 @@
 // What `/api/status` and `/api/counters` answer for one namespace, gathered from its registry (workers,
-// functions, triggers), its status object (channels that lived a second or more) and, for the
-// newest open channels, the channel objects themselves (live counters, only while someone watches).
+// functions, triggers), its status object (channels that lived a second or more), for the newest
+// open channels the channel objects themselves (live counters, only while someone watches), and
+// its directory of state scopes and stream groups (with the newest groups' subscriber counts).
 
 import type { ChannelSnapshot } from '../channel/object'
 import type { RegistryObject } from '../engine/registry-object'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
-import { channelStub, registryStub, statusStub } from '../stubs'
+import { channelStub, directoryStub, registryStub, statusStub, streamStub } from '../stubs'
 import type { LogEntry } from './log'
 
 /** Open channels whose live counters each status snapshot asks for (one call per channel, per second, while a page watches). */
 const LIVE_CHANNELS = 20
+
+/** State scopes and stream groups the page lists (from the namespace's directory). */
+const LISTED_DATA = 100
+
+/** Stream groups whose subscriber count each snapshot asks for (one call per group, as for channels). */
+const LIVE_GROUPS = 20
+
+/** What the page shows of the data modules: scopes, stream groups with their subscribers, topics. */
+async function dataStatus(env: Env, namespace: string, triggers: { trigger_type: string; config?: unknown }[]) {
+  const directory = directoryStub(env, namespace)
+  const [scopes, groups] = await Promise.all([directory.entries('state', LISTED_DATA), directory.entries('stream', LISTED_DATA)])
+  const counts = await Promise.all(
+    groups.slice(0, LIVE_GROUPS).map(({ parent, name }) => streamStub(env, namespace, parent, name).subscriberCount().catch(() => null)),
+  )
+  // Topics are those something subscribes to: publish keeps nothing, as in the engine.
+  const topics = new Map<string, number>()
+  for (const t of triggers) {
+    const topic = (t.config as { topic?: unknown } | null)?.topic
+    if (t.trigger_type === 'subscribe' && typeof topic === 'string' && topic !== '') topics.set(topic, (topics.get(topic) ?? 0) + 1)
+  }
+  return {
+    state_scopes: scopes.map((s) => s.name),
+    streams: groups.map(({ parent, name }, i) => ({ stream_name: parent, group_id: name, subscribers: counts[i] ?? null })),
+    topics: [...topics].sort(([a], [b]) => (a < b ? -1 : 1)).map(([topic, subscribers]) => ({ topic, subscribers })),
+  }
+}
 
 export async function namespaceStatus(env: Env, namespace: string) {
   // RPC types cannot express the `unknown` fields (configs, metadata): typed from the method itself.
@@ -24,6 +51,7 @@ export async function namespaceStatus(env: Env, namespace: string) {
     reported.slice(0, LIVE_CHANNELS).map((c) => (channelStub(env, c.channel_id).stats() as Promise<ChannelSnapshot | null>).catch(() => c)),
   )
   const channels = [...live, ...reported.slice(LIVE_CHANNELS)].filter((c): c is ChannelSnapshot => c !== null && !c.finished)
+  const data = await dataStatus(env, namespace, registry.triggers)
   return {
     namespace,
     namespaces: directory ?? registry.namespaces,
@@ -31,6 +59,7 @@ export async function namespaceStatus(env: Env, namespace: string) {
     functions: registry.functions,
     triggers: registry.triggers,
     channels: channels.map(({ finished: _, ...c }) => c),
+    data,
     log,
     engine: {
       active_invocations: registry.workers.reduce((n, w) => n + w.active_invocations, 0),

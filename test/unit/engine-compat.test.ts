@@ -184,17 +184,20 @@ describe('introspection, shaped as the engine shapes it', () => {
 
   it('functions::list hides engine and internal functions unless asked, and filters', () => {
     const reg = setup()
-    expect(listFunctions(reg).functions.map((f) => f.function_id)).toEqual(['orders::create'])
+    // The data modules' functions are not internal: the engine lists them under their own workers.
+    const data = ENGINE_FUNCTIONS.filter((f) => f.worker).map((f) => f.id)
+    expect(listFunctions(reg).functions.map((f) => f.function_id)).toEqual(['orders::create', ...data].sort())
+    expect(listFunctions(reg, { worker: 'iii-state' }).functions.map((f) => f.function_id)).toEqual(data.filter((id) => id.startsWith('state::')).sort())
     const all = listFunctions(reg, { include_internal: true }).functions.map((f) => f.function_id)
     expect(all).toEqual(expect.arrayContaining(['orders::hidden', ...ENGINE_FUNCTIONS.map((f) => f.id)]))
     expect(listFunctions(reg, { search: 'create', include_internal: true }).functions[0]!.function_id).toBe('engine::channels::create')
     expect(listFunctions(reg, { worker: 'engine' }).functions).toEqual([])
   })
 
-  it('triggers::list shows cron and http, hides the engine:: types unless asked', () => {
+  it('triggers::list shows cron, http and the data modules\' types, hides the engine:: types unless asked', () => {
     const reg = setup()
-    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['cron', 'http'])
-    expect(listTriggerTypes(reg, { include_internal: true }).triggers.map((t) => t.id)).toEqual(['cron', 'engine::functions-available', 'engine::workers-available', 'http'])
+    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['cron', 'http', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
+    expect(listTriggerTypes(reg, { include_internal: true }).triggers.map((t) => t.id)).toEqual(['cron', 'engine::functions-available', 'engine::workers-available', 'http', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
   })
 
   it('the ::info builtins answer the engine shapes and its NOT_FOUND errors', () => {

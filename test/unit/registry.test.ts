@@ -24,9 +24,9 @@ describe('registrations', () => {
     expect(snap.functions).toEqual([{ id: 'a::b', worker: 'w1' }])
     expect(snap.routes).toEqual([{ trigger_id: 't1', function_id: 'a::b', worker: 'w1', config: { api_path: 'x/:id', http_method: 'GET' }, metadata: undefined }])
     expect(listWorkers(reg, () => 0).workers).toEqual([expect.objectContaining({ id: 'w1', name: 'one', runtime: 'node', connected_at_ms: 5, function_count: 1, functions: ['a::b'], status: 'connected' })])
-    expect(listFunctions(reg).functions).toEqual([expect.objectContaining({ function_id: 'a::b', worker_id: 'w1', worker_name: 'one' })])
+    expect(listFunctions(reg, { worker: 'one' }).functions).toEqual([expect.objectContaining({ function_id: 'a::b', worker_id: 'w1', worker_name: 'one' })])
     expect(listTriggers(reg).registered_triggers).toEqual([expect.objectContaining({ id: 't1', trigger_type: 'http', function_id: 'a::b', worker_id: 'w1', worker_name: 'one' })])
-    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['cron', 'http'])
+    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['cron', 'http', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
   })
 
   it('moves a function id registered again to the new worker, telling the old owner it lost it', () => {
@@ -169,5 +169,34 @@ describe('versions and storage', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('data module triggers (state, subscribe, stream…)', () => {
+  const trigger = (id: string, trigger_type: string, config: unknown) => ({ type: 'registertrigger' as const, id, trigger_type, function_id: `f::${id}`, config })
+
+  it('are in every snapshot and move routeVersion, so sessions know their view is older than a change', () => {
+    const reg = new RegistryCore(new MemoryRegistryStore())
+    reg.apply('w2', [{ type: 'connect', at: 1 }], 1)
+    const notices = reg.apply('w1', [trigger('s', 'state', { scope: 'orders' }), trigger('p', 'subscribe', { topic: 't' })], 2)
+    expect(reg.routeVersion).toBe(reg.version)
+    expect(notices.get('w2')?.routeVersion).toBe(reg.version)
+    expect(reg.snapshot(2).triggers).toEqual([
+      { id: 's', trigger_type: 'state', function_id: 'f::s', config: { scope: 'orders' } },
+      { id: 'p', trigger_type: 'subscribe', function_id: 'f::p', config: { topic: 't' } },
+    ])
+    const before = reg.routeVersion
+    reg.apply('w1', [{ type: 'unregistertrigger', id: 's' }], 3)
+    expect(reg.routeVersion).toBeGreaterThan(before)
+    expect(reg.snapshot(3).triggers?.map((t) => t.id)).toEqual(['p'])
+  })
+
+  it('are the engine’s own types: a worker cannot provide them, and a bad config is refused', () => {
+    const reg = new RegistryCore(new MemoryRegistryStore())
+    reg.apply('w1', [{ type: 'registertriggertype', id: 'state', description: 'mine' }], 1)
+    expect(reg.triggerTypes.has('state')).toBe(false)
+    const notices = reg.apply('w1', [trigger('bad', 'state', { scope: 123 })], 2)
+    expect(notices.get('w1')?.messages[0]).toMatchObject({ id: 'bad', error: { code: 'trigger_registration_failed', message: expect.stringMatching(/Failed to parse trigger config/) } })
+    expect(reg.triggers.has('bad')).toBe(false)
   })
 })

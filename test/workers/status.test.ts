@@ -1,4 +1,5 @@
 // GET /api/status: workers, functions, triggers and open channels with their counters.
+import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { openWorker, settle } from './engine-support'
 import { chunk, connect, createChannel, frontDoor } from './support'
@@ -64,5 +65,33 @@ describe('status API', () => {
     const first = new TextDecoder().decode((await reader.read()).value)
     expect(first).toMatch(/^event: status\ndata: \{.*"workers":/)
     await reader.cancel()
+  })
+
+  it('shows the data modules: state scopes, stream groups with their subscribers, and subscribed topics', async () => {
+    const ns = 'status-data'
+    const state = env.STATE.get(env.STATE.idFromName(`state:${ns}:orders`))
+    await state.set({ namespace: ns, kind: 'state', parent: '', name: 'orders' }, 'o1', '1')
+    const group = env.STREAM.get(env.STREAM.idFromName(`stream:${JSON.stringify([ns, 'chat', 'room-1'])}`))
+    await group.set({ namespace: ns, kind: 'stream', parent: 'chat', name: 'room-1' }, 'm', '"hi"')
+    const res = await frontDoor(`http://localhost/${ns}/streams/chat/room-1`, { headers: { Upgrade: 'websocket' } })
+    const ws = res.webSocket!
+    ws.accept()
+    ws.send(JSON.stringify({ type: 'join', data: { subscriptionId: 'a', streamName: 'chat', groupId: 'room-1' } }))
+    const worker = await openWorker(`/${ns}`)
+    worker.send({ type: 'registerfunction', id: 'status::on-news' })
+    worker.send({ type: 'registertrigger', id: 'sub', trigger_type: 'subscribe', function_id: 'status::on-news', config: { topic: 'news' } })
+    await settle(worker)
+    let data: any
+    for (let i = 0; i < 100; i++) {
+      data = (await status(ns)).data
+      if (data.streams[0]?.subscribers === 1) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(data).toEqual({
+      state_scopes: ['orders'],
+      streams: [{ stream_name: 'chat', group_id: 'room-1', subscribers: 1 }],
+      topics: [{ topic: 'news', subscribers: 1 }],
+    })
+    ws.close(1000)
   })
 })

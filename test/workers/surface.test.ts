@@ -46,8 +46,20 @@ describe('RPC surfaces', () => {
       registry: () => Promise.reject(new Error('unused')),
       status: () => env.STATUS.get(env.STATUS.idFromName('status:surface-check')),
       waitUntil: () => {},
+      dataTriggers: () => Promise.resolve([]),
     })
     expect(Object.keys(served).sort()).toEqual(ENGINE_FUNCTIONS.map((f) => f.id).sort())
+  })
+
+  it('state scope, stream group and directory: the data calls builtins make, sockets, and the retry alarm', async () => {
+    const state = env.STATE.get(env.STATE.idFromName('state:surface-check:s'))
+    expect(await runInDurableObject(state, publicMethods)).toEqual(['alarm', 'delete', 'get', 'list', 'set', 'update'])
+    const stream = env.STREAM.get(env.STREAM.idFromName('stream:surface-check'))
+    expect(await runInDurableObject(stream, publicMethods)).toEqual(
+      ['alarm', 'delete', 'fetch', 'get', 'list', 'send', 'set', 'subscriberCount', 'update', 'webSocketClose', 'webSocketError', 'webSocketMessage'].sort(),
+    )
+    const directory = env.DIRECTORY.get(env.DIRECTORY.idFromName('directory:surface-check'))
+    expect(await runInDurableObject(directory, publicMethods)).toEqual(['add', 'entries', 'names', 'remove'])
   })
 
   it('cron: what the registry calls, and its alarm', async () => {

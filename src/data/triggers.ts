@@ -1,0 +1,75 @@
+// The trigger types of the data modules (`state`, `subscribe`, and the stream ones), which the
+// engine serves itself: what a config must look like, and which triggers an event reaches. Pure;
+// the registry refuses bad configs with these, the caller's session matches events with them.
+
+import { asObject } from '../protocol/json'
+
+export const STATE_TRIGGER = 'state'
+export const SUBSCRIBE_TRIGGER = 'subscribe'
+export const STREAM_TRIGGER = 'stream'
+export const STREAM_JOIN_TRIGGER = 'stream:join'
+export const STREAM_LEAVE_TRIGGER = 'stream:leave'
+
+/** The data modules' trigger types: sessions keep these triggers in their registry view. */
+export const DATA_TRIGGER_TYPES: ReadonlySet<string> = new Set([STATE_TRIGGER, SUBSCRIBE_TRIGGER, STREAM_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER])
+
+/** A data trigger as a session's view holds it. */
+export interface DataTrigger {
+  id: string
+  trigger_type: string
+  function_id: string
+  config: unknown
+  metadata?: unknown
+}
+
+/** Why the engine would refuse a data trigger's config, or null. Every field is optional; a wrong type refuses it. */
+export function dataTriggerProblem(type: string, config: unknown): string | null {
+  const fields: Record<string, string[]> = {
+    [STATE_TRIGGER]: ['scope', 'key', 'condition_function_id'],
+    [STREAM_TRIGGER]: ['stream_name', 'group_id', 'item_id', 'condition_function_id'],
+    [STREAM_JOIN_TRIGGER]: ['stream_name', 'condition_function_id'],
+    [STREAM_LEAVE_TRIGGER]: ['stream_name', 'condition_function_id'],
+    // The engine keeps a subscribe trigger without a topic; it never fires.
+    [SUBSCRIBE_TRIGGER]: [],
+  }
+  const c = asObject(config)
+  // The engine indexes stream triggers by stream name and cannot take one without it.
+  if (type === STREAM_TRIGGER && (typeof c.stream_name !== 'string' || c.stream_name === '')) return 'a stream trigger needs a non-empty `stream_name` in its config'
+  for (const field of fields[type] ?? []) {
+    if (c[field] !== undefined && c[field] !== null && typeof c[field] !== 'string') {
+      return `Failed to parse trigger config: invalid type for \`${field}\`, expected a string`
+    }
+  }
+  return null
+}
+
+/** Does a config field (absent: any) accept this value? */
+const accepts = (config: Record<string, unknown>, field: string, value: string) => typeof config[field] !== 'string' || config[field] === value
+
+/** The `state` triggers an event on scope/key reaches. */
+export const stateTriggersFor = (triggers: readonly DataTrigger[], scope: string, key: string) =>
+  triggers.filter((t) => t.trigger_type === STATE_TRIGGER && accepts(asObject(t.config), 'scope', scope) && accepts(asObject(t.config), 'key', key))
+
+/** The `subscribe` triggers of a topic: exact match, never an empty topic (as in the engine). */
+export const subscribersOf = (triggers: readonly DataTrigger[], topic: string) =>
+  triggers.filter((t) => t.trigger_type === SUBSCRIBE_TRIGGER && topic !== '' && asObject(t.config).topic === topic)
+
+/** The condition function a trigger names, if any. */
+export function conditionOf(trigger: DataTrigger): string | undefined {
+  const id = asObject(trigger.config).condition_function_id
+  return typeof id === 'string' && id !== '' ? id : undefined
+}
+
+/** The `stream` triggers a change reaches: same stream; group and item when given and non-empty. */
+export function streamTriggersFor(triggers: readonly DataTrigger[], streamName: string, groupId: string, itemId: string | null): DataTrigger[] {
+  const wildcardOr = (value: unknown, actual: string) => typeof value !== 'string' || value === '' || value === actual
+  return triggers.filter((t) => {
+    if (t.trigger_type !== STREAM_TRIGGER) return false
+    const c = asObject(t.config)
+    return c.stream_name === streamName && wildcardOr(c.group_id, groupId) && wildcardOr(c.item_id, itemId ?? '')
+  })
+}
+
+/** Every `stream:join` or `stream:leave` trigger: they take no filter (the function decides). */
+export const joinLeaveTriggers = (triggers: readonly DataTrigger[], type: typeof STREAM_JOIN_TRIGGER | typeof STREAM_LEAVE_TRIGGER) =>
+  triggers.filter((t) => t.trigger_type === type)
