@@ -4,6 +4,7 @@
 // The default namespace's registry also keeps the namespace directory and, without
 // III_SIGNING_SECRET, the deployment's generated signing secret.
 
+import { asObject } from '../protocol/json'
 import { DurableObject } from 'cloudflare:workers'
 import { newRandomKey } from '../channel/keys'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
@@ -180,12 +181,12 @@ export class RegistryObject extends DurableObject<Env> {
       switch (effect.type) {
         case 'cron_schedule': {
           const { id, function_id, config, metadata } = effect.trigger
-          const condition = (config as { condition_function_id?: unknown } | null)?.condition_function_id
+          const { condition_function_id: condition, expression } = asObject(config)
           const job: CronJob = {
             namespace,
             trigger_id: id,
             function_id,
-            expression: String((config as { expression: string }).expression),
+            expression: String(expression),
             ...(typeof condition === 'string' ? { condition_function_id: condition } : {}),
             ...(metadata !== undefined ? { metadata } : {}),
           }
