@@ -38,7 +38,7 @@ const ASK_TIMEOUT_MS = 5_000
 /** Changes to the set of functions within this long fire `engine::functions-available` once. */
 const FUNCTIONS_CHANGED_DELAY_MS = 500
 
-type SessionStats = { active_invocations: number; events: number }
+type SessionStats = { active_invocations: number; invocations: number; events: number }
 
 
 export class RegistryObject extends DurableObject<Env> {
@@ -118,8 +118,11 @@ export class RegistryObject extends DurableObject<Env> {
     const stats = await this.#askSessions()
     const core = this.#core
     return {
+      // `invocations`: handled by that worker's session since it last started (the page's rate chart).
       workers: listWorkers(core, (id) => stats.get(id)?.active_invocations ?? 0).workers.map(
-        ({ id, name, runtime, connected_at_ms, function_count, active_invocations }) => ({ id, name, runtime, connected_at_ms, function_count, active_invocations }),
+        ({ id, name, runtime, connected_at_ms, function_count, active_invocations }) => ({
+          id, name, runtime, connected_at_ms, function_count, active_invocations, invocations: stats.get(id)?.invocations ?? 0,
+        }),
       ),
       functions: listFunctions(core).functions.map(({ function_id, worker_id, worker_name, description }) => ({ function_id, worker_id, worker_name, description })),
       triggers: listTriggers(core).registered_triggers,
