@@ -2,6 +2,8 @@
 // web-standard client (src/client, bundled to /_iii/client.js by `npm run build:page`).
 // Plain DOM, no framework; every value from the server goes in with textContent.
 
+import { Movement, linePath, niceBytes, niceMax } from './movement.js'
+
 const $ = (id) => document.getElementById(id)
 const TOKEN_KEY = 'iii-engine-token'
 const POLL_MS = 2000
@@ -86,10 +88,79 @@ function bufferMeter(c) {
   return wrap
 }
 
+// ---- Live charts: rates from the counters of successive snapshots (movement.js) ------------------
+
+const movement = new Movement()
+const SVG = 'http://www.w3.org/2000/svg'
+const BOX = { width: 600, height: 140 }
+
+/** A small SVG line in a series' style, for the legend. */
+function swatch(cls) {
+  const svg = document.createElementNS(SVG, 'svg')
+  svg.setAttribute('viewBox', '0 0 24 8')
+  svg.setAttribute('aria-hidden', 'true')
+  const path = document.createElementNS(SVG, 'path')
+  path.setAttribute('class', `series ${cls}`)
+  path.setAttribute('d', 'M1,4L23,4')
+  svg.append(path)
+  return svg
+}
+
+/**
+ * Redraws one chart: a dashed line at half scale, one line per series, the top of the scale as a
+ * round number, a legend with each series' latest value, and the same in words for screen readers.
+ */
+function drawChart(id, series, { scale, format, empty }) {
+  const figure = $(id)
+  const svg = figure.querySelector('.plot svg')
+  const now = Date.now()
+  const times = movement.points.map((p) => p.at)
+  const latest = (values) => values.findLast((v) => v !== null) ?? 0
+  const max = scale(Math.max(0, ...series.flatMap((s) => s.values.filter((v) => v !== null))))
+  const half = document.createElementNS(SVG, 'path')
+  half.setAttribute('class', 'grid-line')
+  half.setAttribute('d', `M0,${BOX.height / 2}L${BOX.width},${BOX.height / 2}`)
+  const lines = series.map((s, i) => {
+    const path = document.createElementNS(SVG, 'path')
+    path.setAttribute('class', `series s${i}`)
+    path.setAttribute('d', linePath(s.values, times, { now, max, ...BOX }))
+    return path
+  })
+  svg.replaceChildren(half, ...lines)
+  figure.querySelector('.top').textContent = format(max)
+  const items = series.map((s, i) => {
+    const li = document.createElement('li')
+    li.append(swatch(`s${i}`), `${s.label} ${format(latest(s.values))}`)
+    if (s.id !== 'other') li.title = s.id
+    return li
+  })
+  if (items.length === 0) {
+    const li = document.createElement('li')
+    li.className = 'hint'
+    li.textContent = empty
+    items.push(li)
+  }
+  figure.querySelector('.legend').replaceChildren(...items)
+  const words = series.length ? series.map((s) => `${s.label} ${format(latest(s.values))} now`).join(', ') : empty
+  svg.setAttribute('aria-label', `${figure.querySelector('figcaption').firstChild.textContent.trim()}, last minute, scale up to ${format(max)}: ${words}`)
+}
+
+function drawCharts() {
+  const perSecond = (n) => `${formatBytes(Math.round(n))}/s`
+  drawChart('chart-bytes', movement.channelSeries(), { scale: niceBytes, format: perSecond, empty: 'No channel moved bytes in the last minute' })
+  const calls = movement.invocationSeries()
+  const shown = calls.some((v) => v !== null) ? [{ id: 'invocations', label: 'invocations', values: calls }] : []
+  const rate = (n) => `${n >= 10 ? Math.round(n) : Math.round(n * 10) / 10}/s`
+  drawChart('chart-calls', shown, { scale: (n) => niceMax(n), format: rate, empty: 'Counting starts with the next snapshot' })
+}
+
 let lastSnapshot = ''
 let lastSummary = ''
 
 function render(status) {
+  // Every snapshot counts for the charts, unchanged ones too (they say nothing moved).
+  movement.add(status, Date.now())
+  drawCharts()
   // Unchanged snapshots are skipped, except every 10 s for the "connected … ago" column.
   const json = `${Math.floor(Date.now() / 10_000)} ${JSON.stringify(status)}`
   if (json === lastSnapshot) return
@@ -161,6 +232,7 @@ $('namespace').addEventListener('change', (e) => {
   history.replaceState(null, '', url)
   showAddress()
   lastSnapshot = ''
+  movement.reset()
   startStatus()
 })
 

@@ -50,6 +50,8 @@ export interface ChannelSnapshot {
   /** Rows this channel's object wrote so far, as Cloudflare counts them for billing (bench). */
   rows_written: number
   finished: boolean
+  /** When the first end connected (the page's chart spreads a new channel's first bytes over its age). */
+  opened_at_ms: number
   updated_at_ms: number
 }
 
@@ -324,6 +326,7 @@ export class ChannelObject extends DurableObject<Env> {
       bytes_stored: core.stats.bytesStored,
       rows_written: this.#meter.rowsWritten,
       finished: core.isFinished,
+      opened_at_ms: row.opened_at,
       updated_at_ms: Date.now(),
     }
   }

@@ -3,6 +3,7 @@
 // Pure: RegistryObject answers with these, the unit tests call them directly.
 
 import { STATE_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, STREAM_TRIGGER, SUBSCRIBE_TRIGGER } from '../data/triggers'
+import { asObject } from '../protocol/json'
 import { parseCron, rfc3339 } from './cron'
 import { CRON, FUNCTIONS_AVAILABLE, type FunctionEntry, type RegistryCore, type TriggerEntry, WORKERS_AVAILABLE } from './registry'
 
@@ -89,7 +90,7 @@ const byId = <T extends { id: string }>(a: T, b: T) => (a.id < b.id ? -1 : a.id 
 
 /** The engine's `engine::*` functions are internal, except the queue ones; so are functions marked internal. */
 const isInternalFunction = (id: string, metadata?: unknown) =>
-  (id.startsWith('engine::') && !id.startsWith('engine::queue::')) || (metadata as { internal?: unknown } | undefined)?.internal === true
+  (id.startsWith('engine::') && !id.startsWith('engine::queue::')) || asObject(metadata).internal === true
 
 /** Who serves a function, as the engine names it: the worker's name, else the id's first segment. */
 export function ownerName(core: RegistryCore, functionId: string): string {
@@ -196,7 +197,7 @@ function triggerSummary(core: RegistryCore, t: TriggerEntry, now: number) {
 
 /** A cron trigger's next run (RFC 3339), or null when its schedule has none left. */
 export function nextCronRun(config: unknown, now: number): string | null {
-  const parsed = parseCron((config as { expression?: unknown } | null)?.expression)
+  const parsed = parseCron(asObject(config).expression)
   const next = parsed.ok ? parsed.schedule.next(new Date(now)) : null
   return next ? rfc3339(next) : null
 }

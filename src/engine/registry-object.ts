@@ -4,6 +4,7 @@
 // The default namespace's registry also keeps the namespace directory and, without
 // III_SIGNING_SECRET, the deployment's generated signing secret.
 
+import { asObject } from '../protocol/json'
 import { DurableObject } from 'cloudflare:workers'
 import { newRandomKey } from '../channel/keys'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
@@ -37,7 +38,7 @@ const ASK_TIMEOUT_MS = 5_000
 /** Changes to the set of functions within this long fire `engine::functions-available` once. */
 const FUNCTIONS_CHANGED_DELAY_MS = 500
 
-type SessionStats = { active_invocations: number; events: number }
+type SessionStats = { active_invocations: number; invocations: number; events: number }
 
 
 export class RegistryObject extends DurableObject<Env> {
@@ -117,8 +118,11 @@ export class RegistryObject extends DurableObject<Env> {
     const stats = await this.#askSessions()
     const core = this.#core
     return {
+      // `invocations`: handled by that worker's session since it last started (the page's rate chart).
       workers: listWorkers(core, (id) => stats.get(id)?.active_invocations ?? 0).workers.map(
-        ({ id, name, runtime, connected_at_ms, function_count, active_invocations }) => ({ id, name, runtime, connected_at_ms, function_count, active_invocations }),
+        ({ id, name, runtime, connected_at_ms, function_count, active_invocations }) => ({
+          id, name, runtime, connected_at_ms, function_count, active_invocations, invocations: stats.get(id)?.invocations ?? 0,
+        }),
       ),
       // Workers' functions only: the data modules' builtins have tables of their own on the page.
       functions: listFunctions(core)
@@ -183,12 +187,12 @@ export class RegistryObject extends DurableObject<Env> {
       switch (effect.type) {
         case 'cron_schedule': {
           const { id, function_id, config, metadata } = effect.trigger
-          const condition = (config as { condition_function_id?: unknown } | null)?.condition_function_id
+          const { condition_function_id: condition, expression } = asObject(config)
           const job: CronJob = {
             namespace,
             trigger_id: id,
             function_id,
-            expression: String((config as { expression: string }).expression),
+            expression: String(expression),
             ...(typeof condition === 'string' ? { condition_function_id: condition } : {}),
             ...(metadata !== undefined ? { metadata } : {}),
           }

@@ -289,8 +289,9 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Counters for listings and the bench (not counted as traffic). */
-  stats(): { active_invocations: number; events: number } {
-    return { active_invocations: this.#core?.activeInvocations ?? 0, events: this.#events }
+  stats(): { active_invocations: number; invocations: number; events: number } {
+    const core = this.#core
+    return { active_invocations: core?.activeInvocations ?? 0, invocations: core?.invocationsHandled ?? 0, events: this.#events }
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {

@@ -181,6 +181,12 @@ export class SessionCore {
   /** Callers waiting in this object for a callee record (a call's answer, or an HTTP request). */
   readonly #waiters = new Map<string, (outcome: Traced) => void>()
   #open: boolean
+  /**
+   * Invocations handled here since this instance started (in memory: an eviction starts it at 0
+   * again): each call this worker served, and each engine builtin it called. Every invocation is
+   * counted once, where it runs, so the page can sum the sessions into invocations per second.
+   */
+  #handled = 0
   /** Registry version of the last HTTP route change this session heard of (see RegistryCore). */
   routeVersion = 0
 
@@ -214,6 +220,11 @@ export class SessionCore {
   /** Invocations this worker serves right now. */
   get activeInvocations(): number {
     return this.#callee.records.size
+  }
+
+  /** Invocations handled since this instance started (see #handled). */
+  get invocationsHandled(): number {
+    return this.#handled
   }
 
   /** A message from this session's worker. */
@@ -256,6 +267,7 @@ export class SessionCore {
     }
     const builtin = this.host.builtin(fn, message.data)
     if (builtin) {
+      this.#handled++
       return builtin().then(
         (result) => answer({ result }),
         (err) => answer({ error: engineError.builtinFailed(fn, err) }),
@@ -301,6 +313,7 @@ export class SessionCore {
   incoming(call: IncomingCall): Promise<CallAnswer> | CallAnswer {
     if (!this.#open) return { status: 'gone' }
     if (!this.owned.has(call.function_id)) return { status: 'not_here' }
+    this.#handled++
     const { from, id, invocation_id, ...forward } = call
     const http = this.#http.get(call.function_id)
     if (!id || !invocation_id) {
@@ -320,6 +333,7 @@ export class SessionCore {
   incomingLocal(functionId: string, data: unknown, metadata?: unknown): Promise<Traced> | 'not_here' | 'gone' {
     if (!this.#open) return 'gone'
     if (!this.owned.has(functionId)) return 'not_here'
+    this.#handled++
     const http = this.#http.get(functionId)
     if (http) return this.#serve({ id: this.host.newId(), functionId, caller: null, http: true }, (r) => this.#request(r, http, data))
     return this.#serve({ id: this.host.newId(), functionId, caller: null }, (r) =>

@@ -6,6 +6,7 @@
 // request's method, headers, path and query parameters, never its body, and cannot change what
 // the function gets. Each is invoked like any function (engine/invoke.ts), one after the other. Pure.
 
+import { asObject } from '../protocol/json'
 import type { Outcome } from '../engine/session'
 import { httpError } from './errors'
 import type { RouteMatch } from './routes'
@@ -51,9 +52,8 @@ export async function runGates(match: RouteMatch, request: GateRequest, conditio
 
 /** A middleware's `respond` answer as a Response, or null for anything else (continue). */
 export function middlewareResponse(answer: unknown): Response | null {
-  if (typeof answer !== 'object' || answer === null || (answer as { action?: unknown }).action !== 'respond') return null
-  const response = (answer as { response?: unknown }).response
-  const r = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {}
+  if (asObject(answer).action !== 'respond') return null
+  const r = asObject(asObject(answer).response)
   const code = typeof r.status_code === 'number' && Number.isInteger(r.status_code) && r.status_code >= 200 && r.status_code <= 599 ? r.status_code : 200
   const res = Response.json(r.body ?? null, { status: code })
   const headers = r.headers

@@ -63,6 +63,8 @@ export async function namespaceStatus(env: Env, namespace: string) {
     log,
     engine: {
       active_invocations: registry.workers.reduce((n, w) => n + w.active_invocations, 0),
+      // Since each session last started (so not a lifetime total); the page charts its per-second change.
+      invocations: registry.workers.reduce((n, w) => n + w.invocations, 0),
       registry_version: registry.version,
     },
   }

@@ -13,7 +13,7 @@ import { type BrowserContext, type Page, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { digestChannel } from './support/sdk'
 import { type WranglerDev, startWrangler } from './support/wrangler'
-import { createChannel as createChannelHttp, channelUrl, openWriter, sendAll } from './support/channel'
+import { createChannel as createChannelHttp, channelUrl, openReader, openWriter, sendAll } from './support/channel'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const OUT = join(ROOT, 'test-output')
@@ -200,6 +200,50 @@ describe.skipIf(!executablePath)('the page, in Chromium', () => {
     if (process.env.UPDATE_DOCS_SCREENSHOT) copyFileSync(shot, join(ROOT, 'docs/page.png'))
     writer.ws.close(1000)
     await page.close()
+  })
+
+  it('charts bytes/s per channel and invocations/s while they move, and says so in words', async () => {
+    iii.registerFunction('browser::tick', async () => 'tock')
+    await expect.poll(() => iii.trigger({ function_id: 'browser::tick', payload: {} }).catch(() => null), { timeout: 10_000 }).toBe('tock')
+    const page = await openPage()
+    const refs = await createChannelHttp(dev.baseUrl)
+    const reader = await openReader(channelUrl(dev.wsUrl, refs.reader))
+    const writer = await openWriter(channelUrl(dev.wsUrl, refs.writer))
+    const short = refs.writer.channel_id.slice(0, 8)
+    // ~640 KiB/s through one channel and ~20 invocations/s, for as long as the page needs to see both.
+    let moving = true
+    const traffic = (async () => {
+      while (moving) {
+        await sendAll(writer.ws, [randomBytes(65536)])
+        await iii.trigger({ function_id: 'browser::tick', payload: {} })
+        await iii.trigger({ function_id: 'browser::tick', payload: {} })
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    })()
+    try {
+      const rateOf = (legend: string, label: string) => {
+        const m = new RegExp(`${label} ([\\d.]+) ?(B|KiB|MiB)?/s`).exec(legend)
+        return m ? Number(m[1]) * ({ KiB: 1024, MiB: 1024 ** 2 }[m[2] as 'KiB' | 'MiB'] ?? 1) : 0
+      }
+      const legend = (id: string) => page.locator(`#${id} .legend`).textContent().then((t) => t ?? '')
+      await expect.poll(async () => rateOf(await legend('chart-bytes'), short), { timeout: 15_000 }).toBeGreaterThan(64 * 1024)
+      await expect.poll(async () => rateOf(await legend('chart-calls'), 'invocations'), { timeout: 15_000 }).toBeGreaterThan(2)
+      // A drawn line, not only a legend: the busiest channel's path (ours) joins two points or more.
+      const path = () => page.locator('#chart-bytes .plot path.series').first().getAttribute('d')
+      await expect.poll(path, { timeout: 10_000 }).toMatch(/^M[\d.]+,[\d.]+l0,0L[\d.]+,[\d.]+/)
+      if (process.env.UPDATE_DOCS_SCREENSHOT) {
+        await new Promise((r) => setTimeout(r, 6_000)) // a few more points, for the README's picture
+        await page.locator('.charts').screenshot({ path: join(ROOT, 'docs/charts.png') })
+      }
+      expect(await page.getByRole('img', { name: /Bytes delivered per second, by channel, last minute, scale up to/ }).getAttribute('aria-label')).toContain(short)
+      expect(await page.getByRole('img', { name: /Invocations per second/ }).getAttribute('aria-label')).toMatch(/invocations [\d.]+\/s now/)
+    } finally {
+      moving = false
+      await traffic
+      writer.ws.close(1000)
+      await reader.done
+      await page.close()
+    }
   })
 
   it('says "status unavailable" without a status API, and asks for the token on 401', async () => {

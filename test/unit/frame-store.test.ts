@@ -1,7 +1,7 @@
 // The FrameStore cases on the in-memory store the core's unit tests use (the workers tests run the
 // same cases on the SQLite store).
 import { describe, it } from 'vitest'
-import { frameStoreCases } from '../shared/frame-store.cases'
+import { frameStoreCases } from '../cases/frame-store.cases'
 import { MemoryFrameStore } from './fakes'
 
 describe('MemoryFrameStore', () => {

@@ -211,6 +211,22 @@ describe('invocations between sessions', () => {
     expect(b.core.activeInvocations).toBe(0)
   })
 
+  it('counts each invocation once, where it runs: calls served (void too), HTTP-trigger calls and builtins called, never a stale miss', async () => {
+    const world = new World()
+    const a = world.add('A')
+    const b = world.add('B')
+    world.serve('B', 'f')
+    a.core.message({ type: 'invokefunction', invocation_id: 'one', function_id: 'f' })
+    a.core.message({ type: 'invokefunction', function_id: 'f' }) // void
+    a.core.message({ type: 'invokefunction', invocation_id: 'two', function_id: 'engine::echo' })
+    a.core.message({ type: 'invokefunction', invocation_id: 'three', function_id: 'nobody::here' })
+    await settle()
+    void b.core.incomingLocal('f', { from: 'http' })
+    expect(a.core.incoming({ from: 'B', id: 'e', invocation_id: 'x', function_id: 'f' })).toEqual({ status: 'not_here' })
+    // B ran f three times (answered or not); A ran one builtin and called f, which is B's to count.
+    expect([a.core.invocationsHandled, b.core.invocationsHandled]).toEqual([1, 3])
+  })
+
   it('keeps two callers that chose the same invocation id apart', async () => {
     const world = new World()
     const [a, c] = [world.add('A'), world.add('C')]

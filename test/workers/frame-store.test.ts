@@ -5,7 +5,7 @@ import { runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { ROW_PAYLOAD_BYTES } from '../../src/channel/packing'
 import { type RowMeter, SqliteFrameStore } from '../../src/channel/sqlite-store'
-import { frameStoreCases } from '../shared/frame-store.cases'
+import { frameStoreCases } from '../cases/frame-store.cases'
 
 let objects = 0
 /** Runs `fn` with the SQLite storage of a Durable Object nobody else uses. */

@@ -30,7 +30,7 @@ describe('status API', () => {
     expect(s.functions).toContainEqual(expect.objectContaining({ function_id: 'status::fn', description: 'listed', worker_id: worker.id }))
     expect(s.workers).toContainEqual(expect.objectContaining({ id: worker.id, function_count: 1 }))
     expect(s.triggers).toContainEqual(expect.objectContaining({ id: 'st', trigger_type: 'http' }))
-    expect(s.engine).toEqual({ active_invocations: expect.any(Number), registry_version: expect.any(Number) })
+    expect(s.engine).toEqual({ active_invocations: expect.any(Number), invocations: expect.any(Number), registry_version: expect.any(Number) })
     expect(s.namespace).toBe('')
 
     const reader = await connect(refs.reader)
