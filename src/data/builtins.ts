@@ -11,16 +11,24 @@ import { directoryStub, stateStub, streamStub } from '../stubs'
 import type { Written } from './scope'
 import { type StateEventType, type StateTarget, badInput, nameField, parseSetValue, parseTarget, stateEvent, storedText } from './state'
 import type { Where } from './state-object'
-import { type GroupTarget, type StreamMessage, parseGroup, parseItem } from './stream'
+import { type CustomOutcome, type StreamOp, customDeleteResult, customReadResult, customStreamFunction, customWriteResult } from './custom-stream'
+import { type GroupTarget, type ItemTarget, type OutboundEvent, type StreamMessage, parseGroup, parseItem } from './stream'
 import type { StreamWritten } from './stream-object'
 import { type DataTrigger, conditionOf, stateTriggersFor, streamTriggersFor, subscribersOf } from './triggers'
 import { parseOps } from './update-ops'
 
+/** What the data modules read of the namespace's registry view. */
+export interface DataView {
+  dataTriggers: DataTrigger[]
+  /** The functions that exist (a custom stream's take its items over: custom-stream.ts). */
+  functions: { has(id: string): boolean }
+}
+
 export interface DataContext {
   env: Env
   namespace(): string
-  /** The data triggers of the namespace, as fresh as the last trigger change this session heard of. */
-  dataTriggers(): Promise<DataTrigger[]>
+  /** The namespace's view, as fresh as the last trigger or custom-stream change this session heard of. */
+  view(): Promise<DataView>
   waitUntil(promise: Promise<unknown>): void
 }
 
@@ -88,13 +96,17 @@ export function dataBuiltins(ctx: DataContext): Record<string, Builtin> {
       if (input.topic === '') throw new EngineError('topic_not_set', 'Topic is not set')
       const topic = input.topic
       // Every subscriber gets the raw data, no envelope, no condition, nobody waits (as in the engine).
-      fire(ctx, ctx.dataTriggers().then((all) => subscribersOf(all, topic)), input.data, false)
+      fire(ctx, ctx.view().then((view) => subscribersOf(view.dataTriggers, topic)), input.data, false)
       return undefined
     },
   }
 }
 
-/** `stream::*`: one object per group stores, broadcasts to its subscribers, and answers the message it sent. */
+/**
+ * `stream::*`: one object per group stores, broadcasts to its subscribers, and answers the message
+ * it sent. A stream a worker took over (custom-stream.ts) is read and written by its functions; the
+ * group's object then only broadcasts the change.
+ */
 function streamBuiltins(ctx: DataContext, ok: (answer: unknown) => Exclude<Written, { error: unknown }>): Record<string, Builtin> {
   const group = (target: GroupTarget) => ({
     stub: streamStub(ctx.env, ctx.namespace(), target.stream_name, target.group_id),
@@ -104,20 +116,43 @@ function streamBuiltins(ctx: DataContext, ok: (answer: unknown) => Exclude<Writt
   const fireStream = (triggers: Promise<DataTrigger[]>, message: StreamMessage | null) => {
     if (message) fire(ctx, triggers.then((all) => streamTriggersFor(all, message.streamName, message.groupId, message.id)), message)
   }
+  /** The function that took `op` of this stream over, if a worker registered one. */
+  const custom = async (op: StreamOp, streamName: string) => {
+    const id = customStreamFunction(op, streamName)
+    return (await ctx.view()).functions.has(id) ? id : null
+  }
+  const callCustom = async (function_id: string, data: unknown): Promise<CustomOutcome> => {
+    const outcome = await invokeFunction(ctx.env, ctx.namespace(), { function_id, data })
+    return 'accepted' in outcome ? {} : outcome
+  }
+  /** Tells a custom stream's change to the group's subscribers (its object stores nothing of it). */
+  const announce = (target: ItemTarget, event: OutboundEvent) => {
+    const { stub, where } = group(target)
+    return stub.announce(where, target.item_id, event) as Promise<StreamMessage>
+  }
   const write = async (fn: 'stream::set' | 'stream::update', data: unknown) => {
     const target = parseItem(fn, data)
     const input = asObject(data)
+    const op = fn === 'stream::set' ? 'set' : 'update'
     let call: (g: ReturnType<typeof group>) => Promise<unknown>
-    if (fn === 'stream::set') {
+    let forward: Record<string, unknown>
+    if (op === 'set') {
       if (!('data' in input)) throw badInput(fn, 'missing field `data`')
-      const text = storedText(input.data)
-      call = ({ stub, where }) => stub.set(where, target.item_id, text)
+      forward = { ...target, data: input.data }
+      call = ({ stub, where }) => stub.set(where, target.item_id, storedText(input.data))
     } else {
       const ops = parseOps(input.ops)
       if (typeof ops === 'string') throw badInput(fn, input.ops === undefined ? 'missing field `ops`' : ops)
+      forward = { ...target, ops }
       call = ({ stub, where }) => stub.update(where, target.item_id, ops)
     }
     const triggers = lookup(ctx)
+    const customId = await custom(op, target.stream_name)
+    if (customId) {
+      const w = customWriteResult(op, await callCustom(customId, forward))
+      fireStream(triggers, await announce(target, { type: w.old_value !== null ? 'update' : 'create', data: w.new_value }))
+      return w
+    }
     const answer = (await call(group(target))) as StreamWritten
     const w = ok(answer.written)
     fireStream(triggers, answer.message)
@@ -128,19 +163,35 @@ function streamBuiltins(ctx: DataContext, ok: (answer: unknown) => Exclude<Writt
     'stream::update': (data) => write('stream::update', data),
     'stream::get': async (data) => {
       const target = parseItem('stream::get', data)
+      const customId = await custom('get', target.stream_name)
+      if (customId) return customReadResult(await callCustom(customId, target))
       return group(target).stub.get(target.item_id)
     },
     'stream::delete': async (data) => {
       const target = parseItem('stream::delete', data)
       const triggers = lookup(ctx)
+      const customId = await custom('delete', target.stream_name)
+      if (customId) {
+        const removed = customDeleteResult(await callCustom(customId, target))
+        // As for a stored item: only a delete that removed something is broadcast.
+        if (removed.old_value !== null) fireStream(triggers, await announce(target, { type: 'delete', data: removed.old_value }))
+        return removed
+      }
       const { stub, where } = group(target)
       const answer = (await stub.delete(where, target.item_id)) as { old_value: unknown; message: StreamMessage | null }
       fireStream(triggers, answer.message)
       return { old_value: answer.old_value }
     },
-    'stream::list': async (data) => group(parseGroup('stream::list', data)).stub.list(),
+    'stream::list': async (data) => {
+      const target = parseGroup('stream::list', data)
+      const customId = await custom('list', target.stream_name)
+      if (customId) return customReadResult(await callCustom(customId, target))
+      return group(target).stub.list()
+    },
     'stream::list_groups': async (data) => {
       const name = nameField('stream::list_groups', asObject(data), 'stream_name')
+      const customId = await custom('list_groups', name)
+      if (customId) return customReadResult(await callCustom(customId, { stream_name: name }))
       return directoryStub(ctx.env, ctx.namespace()).names('stream', name)
     },
     'stream::list_all': async () => {
@@ -171,7 +222,7 @@ const LIST_ALL_MAX = 10_000
 
 /** The triggers, looked up now; a failed lookup is reported by `fire`, never as an unhandled rejection. */
 function lookup(ctx: DataContext): Promise<DataTrigger[]> {
-  const triggers = ctx.dataTriggers()
+  const triggers = ctx.view().then((view) => view.dataTriggers)
   triggers.catch(() => {})
   return triggers
 }

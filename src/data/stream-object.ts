@@ -11,6 +11,7 @@ import { recentView, viewCacheFor } from '../engine/cache'
 import { invokeFunction } from '../engine/invoke'
 import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { socketTag } from '../tags'
+import { customStreamFunction } from './custom-stream'
 import type { Written } from './scope'
 import { ScopeShell, type Where } from './state-object'
 import {
@@ -46,6 +47,9 @@ interface Attachment {
 
 export type StreamWritten = { written: Written; message: StreamMessage | null }
 
+/** The registry view a group decides joins with (it hears no registry notices: at most 1 s old). */
+type JoinView = Awaited<ReturnType<typeof recentView>>
+
 export class StreamObject extends DurableObject<Env> {
   readonly #shell: ScopeShell
   /** Each subscriber socket's attachment, read once per wake (a broadcast touches every socket). */
@@ -80,6 +84,11 @@ export class StreamObject extends DurableObject<Env> {
     const removed = await this.#shell.written(where, this.#shell.core.delete(key))
     const message = removed.existed ? this.#broadcast(groupOf(where), key, { type: 'delete', data: removed.old_value }) : null
     return { ...removed, message }
+  }
+
+  /** A custom stream's change (its worker's function stored it): told to the subscribers, stored nowhere. */
+  announce(where: Where, key: string, event: OutboundEvent): StreamMessage {
+    return this.#broadcast(groupOf(where), key, event)
   }
 
   /** `stream::send`: an event for the subscribers, stored nowhere. */
@@ -126,7 +135,11 @@ export class StreamObject extends DurableObject<Env> {
       return this.#fireLeave(attachment, [message])
     }
     if (this.#full(ws, attachment, message)) return
-    if (await this.#joinRefused(attachment, message)) {
+    const view = await recentView(viewCacheFor(this.env, attachment.namespace), JOIN_VIEW_MAX_AGE_MS).catch((err) => {
+      console.warn(`[stream ${message.streamName}/${message.groupId}] join refused, join triggers unknown: ${err}`)
+      return null
+    })
+    if (!view || (await this.#joinRefused(view, attachment, message))) {
       return this.#sendTo(ws, streamMessage(groupOf(attachment), message.id, { type: 'unauthorized' }, Date.now()))
     }
     // Closed, or filled by other joins, while this one was decided.
@@ -134,8 +147,8 @@ export class StreamObject extends DurableObject<Env> {
     const subs = attachment.subs.filter((s) => s.subscriptionId !== message.subscriptionId)
     this.#setSubs(ws, attachment, [...subs, { subscriptionId: message.subscriptionId, id: message.id }])
     // What is there now, then every change: a sync of the item (null when none) or of the group.
-    const now = message.id !== null ? (this.#shell.core.get(message.id) ?? null) : this.#shell.core.list()
-    this.#sendTo(ws, streamMessage(groupOf(attachment), message.id, { type: 'sync', data: now }, Date.now()))
+    const now = await this.#current(view, attachment, message.id)
+    if (now.ok) this.#sendTo(ws, streamMessage(groupOf(attachment), message.id, { type: 'sync', data: now.data }, Date.now()))
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
@@ -180,15 +193,24 @@ export class StreamObject extends DurableObject<Env> {
     return message
   }
 
-  /** Runs every `stream:join` function in turn; `joinAllowed` (stream.ts) decides from their answers. */
-  async #joinRefused({ namespace, context }: Attachment, message: SocketMessage): Promise<boolean> {
-    let view
-    try {
-      view = await recentView(viewCacheFor(this.env, namespace), JOIN_VIEW_MAX_AGE_MS)
-    } catch (err) {
-      console.warn(`[stream ${message.streamName}/${message.groupId}] join refused, join triggers unknown: ${err}`)
-      return true
+  /**
+   * The item (null when none) or the group's items a joining subscriber is synced with: from this
+   * object, or from the worker's function when a custom stream took `get`/`list` over. A failing
+   * function sends no sync, as in the engine (the subscription stays).
+   */
+  async #current(view: JoinView, { namespace, stream_name, group_id }: Attachment, id: string | null): Promise<{ ok: true; data: unknown } | { ok: false }> {
+    const function_id = customStreamFunction(id !== null ? 'get' : 'list', stream_name)
+    if (!view.functions.has(function_id)) return { ok: true, data: id !== null ? (this.#shell.core.get(id) ?? null) : this.#shell.core.list() }
+    const outcome = await invokeFunction(this.env, namespace, { function_id, data: { stream_name, group_id, ...(id !== null ? { item_id: id } : {}) } })
+    if ('error' in outcome) {
+      console.warn(`[stream ${stream_name}] no sync: ${function_id} failed: ${outcome.error.code}: ${outcome.error.message}`)
+      return { ok: false }
     }
+    return { ok: true, data: ('result' in outcome ? outcome.result : undefined) ?? null }
+  }
+
+  /** Runs every `stream:join` function in turn; `joinAllowed` (stream.ts) decides from their answers. */
+  async #joinRefused(view: JoinView, { namespace, context }: Attachment, message: SocketMessage): Promise<boolean> {
     const answers: unknown[] = []
     for (const t of joinLeaveTriggers(view.dataTriggers, STREAM_JOIN_TRIGGER)) {
       const outcome = await invokeFunction(this.env, namespace, { function_id: t.function_id, data: joinLeaveEvent(message, context), metadata: t.metadata })

@@ -6,8 +6,7 @@
 
 import { mintChannel } from '../channel/mint'
 import { signingKey } from '../channel/signing'
-import { dataBuiltins } from '../data/builtins'
-import type { DataTrigger } from '../data/triggers'
+import { type DataView, dataBuiltins } from '../data/builtins'
 import { asObject } from '../protocol/json'
 import { parseBufferSize } from '../protocol/refs'
 import { LOG_LEVELS, type LogEntry, logEntry } from '../status/log'
@@ -26,8 +25,11 @@ export interface BuiltinContext {
   registry(): Promise<ReturnType<typeof registryStub>>
   status(): ReturnType<typeof statusStub>
   waitUntil(promise: Promise<unknown>): void
-  /** The namespace's data triggers (state, subscribe, stream…), for the data modules' functions. */
-  dataTriggers(): Promise<DataTrigger[]>
+  /**
+   * The namespace's view for the data modules' functions: its data triggers (state, subscribe,
+   * stream…) and which functions exist (a custom stream's), as new as the last change of either.
+   */
+  view(): Promise<DataView>
 }
 
 export function sessionBuiltins(ctx: BuiltinContext): Record<string, Builtin> {

@@ -4,7 +4,7 @@
 // path never asks: it reads a versioned snapshot cached in sessions and Worker isolates.
 //
 // Every change bumps `version`. A change to the HTTP route table (or to a data module trigger:
-// state, subscribe, stream…) also sets `routeVersion` and is
+// state, subscribe, stream…, or to a function that takes a stream over) also sets `routeVersion` and is
 // announced to every session (a notice), so a session can tell a front door that its cached table
 // is older than the last route change. A function taken over by another worker is announced to
 // its old owner (`lost`), so the old owner stops accepting invocations for it.
@@ -12,6 +12,7 @@
 import { compileRoute, httpRouteConflict, httpTriggerProblem } from '../http/routes'
 import { asObject } from '../protocol/json'
 import { parseCron } from './cron'
+import { isCustomStreamFunction } from '../data/custom-stream'
 import { DATA_TRIGGER_TYPES, type DataTrigger, dataTriggerProblem } from '../data/triggers'
 import type {
   EngineMessage,
@@ -402,7 +403,7 @@ export class RegistryCore {
   }
 
   #put<E extends { id: string }>(kind: Kind, entry: E): void {
-    if (kind === 'departed') this.#routesChanged = true
+    if (kind === 'departed' || (kind === 'function' && isCustomStreamFunction(entry.id))) this.#routesChanged = true
     const map = this.#mapOf(kind)
     map.set(entry.id, entry)
     this.store.put(kind, entry)
@@ -411,6 +412,7 @@ export class RegistryCore {
 
   #remove(kind: Kind, id: string): void {
     if (!this.#mapOf(kind).delete(id)) return
+    if (kind === 'function' && isCustomStreamFunction(id)) this.#routesChanged = true
     this.store.remove(kind, id)
     this.#changed = true
   }

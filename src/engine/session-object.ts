@@ -180,14 +180,13 @@ export class SessionObject extends DurableObject<Env> {
       await this.#registered // the list shows what this worker registered before asking
       return registryStub(this.env, this.#namespace)
     },
-    dataTriggers: async () => {
-      // This worker's own trigger registrations first; then a view at least as new as the last
-      // trigger change the registry told us of (a trigger registered just before a write fires).
+    view: async () => {
+      // This worker's own registrations first; then a view at least as new as the last trigger or
+      // custom-stream change the registry told us of (one registered just before a write counts).
       await this.#registered
       const views = viewCacheFor(this.env, this.#namespace)
-      let view = await views.current()
-      if (view.routeVersion < (this.#core?.routeVersion ?? 0)) view = await views.fresher(Date.now())
-      return view.dataTriggers
+      const view = await views.current()
+      return view.routeVersion < (this.#core?.routeVersion ?? 0) ? views.fresher(Date.now()) : view
     },
   })
 

@@ -3,6 +3,7 @@
 // changes on the subscriber socket in the engine's message format, the `stream`, `stream:join`
 // (which may refuse) and `stream:leave` triggers with their payloads.
 import { registerWorker } from 'iii-sdk'
+import { createStream } from 'iii-sdk/helpers'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type WranglerDev, startWrangler } from './support/wrangler'
@@ -89,6 +90,79 @@ describe('stream::*', () => {
     await expect(call('stream::set', { ...at, data: 1 })).rejects.toMatchObject({ code: 'deserialization_error' })
     await expect(call('stream::set', { ...at, item_id: 'big', data: 'x'.repeat(2_000_000) })).rejects.toMatchObject({ code: 'VALUE_TOO_LARGE' })
     expect(await call('stream::list', at)).toEqual([])
+  })
+})
+
+describe('custom streams (createStream), as the engine consults them', () => {
+  it("a stream a worker took over is read and written by its functions; subscribers and triggers still hear each change", async () => {
+    const owner = worker('stream-custom-owner')
+    const caller = worker('stream-custom-caller')
+    const stream = unique('custom')
+    const items = new Map<string, unknown>()
+    const key = (i: { group_id: string; item_id: string }) => `${i.group_id}::${i.item_id}`
+    const seen: unknown[] = []
+    createStream(owner, stream, {
+      get: async (i) => (seen.push(['get', i]), (items.get(key(i)) as never) ?? null),
+      set: async (i) => {
+        const old_value = items.get(key(i)) ?? null
+        items.set(key(i), i.data)
+        return { old_value, new_value: { stored: i.data } } as never // its answer, not the input, is what everyone sees
+      },
+      delete: async (i) => {
+        const old_value = items.get(key(i)) ?? null
+        items.delete(key(i))
+        return { old_value } as never
+      },
+      list: async (i) => [...items].filter(([k]) => k.startsWith(`${i.group_id}::`)).map(([, v]) => v as never),
+      listGroups: async () => ['from-the-worker'],
+      update: async () => {
+        throw new Error('not registered by createStream')
+      },
+    })
+    const changes: Frame[] = []
+    owner.registerTrigger({ type: 'stream', function_id: owner.registerFunction('custom-test::on-change', async (m: Frame) => void changes.push(m)).id, config: { stream_name: stream } })
+    const call = <T = unknown>(function_id: string, payload: unknown) => caller.trigger<unknown, T>({ function_id, payload })
+    const at = { stream_name: stream, group_id: 'g', item_id: 'a' }
+    // Another worker's registrations reach the caller's session by the registry's notice.
+    await expect.poll(() => call('stream::list_groups', { stream_name: stream }), { timeout: 8000 }).toEqual(['from-the-worker'])
+    await sleep(1100) // a group refreshes its view at most once a second: the join below must see the custom list
+
+    const sub = await subscriber(stream, 'g')
+    items.set('g::before', { x: 0 })
+    sub.join('all')
+    await until('the sync', () => sub.frames.length >= 1)
+    expect(sub.frames[0]!.event).toEqual({ type: 'sync', data: [{ x: 0 }] }) // the worker's list, not our store
+
+    expect(await call('stream::set', { ...at, data: 1 })).toEqual({ old_value: null, new_value: { stored: 1 } })
+    expect(await call('stream::set', { ...at, data: 2 })).toEqual({ old_value: 1, new_value: { stored: 2 } })
+    expect(items.get('g::a')).toBe(2)
+    expect(await call('stream::get', at)).toBe(2)
+    expect(seen).toContainEqual(['get', at])
+    expect(await call('stream::list', { stream_name: stream, group_id: 'g' })).toEqual([{ x: 0 }, 2])
+    expect(await call('stream::delete', at)).toEqual({ old_value: 2 })
+    expect(await call('stream::delete', at)).toEqual({ old_value: null }) // nothing there: no event
+    await until('three live changes', () => sub.frames.length >= 4)
+    expect(sub.frames.slice(1).map((f) => [f.id, f.event])).toEqual([
+      ['a', { type: 'create', data: { stored: 1 } }],
+      ['a', { type: 'update', data: { stored: 2 } }],
+      ['a', { type: 'delete', data: 2 }],
+    ])
+    await until('the stream trigger for each', () => changes.length >= 3)
+    expect(changes.map((c) => c.event.type)).toEqual(['create', 'update', 'delete'])
+    // Nothing of it was kept here: the directory lists no group of that stream.
+    expect((await call<{ stream: { id: string }[] }>('stream::list_all', {})).stream.map((s) => s.id)).not.toContain(stream)
+
+    // createStream leaves update out: it runs on the engine's own store, as in the engine.
+    expect(await call('stream::update', { ...at, ops: [{ type: 'set', path: '', value: { n: 1 } }] })).toEqual({ old_value: null, new_value: { n: 1 } })
+
+    // A custom function that fails: the write answers the engine's error, nothing is broadcast.
+    const failing = unique('custom-failing')
+    owner.registerFunction(`stream::set(${failing})`, async () => {
+      throw new Error('disk full')
+    })
+    await expect
+      .poll(() => call('stream::set', { stream_name: failing, group_id: 'g', item_id: 'a', data: 1 }).then(() => 'stored here', (e: Error) => e.message), { timeout: 8000 })
+      .toMatch(/^STREAM_SET_ERROR: Failed to set value: Failed to invoke function: ErrorBody \{ code: ".*", message: "disk full"/)
   })
 })
 

@@ -191,6 +191,18 @@ describe('data module triggers (state, subscribe, stream…)', () => {
     expect(reg.snapshot(3).triggers?.map((t) => t.id)).toEqual(['p'])
   })
 
+  it('a function that takes a stream over (createStream) moves routeVersion when it comes and goes; other functions do not', () => {
+    const reg = new RegistryCore(new MemoryRegistryStore())
+    reg.apply('w2', [{ type: 'connect', at: 1 }], 1)
+    const plain = reg.apply('w1', [fn('orders::get')], 2)
+    expect(plain.get('w2')?.routeVersion).toBeUndefined()
+    const custom = reg.apply('w1', [fn('stream::get(orders)')], 3)
+    expect(custom.get('w2')?.routeVersion).toBe(reg.version)
+    const before = reg.routeVersion
+    reg.apply('w1', [{ type: 'unregisterfunction', id: 'stream::get(orders)' }], 4)
+    expect(reg.routeVersion).toBeGreaterThan(before)
+  })
+
   it('are the engine’s own types: a worker cannot provide them, and a bad config is refused', () => {
     const reg = new RegistryCore(new MemoryRegistryStore())
     reg.apply('w1', [{ type: 'registertriggertype', id: 'state', description: 'mine' }], 1)

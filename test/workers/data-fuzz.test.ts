@@ -9,7 +9,7 @@ import { EngineError } from '../../src/engine/introspection'
 
 const NAMESPACE = 'fuzz'
 const pending: Promise<unknown>[] = []
-const builtins = dataBuiltins({ env, namespace: () => NAMESPACE, dataTriggers: async () => [], waitUntil: (p) => void pending.push(p) })
+const builtins = dataBuiltins({ env, namespace: () => NAMESPACE, view: async () => ({ dataTriggers: [], functions: new Set<string>() }), waitUntil: (p) => void pending.push(p) })
 const directory = env.DIRECTORY.get(env.DIRECTORY.idFromName(`directory:${NAMESPACE}`))
 const CODES = ['deserialization_error', 'INVALID_ARGUMENTS', 'VALUE_TOO_LARGE', 'topic_not_set']
 

@@ -46,7 +46,7 @@ describe('RPC surfaces', () => {
       registry: () => Promise.reject(new Error('unused')),
       status: () => env.STATUS.get(env.STATUS.idFromName('status:surface-check')),
       waitUntil: () => {},
-      dataTriggers: () => Promise.resolve([]),
+      view: () => Promise.resolve({ dataTriggers: [], functions: new Set<string>() }),
     })
     expect(Object.keys(served).sort()).toEqual(ENGINE_FUNCTIONS.map((f) => f.id).sort())
   })
@@ -56,7 +56,7 @@ describe('RPC surfaces', () => {
     expect(await runInDurableObject(state, publicMethods)).toEqual(['alarm', 'delete', 'get', 'list', 'set', 'update'])
     const stream = env.STREAM.get(env.STREAM.idFromName('stream:surface-check'))
     expect(await runInDurableObject(stream, publicMethods)).toEqual(
-      ['alarm', 'delete', 'fetch', 'get', 'list', 'send', 'set', 'subscriberCount', 'update', 'webSocketClose', 'webSocketError', 'webSocketMessage'].sort(),
+      ['alarm', 'announce', 'delete', 'fetch', 'get', 'list', 'send', 'set', 'subscriberCount', 'update', 'webSocketClose', 'webSocketError', 'webSocketMessage'].sort(),
     )
     const directory = env.DIRECTORY.get(env.DIRECTORY.idFromName('directory:surface-check'))
     expect(await runInDurableObject(directory, publicMethods)).toEqual(['add', 'entries', 'names', 'remove'])
