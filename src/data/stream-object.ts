@@ -147,7 +147,11 @@ export class StreamObject extends DurableObject<Env> {
     const subs = attachment.subs.filter((s) => s.subscriptionId !== message.subscriptionId)
     this.#setSubs(ws, attachment, [...subs, { subscriptionId: message.subscriptionId, id: message.id }])
     // What is there now, then every change: a sync of the item (null when none) or of the group.
-    const now = await this.#current(view, attachment, message.id)
+    const custom = customStreamFunction(message.id !== null ? 'get' : 'list', attachment.stream_name)
+    // Stored here: read in the same turn as the subscription was added, so no change falls between.
+    const now = view.functions.has(custom)
+      ? await this.#customCurrent(custom, attachment, message.id)
+      : { ok: true as const, data: message.id !== null ? (this.#shell.core.get(message.id) ?? null) : this.#shell.core.list() }
     if (now.ok) this.#sendTo(ws, streamMessage(groupOf(attachment), message.id, { type: 'sync', data: now.data }, Date.now()))
   }
 
@@ -194,13 +198,11 @@ export class StreamObject extends DurableObject<Env> {
   }
 
   /**
-   * The item (null when none) or the group's items a joining subscriber is synced with: from this
-   * object, or from the worker's function when a custom stream took `get`/`list` over. A failing
-   * function sends no sync, as in the engine (the subscription stays).
+   * What a joining subscriber of a custom stream is synced with: the worker's `get` (the item,
+   * null when none) or `list` (the group). A failing function sends no sync, as in the engine (the
+   * subscription stays).
    */
-  async #current(view: JoinView, { namespace, stream_name, group_id }: Attachment, id: string | null): Promise<{ ok: true; data: unknown } | { ok: false }> {
-    const function_id = customStreamFunction(id !== null ? 'get' : 'list', stream_name)
-    if (!view.functions.has(function_id)) return { ok: true, data: id !== null ? (this.#shell.core.get(id) ?? null) : this.#shell.core.list() }
+  async #customCurrent(function_id: string, { namespace, stream_name, group_id }: Attachment, id: string | null): Promise<{ ok: true; data: unknown } | { ok: false }> {
     const outcome = await invokeFunction(this.env, namespace, { function_id, data: { stream_name, group_id, ...(id !== null ? { item_id: id } : {}) } })
     if ('error' in outcome) {
       console.warn(`[stream ${stream_name}] no sync: ${function_id} failed: ${outcome.error.code}: ${outcome.error.message}`)
