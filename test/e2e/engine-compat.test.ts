@@ -3,6 +3,7 @@
 // middleware and cron. Behaviour as the iii engine v0.22.1 (docs/engine-compat.md).
 import { registerWorker } from 'iii-sdk'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { sleep, until } from './support/wait'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 
 type Iii = ReturnType<typeof registerWorker>
@@ -13,17 +14,6 @@ const worker = (name: string) => {
   const w = registerWorker(dev.wsUrl, { workerName: name, otel: { enabled: false } })
   workers.push(w)
   return w
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 8000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
 }
 
 /** The id the SDK gave a trigger (its handle does not tell): found by function id. */

@@ -6,6 +6,7 @@ import { createHmac } from 'node:crypto'
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http'
 import { TriggerAction, registerWorker } from 'iii-sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { until } from './support/wait'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 
 type Iii = ReturnType<typeof registerWorker>
@@ -94,10 +95,6 @@ async function waitForFunctions(iii: Iii, ids: string[]): Promise<void> {
   throw new Error(`functions not registered: ${ids.join(', ')}`)
 }
 
-async function until(done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 50))
-  if (!done()) throw new Error(`never happened: ${what}`)
-}
 
 describe('HTTP-invoked functions', () => {
   it('are called by the owning session: the caller gets the JSON result, the server the payload and the engine\'s headers', async () => {
@@ -151,7 +148,7 @@ describe('HTTP-invoked functions', () => {
   it('deliver a void trigger without anyone waiting', async () => {
     const sent = caller.trigger({ function_id: 'hooks::void', payload: { fire: 'and forget' }, action: TriggerAction.Void() })
     await expect(sent).resolves.toBeUndefined()
-    await until(() => seenAt('/void').length === 1, 'the void request')
+    await until('the void request', () => seenAt('/void').length === 1, 5000)
     expect(JSON.parse(seenAt('/void')[0]!.body)).toEqual({ fire: 'and forget' })
   })
 

@@ -5,6 +5,7 @@ import type { ChannelReader } from 'iii-sdk/channel'
 import { createChannel } from 'iii-sdk/helpers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { digestChannel } from './support/sdk'
+import { until } from './support/wait'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 
 type Iii = ReturnType<typeof registerWorker>
@@ -14,13 +15,6 @@ let teamA: Iii
 let teamB: Iii
 let outside: Iii
 
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await check().catch(() => false)) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 beforeAll(async () => {
   dev = await startWrangler()
@@ -32,8 +26,8 @@ beforeAll(async () => {
   teamA.registerFunction('a::digest', (input: { reader: ChannelReader }) => digestChannel(input.reader))
   teamA.registerFunction('a::hello', async () => ({ status_code: 200, body: 'hello from team-a' }))
   teamA.registerTrigger({ type: 'http', function_id: 'a::hello', config: { api_path: 'hello', http_method: 'GET' } })
-  await until(async () => (await teamA.trigger({ function_id: 'shared::name', payload: {} })) === 'a', 'team-a')
-  await until(async () => (await teamB.trigger({ function_id: 'shared::name', payload: {} })) === 'b', 'team-b')
+  await until('team-a', () => teamA.trigger({ function_id: 'shared::name', payload: {} }).then((name) => name === 'a', () => false), 10_000, 100)
+  await until('team-b', () => teamB.trigger({ function_id: 'shared::name', payload: {} }).then((name) => name === 'b', () => false), 10_000, 100)
 })
 
 afterAll(async () => {
@@ -65,7 +59,7 @@ describe('namespaces', () => {
   })
 
   it('serves its HTTP triggers under /<namespace>/', async () => {
-    await until(async () => (await fetch(`${dev.baseUrl}/team-a/hello`)).status === 200, 'the team-a route')
+    await until('the team-a route', () => fetch(`${dev.baseUrl}/team-a/hello`).then((r) => r.status === 200, () => false), 10_000, 100)
     expect(await (await fetch(`${dev.baseUrl}/team-a/hello`)).text()).toBe('hello from team-a')
     expect((await fetch(`${dev.baseUrl}/hello`)).status).toBe(404)
     expect((await fetch(`${dev.baseUrl}/team-b/hello`)).status).toBe(404)

@@ -6,6 +6,7 @@ import { registerWorker } from 'iii-sdk'
 import { createStream } from 'iii-sdk/helpers'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { sleep, unique, until } from './support/wait'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 
 type Iii = ReturnType<typeof registerWorker>
@@ -17,18 +18,6 @@ const worker = (name: string) => {
   const w = registerWorker(dev.wsUrl, { workerName: name, otel: { enabled: false } })
   workers.push(w)
   return w
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const unique = (prefix: string) => `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`
-
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 8000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(25)
-  }
 }
 
 interface Frame {
