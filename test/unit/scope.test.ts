@@ -1,10 +1,10 @@
 // One state scope's rules (ScopeCore) over the memory store, in Node: answers as the engine's
 // (old/new value, null for none), insertion order, and size limits that store nothing on error.
-import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { MemoryScopeStore, ScopeCore } from '../../src/data/scope'
 import { VALUE_MAX_BYTES, storedText } from '../../src/data/state'
 import { stateTriggersFor, subscribersOf, dataTriggerProblem } from '../../src/data/triggers'
+import { scopeMatchesModel } from '../cases/scope-model.cases'
 
 const scope = () => {
   const store = new MemoryScopeStore()
@@ -60,22 +60,7 @@ describe('a state scope', () => {
   })
 
   it('keeps what it was given: any sequence of writes reads back as a plain map would', () => {
-    fc.assert(
-      fc.property(fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.option(fc.jsonValue(), { nil: undefined }))), (writes) => {
-        const { core } = scope()
-        const model = new Map<string, unknown>()
-        for (const [key, value] of writes) {
-          if (value === undefined) {
-            core.delete(key)
-            model.delete(key)
-          } else {
-            core.set(key, JSON.stringify(value))
-            model.set(key, JSON.parse(JSON.stringify(value)))
-          }
-        }
-        expect(core.list()).toEqual([...model.values()])
-      }),
-    )
+    scopeMatchesModel(() => scope().core)
   })
 })
 

@@ -7,6 +7,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { MemoryScopeStore, ScopeCore } from '../../src/data/scope'
 import { NAME_MAX_BYTES, VALUE_MAX_BYTES } from '../../src/data/state'
+import { scopeMatchesModel } from '../cases/scope-model.cases'
 import { STATE_SCHEMA, SqliteScopeStore, type Where } from '../../src/data/state-object'
 
 const scopeOf = (namespace: string, scope: string) => ({
@@ -128,29 +129,14 @@ describe('a state scope object', () => {
     )
   })
 
-  it('runs the same model test over SQLite as over memory (test/unit/scope.test.ts)', async () => {
+  it('runs the same model test over SQLite as over memory (test/cases/scope-model.cases.ts)', async () => {
     const { stub } = scopeOf('model', 'm')
     await runInDurableObject(stub, (_instance, state) => {
-      fc.assert(
-        fc.property(fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.option(fc.jsonValue(), { nil: undefined }))), (writes) => {
-          state.storage.sql.exec(STATE_SCHEMA)
-          state.storage.sql.exec('DELETE FROM item')
-          const core = new ScopeCore(new SqliteScopeStore(state.storage.sql))
-          const model = new Map<string, unknown>()
-          for (const [key, value] of writes) {
-            if (value === undefined) {
-              core.delete(key)
-              model.delete(key)
-            } else {
-              core.set(key, JSON.stringify(value))
-              model.set(key, JSON.parse(JSON.stringify(value)))
-            }
-          }
-          expect(core.list()).toEqual([...model.values()])
-          expect(core.size).toBe(model.size)
-        }),
-        { numRuns: 50 },
-      )
+      scopeMatchesModel(() => {
+        state.storage.sql.exec(STATE_SCHEMA)
+        state.storage.sql.exec('DELETE FROM item')
+        return new ScopeCore(new SqliteScopeStore(state.storage.sql))
+      }, 50)
     })
   })
 })
