@@ -8,7 +8,7 @@
 //        "update"|"delete","data"} | {"type":"event","event":{"type","data"}} | {"type":"unauthorized"}}
 // The same out message is what a `stream` trigger's function receives.
 
-import { asObject } from '../protocol/json'
+import { asObject, parseJsonOrUndefined } from '../protocol/json'
 import { NAME_MAX_BYTES, nameField, utf8Bytes } from './state'
 
 export interface GroupTarget {
@@ -64,13 +64,7 @@ export type SocketMessage = { type: 'join' | 'leave'; subscriptionId: string; st
 
 /** A subscriber's frame, or null for anything the engine would log and drop. */
 export function parseSocketMessage(text: string): SocketMessage | null {
-  let raw: unknown
-  try {
-    raw = JSON.parse(text)
-  } catch {
-    return null
-  }
-  const msg = asObject(raw)
+  const msg = asObject(parseJsonOrUndefined(text))
   const data = asObject(msg.data)
   if ((msg.type !== 'join' && msg.type !== 'leave') || typeof data.subscriptionId !== 'string') return null
   if (typeof data.streamName !== 'string' || typeof data.groupId !== 'string') return null

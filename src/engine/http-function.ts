@@ -4,6 +4,7 @@
 // received the registration owns the function and makes the calls (session.ts); this file only
 // decides. Differences from the engine are deliberate and listed in the doc.
 
+import { parseJsonOrUndefined } from '../protocol/json'
 import type { ErrorBody } from '../protocol/messages'
 import type { Outcome } from './session'
 
@@ -266,12 +267,7 @@ export function outcomeOf(status: number, body: string): Outcome {
       return { result: undefined }
     }
   }
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(body)
-  } catch {
-    // not JSON: the status says it all
-  }
+  const parsed = parseJsonOrUndefined(body) // not JSON: the status says it all
   if (isObject(parsed) && 'error' in parsed) {
     const e = isObject(parsed.error) ? parsed.error : {}
     return { error: { code: typeof e.code === 'string' ? e.code : 'http_error', message: typeof e.message === 'string' ? e.message : 'HTTP request failed' } }

@@ -1,7 +1,7 @@
 // What a function can say about its HTTP response: control frames on the response channel
 // (written by the SDK's `http()` helper) or a `{status_code, headers, body}` result.
 
-import { asObject } from '../protocol/json'
+import { asObject, parseJsonOrUndefined } from '../protocol/json'
 
 export type ControlFrame =
   | { type: 'set_status'; status_code: number }
@@ -22,13 +22,7 @@ const validStatus = (n: unknown): n is number => typeof n === 'number' && Number
 
 /** A text frame on the response channel, or null for text we don't understand (ignored). */
 export function parseControlFrame(text: string): ControlFrame | null {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return null
-  }
-  const frame = asObject(value)
+  const frame = asObject(parseJsonOrUndefined(text))
   if (frame.type === 'set_status' && validStatus(frame.status_code)) return { type: 'set_status', status_code: frame.status_code }
   if (frame.type === 'set_headers') return { type: 'set_headers', headers: headerPairs(frame.headers) }
   return null
