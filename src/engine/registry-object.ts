@@ -9,6 +9,7 @@ import { DurableObject } from 'cloudflare:workers'
 import { newRandomKey } from '../channel/keys'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
 import { cronStub, registryStub, sessionStub, statusStub } from '../stubs'
+import { orAfter } from '../timeout'
 import type { CronJob } from './cron-object'
 import {
   EngineError,
@@ -172,7 +173,7 @@ export class RegistryObject extends DurableObject<Env> {
     this.#store.setMeta('last_sweep', String(Date.now()))
     const workers = [...this.#core.workers.keys()]
     const alive = await Promise.all(
-      workers.map((id) => withTimeout(sessionStub(this.env, id)?.alive() ?? Promise.resolve(false), ASK_TIMEOUT_MS).catch(() => false)),
+      workers.map((id) => orAfter(sessionStub(this.env, id)?.alive() ?? Promise.resolve(false), ASK_TIMEOUT_MS, false).catch(() => false)),
     )
     const now = Date.now()
     workers.forEach((id, i) => {
@@ -257,7 +258,7 @@ export class RegistryObject extends DurableObject<Env> {
   async #askSessions(): Promise<Map<string, SessionStats>> {
     const ids = [...this.#core.workers.keys()]
     const answers = await Promise.all(
-      ids.map((id) => withTimeout((sessionStub(this.env, id)?.stats() ?? Promise.resolve(null)) as Promise<SessionStats | null>, ASK_TIMEOUT_MS).catch(() => null)),
+      ids.map((id) => orAfter((sessionStub(this.env, id)?.stats() ?? Promise.resolve(null)) as Promise<SessionStats | null>, ASK_TIMEOUT_MS, null).catch(() => null)),
     )
     const out = new Map<string, SessionStats>()
     ids.forEach((id, i) => answers[i] && out.set(id, answers[i]))
@@ -291,12 +292,3 @@ export class RegistryObject extends DurableObject<Env> {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-    promise.then(
-      (v) => (clearTimeout(timer), resolve(v)),
-      (e) => (clearTimeout(timer), reject(e)),
-    )
-  })
-}

@@ -7,6 +7,7 @@
 // the function gets. Each is invoked like any function (engine/invoke.ts), one after the other. Pure.
 
 import { asObject } from '../protocol/json'
+import { orAfter } from '../timeout'
 import type { Outcome } from '../engine/session'
 import { httpError } from './errors'
 import type { RouteMatch } from './routes'
@@ -31,7 +32,7 @@ export type Invoke = (call: { function_id: string; data: unknown }) => Promise<O
  */
 export async function runGates(match: RouteMatch, request: GateRequest, conditionInput: unknown, invoke: Invoke): Promise<Response | null> {
   if (match.condition) {
-    const outcome = await withTimeout(invoke({ function_id: match.condition, data: conditionInput }))
+    const outcome = await orAfter(invoke({ function_id: match.condition, data: conditionInput }), MIDDLEWARE_TIMEOUT_MS, 'timeout' as const)
     if (outcome === 'timeout') return timeoutResponse()
     if ('error' in outcome) return httpError(500, outcome.error.code, outcome.error.message)
     if ('result' in outcome && outcome.result === false) {
@@ -40,7 +41,7 @@ export async function runGates(match: RouteMatch, request: GateRequest, conditio
   }
   for (const id of match.middleware) {
     const input = { phase: 'preHandler', request, context: {} }
-    const outcome = await withTimeout(invoke({ function_id: id, data: input }))
+    const outcome = await orAfter(invoke({ function_id: id, data: input }), MIDDLEWARE_TIMEOUT_MS, 'timeout' as const)
     if (outcome === 'timeout') return timeoutResponse()
     if ('error' in outcome) return httpError(500, outcome.error.code, outcome.error.message)
     const answer = 'result' in outcome ? outcome.result : undefined
@@ -72,8 +73,3 @@ export function middlewareResponse(answer: unknown): Response | null {
 
 const timeoutResponse = () => httpError(504, 'MIDDLEWARE_TIMEOUT', 'Middleware timeout')
 
-function withTimeout<T>(promise: Promise<T>): Promise<T | 'timeout'> {
-  let timer: ReturnType<typeof setTimeout> | null = null
-  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), MIDDLEWARE_TIMEOUT_MS)))
-  return Promise.race([promise, timeout]).finally(() => timer !== null && clearTimeout(timer))
-}
