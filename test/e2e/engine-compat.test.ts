@@ -1,20 +1,12 @@
 // Where the SDK looks at the engine (issue 12), with the real iii-sdk against `wrangler dev`: trigger
 // lifecycle, the engine's own trigger types, introspection and log builtins, route conflicts, HTTP
 // middleware and cron. Behaviour as the iii engine v0.22.1 (docs/engine-compat.md).
-import { registerWorker } from 'iii-sdk'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { type Iii, sdkSuite } from './support/sdk'
 import { sleep, until } from './support/wait'
-import { type WranglerDev, startWrangler } from './support/wrangler'
 
-type Iii = ReturnType<typeof registerWorker>
-
-let dev: WranglerDev
-const workers: Iii[] = []
-const worker = (name: string) => {
-  const w = registerWorker(dev.wsUrl, { workerName: name, otel: { enabled: false } })
-  workers.push(w)
-  return w
-}
+const suite = sdkSuite()
+const { worker } = suite
 
 /** The id the SDK gave a trigger (its handle does not tell): found by function id. */
 async function triggerIdOf(w: Iii, functionId: string): Promise<string> {
@@ -35,19 +27,6 @@ function refusals() {
     restore: () => spy.mockRestore(),
   }
 }
-
-beforeAll(async () => {
-  // A copy of the source: an edit elsewhere in the checkout would reload wrangler and reset every object mid-test.
-  dev = await startWrangler({ copy: true })
-})
-
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.shutdown()))
-})
-
-afterAll(async () => {
-  await dev?.stop()
-})
 
 describe('trigger lifecycle', () => {
   it('tells the provider to unregister the triggers of a worker that leaves; parked triggers still bind', async () => {
@@ -150,7 +129,7 @@ describe('introspection and log builtins', () => {
     const marker = `hello from e2e ${Date.now()}`
     await expect(w.trigger({ function_id: 'engine::log::warn', payload: { message: marker, data: { n: 1 } } })).resolves.toBeUndefined()
     const entry = await until('the entry in /api/status', async () => {
-      const status = (await (await fetch(`${dev.baseUrl}/api/status`)).json()) as { log: { message: string; level: string; source: string }[] }
+      const status = (await (await fetch(`${suite.dev.baseUrl}/api/status`)).json()) as { log: { message: string; level: string; source: string }[] }
       return status.log.find((e) => e.message === marker)
     })
     expect(entry).toMatchObject({ level: 'warn', source: 'logger' })
@@ -169,7 +148,7 @@ describe('HTTP triggers as the engine serves them', () => {
       w.registerTrigger({ type: 'http', function_id: 'routes::second', config: { api_path: 'shape/:y/:x' } })
       const message = await until('the refusal', () => log.messages().find((m) => m.includes('conflicts with already-registered route')))
       expect(message).toContain("Route 'GET shape/:y/:x' conflicts with already-registered route 'GET shape/:x/:y'")
-      const res = await fetch(`${dev.baseUrl}/shape/1/2`)
+      const res = await fetch(`${suite.dev.baseUrl}/shape/1/2`)
       expect(await res.json()).toEqual({ x: '1', y: '2' })
     } finally {
       log.restore()
@@ -195,13 +174,13 @@ describe('HTTP triggers as the engine serves them', () => {
     })
     w.registerTrigger({ type: 'http', function_id: 'mw::handler', config: { api_path: 'mw/:id', http_method: 'GET', middleware_function_ids: ['mw::first', 'mw::guard'] } })
     await triggerIdOf(w, 'mw::handler')
-    const blocked = await fetch(`${dev.baseUrl}/mw/42?q=hello`)
+    const blocked = await fetch(`${suite.dev.baseUrl}/mw/42?q=hello`)
     expect(blocked.status).toBe(403)
     expect(await blocked.json()).toEqual({ error: 'Forbidden by middleware' })
     expect(order).toEqual(['first', 'guard'])
     expect(seen).toMatchObject({ phase: 'preHandler', request: { method: 'GET', path_params: { id: '42' }, query_params: { q: 'hello' } }, context: {} })
     order.length = 0
-    const passed = await fetch(`${dev.baseUrl}/mw/42`, { headers: { 'x-token': 'ok' } })
+    const passed = await fetch(`${suite.dev.baseUrl}/mw/42`, { headers: { 'x-token': 'ok' } })
     expect(passed.status).toBe(200)
     expect(await passed.json()).toEqual({ message: 'handler reached' })
     expect(order).toEqual(['first', 'guard', 'handler'])
@@ -216,7 +195,7 @@ describe('HTTP triggers as the engine serves them', () => {
     })
     w.registerTrigger({ type: 'http', function_id: 'mwm::handler', config: { api_path: 'mwm', middleware_function_ids: ['mwm::nobody'] } })
     await triggerIdOf(w, 'mwm::handler')
-    const res = await fetch(`${dev.baseUrl}/mwm`)
+    const res = await fetch(`${suite.dev.baseUrl}/mwm`)
     expect(res.status).toBe(500)
     expect(await res.json()).toMatchObject({ error: { code: 'function_not_found' } })
     expect(ran).toBe(false)
@@ -283,7 +262,7 @@ describe('cron triggers', () => {
     w.registerTrigger({ type: 'cron', function_id: 'cronpage::fn', config: { expression: '0 0 0 1 1 * 2099' } })
     const t = { id: await triggerIdOf(w, 'cronpage::fn') }
     const row = await until('the trigger on the status API', async () => {
-      const status = (await (await fetch(`${dev.baseUrl}/api/status`)).json()) as { triggers: { id: string; next_run?: string }[] }
+      const status = (await (await fetch(`${suite.dev.baseUrl}/api/status`)).json()) as { triggers: { id: string; next_run?: string }[] }
       return status.triggers.find((x) => x.id === t.id)
     })
     expect(row.next_run).toBe('2099-01-01T00:00:00+00:00')

@@ -2,32 +2,12 @@
 // `wrangler dev`: every state::* function and its answers as iii v0.22.1 gives them, the update
 // ops, the reactive `state` trigger with its payload, publish/subscribe with topic isolation, bad
 // payloads refused with nothing stored, and namespaces that cannot see each other's data.
-import { registerWorker } from 'iii-sdk'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { sdkSuite } from './support/sdk'
 import { sleep, unique, until } from './support/wait'
-import { type WranglerDev, startWrangler } from './support/wrangler'
 
-type Iii = ReturnType<typeof registerWorker>
-
-let dev: WranglerDev
-const workers: Iii[] = []
-const worker = (name: string, path = '') => {
-  const w = registerWorker(dev.wsUrl + path, { workerName: name, otel: { enabled: false } })
-  workers.push(w)
-  return w
-}
-
-beforeAll(async () => {
-  dev = await startWrangler({ copy: true })
-})
-
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.shutdown()))
-})
-
-afterAll(async () => {
-  await dev?.stop()
-})
+const suite = sdkSuite()
+const { worker } = suite
 
 describe('state::*', () => {
   it('set answers old (null) and new value; get, list, list_groups and delete answer as the engine', async () => {
@@ -138,7 +118,7 @@ describe('across a deploy', () => {
     await before.trigger({ function_id: 'state::set', payload: { scope, key: 'k', value: { kept: true } } })
     await before.trigger({ function_id: 'state::update', payload: { scope, key: 'n', ops: [{ type: 'increment', path: 'hits', by: 3 }] } })
     await before.trigger({ function_id: 'stream::set', payload: { stream_name, group_id: 'g', item_id: 'i', data: 'item' } })
-    dev.redeploy()
+    suite.dev.redeploy()
     await sleep(3000) // wrangler rebuilds and reloads; the SDK reconnects by itself
     const after = worker('deploy-after')
     const get = () => after.trigger({ function_id: 'state::get', payload: { scope, key: 'k' } })

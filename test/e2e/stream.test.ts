@@ -2,23 +2,16 @@
 // subscriber (ws) against `wrangler dev`: stream::* answers as iii v0.22.1 gives them, live
 // changes on the subscriber socket in the engine's message format, the `stream`, `stream:join`
 // (which may refuse) and `stream:leave` triggers with their payloads.
-import { registerWorker } from 'iii-sdk'
 import { createStream } from 'iii-sdk/helpers'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { sdkSuite } from './support/sdk'
 import { sleep, unique, until } from './support/wait'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 
-type Iii = ReturnType<typeof registerWorker>
-
-let dev: WranglerDev
-const workers: Iii[] = []
+const suite = sdkSuite()
+const { worker } = suite
 const sockets: WebSocket[] = []
-const worker = (name: string) => {
-  const w = registerWorker(dev.wsUrl, { workerName: name, otel: { enabled: false } })
-  workers.push(w)
-  return w
-}
 
 interface Frame {
   type: string
@@ -31,7 +24,7 @@ interface Frame {
 
 /** A subscriber as a browser would be: one socket per group, join messages in the engine format. */
 async function subscriber(stream: string, group: string) {
-  const ws = new WebSocket(`${dev.wsUrl}/streams/${encodeURIComponent(stream)}/${encodeURIComponent(group)}`)
+  const ws = new WebSocket(`${suite.dev.wsUrl}/streams/${encodeURIComponent(stream)}/${encodeURIComponent(group)}`)
   sockets.push(ws)
   const frames: Frame[] = []
   ws.on('message', (data) => frames.push(JSON.parse(String(data)) as Frame))
@@ -41,17 +34,8 @@ async function subscriber(stream: string, group: string) {
   return { ws, frames, join, leave }
 }
 
-beforeAll(async () => {
-  dev = await startWrangler({ copy: true })
-})
-
-afterEach(async () => {
+afterEach(() => {
   for (const ws of sockets.splice(0)) ws.close()
-  await Promise.all(workers.splice(0).map((w) => w.shutdown()))
-})
-
-afterAll(async () => {
-  await dev?.stop()
 })
 
 describe('stream::*', () => {
@@ -254,8 +238,7 @@ describe('the auth function (STREAM_AUTH_FUNCTION) and per-socket limits', () =>
   })
 
   it('runs at the handshake; its context rides in join and leave events', async () => {
-    const iii = registerWorker(authed.wsUrl, { workerName: 'stream-auth', otel: { enabled: false } })
-    workers.push(iii)
+    const iii = worker('stream-auth', '', authed)
     const inputs: { path: string; query_params: Record<string, string[]> }[] = []
     const joins: unknown[] = []
     const leaves: unknown[] = []
@@ -295,7 +278,7 @@ describe('one socket for many groups (/streams, as the engine stream port)', () 
     const a = unique('hub-a')
     const b = unique('hub-b')
     await iii.trigger({ function_id: 'stream::set', payload: { stream_name: a, group_id: 'g', item_id: 'x', data: 1 } })
-    const ws = new WebSocket(`${dev.wsUrl}/streams`)
+    const ws = new WebSocket(`${suite.dev.wsUrl}/streams`)
     sockets.push(ws)
     const frames: Frame[] = []
     ws.on('message', (d) => frames.push(JSON.parse(String(d)) as Frame))

@@ -1,7 +1,12 @@
 // Helpers for iii-sdk functions in the end-to-end tests.
 
 import { createHash } from 'node:crypto'
+import { registerWorker } from 'iii-sdk'
 import type { ChannelReader } from 'iii-sdk/channel'
+import { afterAll, afterEach, beforeAll } from 'vitest'
+import { type WranglerDev, startWrangler } from './wrangler'
+
+export type Iii = ReturnType<typeof registerWorker>
 
 export interface Digest {
   sha256: string
@@ -20,4 +25,38 @@ export async function digestChannel(reader: ChannelReader): Promise<Digest> {
     bytes += (chunk as Buffer).length
   }
   return { sha256: hash.digest('hex'), bytes, texts }
+}
+
+/**
+ * One `wrangler dev` for a test file, and the SDK workers its tests open, each shut down after its
+ * test. The Worker serves a copy of the source: an edit elsewhere in the checkout would reload
+ * wrangler and reset every object mid-test, and `dev.redeploy()` needs the copy.
+ */
+export function sdkSuite() {
+  let started: WranglerDev | undefined
+  const open: Iii[] = []
+  beforeAll(async () => {
+    started = await startWrangler({ copy: true })
+  })
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((w) => w.shutdown()))
+  })
+  afterAll(async () => {
+    await started?.stop()
+  })
+  const dev = (): WranglerDev => {
+    if (!started) throw new Error('wrangler dev is not up yet: use the suite inside a test')
+    return started
+  }
+  return {
+    get dev() {
+      return dev()
+    },
+    /** A worker on this suite's engine (or `on`'s), at `path` (a namespace), shut down after the test. */
+    worker(name: string, path = '', on: WranglerDev = dev()): Iii {
+      const w = registerWorker(on.wsUrl + path, { workerName: name, otel: { enabled: false } })
+      open.push(w)
+      return w
+    },
+  }
 }
