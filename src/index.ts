@@ -55,6 +55,14 @@ const valueOr = <T,>(parsed: Parsed<T>): T => (parsed.ok ? parsed.value : refuse
 /** `?namespace=` of the channels and status APIs (absent: the default namespace). */
 const queryNamespace = (c: Context<App>) => valueOr(parseNamespace(c.req.query('namespace') ?? DEFAULT_NAMESPACE))
 
+// A request whose address does not parse (a Host such as `localhost:99999`, or two Host values) is
+// refused before anything reads its URL. (Under `wrangler dev`, miniflare's own entry Worker already
+// answers such a request with a plain 500 before this Worker runs: docs/platform.md.)
+app.use('*', async (c, next) => {
+  if (!URL.canParse(c.req.url)) refuse(400, 'the request address does not parse: send one valid Host header (host[:port], port ≤ 65535)')
+  await next()
+})
+
 // The engine: the main socket, the channels API and the status API (EventSource cannot send
 // headers: the stream also takes `?token=`). HTTP triggers and channel sockets are not guarded here.
 app.use(CHANNELS_PATH, engineGuard())

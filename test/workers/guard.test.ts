@@ -62,9 +62,26 @@ describe('without an engine token', () => {
     expect((await settle(await frontDoor(`${DEPLOYED}/`))).status).toBe(200)
   })
 
+  it('refuses a page of another origin with 403 on every guarded route, loopback host or not; pages of this machine get in', async () => {
+    for (const [path, init] of guarded) {
+      for (const origin of ['https://evil.example', 'null', 'http://evil.example:8787']) {
+        const { status, body } = await settle(await frontDoor(`http://127.0.0.1:8787${path}`, { ...init, headers: { ...(init?.headers as object), origin } }))
+        expect(status, `${path} from ${origin}`).toBe(403)
+        expect(body.error.code).toBe('FORBIDDEN')
+      }
+      for (const origin of ['http://127.0.0.1:8787', 'http://localhost:5173', 'http://[::1]:3000']) {
+        const { status } = await settle(await frontDoor(`http://127.0.0.1:8787${path}`, { ...init, headers: { ...(init?.headers as object), origin } }))
+        expect([200, 201, 101], `${path} from ${origin}`).toContain(status)
+      }
+    }
+  })
+
   it('III_ALLOW_OPEN=true opens a deployed host (dangerous, and only when asked for)', async () => {
     const open = withVars({ III_ALLOW_OPEN: 'true' })
     for (const [path, init] of guarded) expect((await settle(await open(DEPLOYED + path, init))).status, path).not.toBe(401)
+    // A page of another origin still may not (it could ride its visitor's cookies); the engine's own page may.
+    expect((await settle(await open(`${DEPLOYED}/api/status`, { headers: { origin: 'https://evil.example' } }))).status).toBe(403)
+    expect((await settle(await open(`${DEPLOYED}/api/status`, { headers: { origin: DEPLOYED } }))).status).toBe(200)
     const almost = withVars({ III_ALLOW_OPEN: 'yes' })
     expect((await settle(await almost(`${DEPLOYED}/api/status`))).status).toBe(401)
   })
@@ -86,6 +103,11 @@ describe('with an engine token', () => {
     }
   })
 
+  it('changes nothing for pages of other origins: the token decides', async () => {
+    expect((await settle(await guardedApp(`${DEPLOYED}/api/status`, bearer({ headers: { origin: 'https://evil.example' } })))).status).toBe(200)
+    expect((await settle(await guardedApp(`${DEPLOYED}/api/status`, { headers: { origin: 'http://localhost' } }))).status).toBe(401)
+  })
+
   it('takes ?token= only on the event stream (EventSource cannot send headers)', async () => {
     expect((await settle(await guardedApp(`${DEPLOYED}/api/status/stream?token=the-token`))).status).toBe(200)
     expect((await settle(await guardedApp(`${DEPLOYED}/api/status?token=the-token`))).status).toBe(401)
@@ -105,6 +127,10 @@ describe('one error shape', () => {
       ['/a/b', upgrade, 404, 'NOT_FOUND'],
       ['/nothing-here', undefined, 404, 'NOT_FOUND'],
     ]
+    // An address that does not parse (`Host: localhost:99999`): no Request can hold one, so a bare
+    // object stands in for what the runtime would hand the Worker.
+    const odd = { url: 'http://localhost:99999/api/info', method: 'GET', headers: new Headers() } as unknown as Request
+    expect(await settle(await app.fetch(odd, env, createExecutionContext()))).toEqual({ status: 400, body: { error: { code: 'BAD_REQUEST', message: expect.stringContaining('Host') } } })
     for (const [path, init, status, code] of cases) {
       const res = await settle(await frontDoor(`http://localhost${path}`, init))
       expect(res, path).toEqual({ status, body: { error: { code, message: expect.any(String) } } })
