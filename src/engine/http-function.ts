@@ -6,6 +6,7 @@
 
 import { parseJsonOrUndefined } from '../protocol/json'
 import type { ErrorBody } from '../protocol/messages'
+import { hostKind } from './ip-address'
 import type { Outcome } from './session'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
@@ -135,59 +136,12 @@ export function checkUrl(raw: unknown): string | null {
   } catch {
     return 'Invalid URL'
   }
+  // `URL` has normalised the host (lowercase, IPv4 in dotted decimal, IPv6 compressed hex).
   const host = url.protocol === 'http:' || url.protocol === 'https:' ? hostKind(url.hostname) : null
-  if (url.protocol !== 'https:' && host !== 'loopback') return 'HTTPS is required (plain http only for localhost, 127.0.0.0/8 and [::1])'
+  if (url.protocol !== 'https:' && host?.kind !== 'loopback') return 'HTTPS is required (plain http only for localhost, 127.0.0.0/8 and [::1])'
   if (!url.hostname) return 'Invalid URL'
-  if (host === 'private') return `Private IP blocked: ${url.hostname}`
+  if (host?.kind === 'refused') return `Private IP blocked: ${url.hostname} is ${host.why}; an HTTP function may call only public addresses`
   return null
-}
-
-/**
- * What a URL's host is. Only IP literals can be classified: a Worker has no DNS API, so a name that
- * resolves to a private address is not caught here (Workers' own fetch cannot reach private networks).
- * `URL` has already normalised the host (lowercase, IPv4 in dotted decimal, IPv6 compressed hex).
- */
-export function hostKind(hostname: string): 'loopback' | 'private' | 'public' {
-  if (hostname === 'localhost') return 'loopback'
-  const v4 = parseIPv4(hostname)
-  if (v4) return ipv4Kind(v4)
-  if (hostname.startsWith('[') && hostname.endsWith(']')) {
-    const g = parseIPv6(hostname.slice(1, -1))
-    if (!g) return 'private' // unparsable as an address: refuse rather than guess
-    const zeroTo = (n: number) => g.slice(0, n).every((x) => x === 0)
-    if (zeroTo(7) && g[7] === 1) return 'loopback' // ::1
-    if (zeroTo(8)) return 'private' // ::
-    if (zeroTo(5) && g[5] === 0xffff) return ipv4Kind([g[6]! >> 8, g[6]! & 255, g[7]! >> 8, g[7]! & 255]) // ::ffff:a.b.c.d
-    if ((g[0]! & 0xfe00) === 0xfc00 || (g[0]! & 0xffc0) === 0xfe80 || (g[0]! & 0xff00) === 0xff00) return 'private' // fc00::/7, fe80::/10, ff00::/8
-  }
-  return 'public'
-}
-
-function parseIPv4(host: string): number[] | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host)
-  const parts = m?.slice(1).map(Number)
-  return parts && parts.every((p) => p <= 255) ? parts : null
-}
-
-function ipv4Kind([a, b, c, d]: number[]): 'loopback' | 'private' | 'public' {
-  if (a === 127) return 'loopback'
-  const inRange = a === 0 || a === 10 || (a === 172 && b! >= 16 && b! <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254)
-  // Broadcast and the documentation ranges, as the engine also blocks them.
-  const special = (a === 255 && b === 255 && c === 255 && d === 255) || (a === 192 && b === 0 && c === 2) || (a === 198 && b === 51 && c === 100) || (a === 203 && b === 0 && c === 113)
-  return inRange || special ? 'private' : 'public'
-}
-
-/** Eight 16-bit groups of a hex IPv6 address (as URL serialises it: no embedded IPv4). */
-function parseIPv6(text: string): number[] | null {
-  const halves = text.split('::')
-  if (halves.length > 2) return null
-  const groups = (s: string) => (s === '' ? [] : s.split(':'))
-  const head = groups(halves[0]!)
-  const tail = halves.length === 2 ? groups(halves[1]!) : []
-  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0
-  const all = [...head, ...Array<string>(Math.max(fill, 0)).fill('0'), ...tail]
-  if (all.length !== 8 || !all.every((x) => /^[0-9a-f]{1,4}$/i.test(x))) return null
-  return all.map((x) => parseInt(x, 16))
 }
 
 /** One call's request, in the engine's header order (a test compares it as a list). */
