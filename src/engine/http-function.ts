@@ -30,6 +30,12 @@ export interface HttpFunction {
 /** Reads a Worker env entry (secret or var) by name. */
 export type EnvLookup = (name: string) => unknown
 
+/**
+ * The env entry an auth names, or why this function may not name it: the env as its namespace may
+ * see it (namespace-secrets.ts). Read at registration and at each call.
+ */
+export type SecretLookup = (name: string) => { value: unknown } | { refused: string }
+
 /** The engine's default when a registration gives no timeout. */
 export const DEFAULT_TIMEOUT_MS = 30_000
 /** Longer timeouts are cut to this: a call holds its session (and its caller's link) while it waits. */
@@ -50,7 +56,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * Validates a registration's `invocation` and resolves its secret once, so a registration that
  * could never be called is refused now (the engine does the same, and tells the worker nothing).
  */
-export function parseHttpInvocation(id: string, invocation: unknown, env: EnvLookup): Parsed {
+export function parseHttpInvocation(id: string, invocation: unknown, secrets: SecretLookup): Parsed {
   if (!isObject(invocation)) return invalid('invocation must be an object with a url')
   const notes: string[] = []
   const urlProblem = checkUrl(invocation.url)
@@ -78,7 +84,7 @@ export function parseHttpInvocation(id: string, invocation: unknown, env: EnvLoo
   const auth = parseAuth(invocation.auth)
   if (typeof auth === 'string') return invalid(auth)
   if (auth) {
-    const secret = resolveSecret(auth, env)
+    const secret = resolveSecret(auth, secrets)
     if (!secret.ok) return secret
   }
   return {
@@ -108,11 +114,12 @@ function parseAuth(auth: unknown): HttpAuth | null | string {
 
 /**
  * The auth's secret value, read from the Worker's env by name (at registration and again at each
- * call, so a rotated secret is used at once). Names starting with III_ are refused: they are this
- * engine's own secrets (III_ENGINE_TOKEN, III_SIGNING_SECRET), which a worker must not be able to
- * have sent to a URL of its choosing. Codes and texts are the engine's.
+ * call, so a rotated secret, or a grant taken back, counts at once). Names starting with III_ are
+ * refused: they are this engine's own secrets (III_ENGINE_TOKEN, III_SIGNING_SECRET), which a worker
+ * must not be able to have sent to a URL of its choosing. So is a name the function's namespace was
+ * not granted (`secrets` says why). Codes and texts are the engine's.
  */
-export function resolveSecret(auth: HttpAuth, env: EnvLookup): { ok: true; value: string } | { ok: false; error: ErrorBody } {
+export function resolveSecret(auth: HttpAuth, secrets: SecretLookup): { ok: true; value: string } | { ok: false; error: ErrorBody } {
   const [key, code, what] =
     auth.type === 'hmac'
       ? [auth.secret_key, 'secret_not_found', 'Secret']
@@ -121,7 +128,9 @@ export function resolveSecret(auth: HttpAuth, env: EnvLookup): { ok: true; value
         : [auth.value_key, 'api_key_not_found', 'API key']
   const fail = (why: string) => ({ ok: false as const, error: { code, message: `${what} not found: ${key}${why}` } })
   if (key.toUpperCase().startsWith('III_')) return fail(' (names starting with III_ are the engine\'s own secrets and are never sent)')
-  const value = env(key)
+  const found = secrets(key)
+  if ('refused' in found) return fail(` (${found.refused})`)
+  const { value } = found
   if (value === undefined || value === null) return fail('')
   if (typeof value !== 'string') return fail(' (it is a binding, not a secret or a text var)')
   return { ok: true, value }
@@ -161,7 +170,7 @@ export interface HttpRequest {
 export async function buildRequest(
   fn: HttpFunction,
   data: unknown,
-  call: { invocationId: string; nowMs: number; env: EnvLookup },
+  call: { invocationId: string; nowMs: number; secrets: SecretLookup },
 ): Promise<{ ok: true; request: HttpRequest } | { ok: false; error: ErrorBody }> {
   let json: string
   try {
@@ -179,7 +188,7 @@ export async function buildRequest(
     ...Object.entries(fn.headers),
   ]
   if (fn.auth) {
-    const secret = resolveSecret(fn.auth, call.env)
+    const secret = resolveSecret(fn.auth, call.secrets)
     if (!secret.ok) return secret
     if (fn.auth.type === 'bearer') headers.push(['authorization', `Bearer ${secret.value}`])
     else if (fn.auth.type === 'api_key') headers.push([fn.auth.header, secret.value])
@@ -230,17 +239,17 @@ export function outcomeOf(status: number, body: string): Outcome {
   return { error: { code: 'http_error', message: `HTTP ${status}${reason ? ` ${reason}` : ''}` } }
 }
 
-/** What a call needs from its host: fetch (the Workers one, or a test's), the env, ids and the clock. */
+/** What a call needs from its host: fetch (the Workers one, or a test's), its secrets, ids and the clock. */
 export interface HttpCaller {
   fetch: (url: string, init: { method: string; headers: [string, string][]; body?: string; redirect: 'manual'; signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>
-  env: EnvLookup
+  secrets: SecretLookup
   newId: () => string
   now: () => number
 }
 
 /** Makes one call and maps its response (or its failure) to the outcome. Never throws. */
 export async function callHttpFunction(fn: HttpFunction, data: unknown, host: HttpCaller): Promise<Outcome> {
-  const built = await buildRequest(fn, data, { invocationId: host.newId(), nowMs: host.now(), env: host.env })
+  const built = await buildRequest(fn, data, { invocationId: host.newId(), nowMs: host.now(), secrets: host.secrets })
   if (!built.ok) return { error: built.error }
   const { url, method, headers, body, timeoutMs } = built.request
   const signal = AbortSignal.timeout(timeoutMs)

@@ -6,6 +6,7 @@ import {
   type HttpCaller,
   type HttpFunction,
   MAX_TIMEOUT_MS,
+  type SecretLookup,
   buildRequest,
   callHttpFunction,
   checkUrl,
@@ -14,10 +15,10 @@ import {
 } from '../../src/engine/http-function'
 import { hostKind } from '../../src/engine/ip-address'
 
+/** The default namespace's view of an env: every entry (namespace-secrets.ts). */
 const envOf =
-  (vars: Record<string, unknown>) =>
-  (name: string): unknown =>
-    vars[name]
+  (vars: Record<string, unknown>): SecretLookup =>
+  (name) => ({ value: vars[name] })
 const noEnv = envOf({})
 
 const fn = (over: Partial<HttpFunction> = {}): HttpFunction => ({
@@ -275,6 +276,15 @@ describe('registration', () => {
     }
   })
 
+  it('refuses a secret the namespace may not name, saying why, without reading it', () => {
+    const refusing: SecretLookup = (name) => (name === 'BILLING_TOKEN' ? { refused: 'namespace team-a may not use this secret: grant it in III_NAMESPACE_SECRETS' } : { value: 'x' })
+    const parsed = parseHttpInvocation('f', { url: 'https://example.com/', auth: { type: 'bearer', token_key: 'BILLING_TOKEN' } }, refusing)
+    expect(!parsed.ok && parsed.error).toEqual({
+      code: 'token_not_found',
+      message: 'Token not found: BILLING_TOKEN (namespace team-a may not use this secret: grant it in III_NAMESPACE_SECRETS)',
+    })
+  })
+
   it('refuses an env entry that is not text (a binding)', () => {
     const parsed = parseHttpInvocation('f', { url: 'https://example.com/', auth: { type: 'hmac', secret_key: 'SESSION' } }, envOf({ SESSION: { get() {} } }))
     expect(!parsed.ok && parsed.error).toEqual({ code: 'secret_not_found', message: expect.stringContaining('not a secret or a text var') })
@@ -282,7 +292,7 @@ describe('registration', () => {
 })
 
 describe('the request', () => {
-  const call = (env = noEnv) => ({ invocationId: 'inv-uuid', nowMs: 1_700_000_123_456, env })
+  const call = (secrets = noEnv) => ({ invocationId: 'inv-uuid', nowMs: 1_700_000_123_456, secrets })
 
   it('sends the payload as JSON with the engine\'s headers, in its order, config headers added (not replacing)', async () => {
     const built = await buildRequest(fn({ headers: { 'x-team': 'orders', 'content-type': 'text/plain' } }), { order: 7, items: ['a'] }, call())
@@ -369,7 +379,7 @@ describe('response → outcome', () => {
 })
 
 describe('a call', () => {
-  const host = (fetch: HttpCaller['fetch']): HttpCaller => ({ fetch, env: noEnv, newId: () => 'id-1', now: () => 1_000_000 })
+  const host = (fetch: HttpCaller['fetch']): HttpCaller => ({ fetch, secrets: noEnv, newId: () => 'id-1', now: () => 1_000_000 })
 
   it('fetches with the built request, redirects not followed, under a timeout signal', async () => {
     const seen: Parameters<HttpCaller['fetch']>[] = []
