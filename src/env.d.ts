@@ -10,6 +10,13 @@ interface Env {
   III_ALLOW_OPEN?: string
   /** Signing secret for channel keys (`wrangler secret put III_SIGNING_SECRET`); generated once when absent. */
   III_SIGNING_SECRET?: string
+  /**
+   * Which secrets the HTTP functions of each namespace may name, as JSON: `{"team-a": ["BILLING_TOKEN"]}`
+   * (src/engine/namespace-secrets.ts). The default namespace may name any secret; another namespace
+   * only those listed for it (none when absent). Not of that shape: no namespace but the default may
+   * name any.
+   */
+  III_NAMESPACE_SECRETS?: string
   /** How long a caller's session keeps an unused link to another session (ms; default 10 s). */
   III_LINK_IDLE_MS?: string
   /**

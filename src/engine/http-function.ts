@@ -6,6 +6,7 @@
 
 import { parseJsonOrUndefined } from '../protocol/json'
 import type { ErrorBody } from '../protocol/messages'
+import { hostKind } from './ip-address'
 import type { Outcome } from './session'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
@@ -29,6 +30,12 @@ export interface HttpFunction {
 /** Reads a Worker env entry (secret or var) by name. */
 export type EnvLookup = (name: string) => unknown
 
+/**
+ * The env entry an auth names, or why this function may not name it: the env as its namespace may
+ * see it (namespace-secrets.ts). Read at registration and at each call.
+ */
+export type SecretLookup = (name: string) => { value: unknown } | { refused: string }
+
 /** The engine's default when a registration gives no timeout. */
 export const DEFAULT_TIMEOUT_MS = 30_000
 /** Longer timeouts are cut to this: a call holds its session (and its caller's link) while it waits. */
@@ -49,7 +56,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * Validates a registration's `invocation` and resolves its secret once, so a registration that
  * could never be called is refused now (the engine does the same, and tells the worker nothing).
  */
-export function parseHttpInvocation(id: string, invocation: unknown, env: EnvLookup): Parsed {
+export function parseHttpInvocation(id: string, invocation: unknown, secrets: SecretLookup): Parsed {
   if (!isObject(invocation)) return invalid('invocation must be an object with a url')
   const notes: string[] = []
   const urlProblem = checkUrl(invocation.url)
@@ -77,7 +84,7 @@ export function parseHttpInvocation(id: string, invocation: unknown, env: EnvLoo
   const auth = parseAuth(invocation.auth)
   if (typeof auth === 'string') return invalid(auth)
   if (auth) {
-    const secret = resolveSecret(auth, env)
+    const secret = resolveSecret(auth, secrets)
     if (!secret.ok) return secret
   }
   return {
@@ -107,11 +114,12 @@ function parseAuth(auth: unknown): HttpAuth | null | string {
 
 /**
  * The auth's secret value, read from the Worker's env by name (at registration and again at each
- * call, so a rotated secret is used at once). Names starting with III_ are refused: they are this
- * engine's own secrets (III_ENGINE_TOKEN, III_SIGNING_SECRET), which a worker must not be able to
- * have sent to a URL of its choosing. Codes and texts are the engine's.
+ * call, so a rotated secret, or a grant taken back, counts at once). Names starting with III_ are
+ * refused: they are this engine's own secrets (III_ENGINE_TOKEN, III_SIGNING_SECRET), which a worker
+ * must not be able to have sent to a URL of its choosing. So is a name the function's namespace was
+ * not granted (`secrets` says why). Codes and texts are the engine's.
  */
-export function resolveSecret(auth: HttpAuth, env: EnvLookup): { ok: true; value: string } | { ok: false; error: ErrorBody } {
+export function resolveSecret(auth: HttpAuth, secrets: SecretLookup): { ok: true; value: string } | { ok: false; error: ErrorBody } {
   const [key, code, what] =
     auth.type === 'hmac'
       ? [auth.secret_key, 'secret_not_found', 'Secret']
@@ -120,7 +128,9 @@ export function resolveSecret(auth: HttpAuth, env: EnvLookup): { ok: true; value
         : [auth.value_key, 'api_key_not_found', 'API key']
   const fail = (why: string) => ({ ok: false as const, error: { code, message: `${what} not found: ${key}${why}` } })
   if (key.toUpperCase().startsWith('III_')) return fail(' (names starting with III_ are the engine\'s own secrets and are never sent)')
-  const value = env(key)
+  const found = secrets(key)
+  if ('refused' in found) return fail(` (${found.refused})`)
+  const { value } = found
   if (value === undefined || value === null) return fail('')
   if (typeof value !== 'string') return fail(' (it is a binding, not a secret or a text var)')
   return { ok: true, value }
@@ -135,59 +145,12 @@ export function checkUrl(raw: unknown): string | null {
   } catch {
     return 'Invalid URL'
   }
+  // `URL` has normalised the host (lowercase, IPv4 in dotted decimal, IPv6 compressed hex).
   const host = url.protocol === 'http:' || url.protocol === 'https:' ? hostKind(url.hostname) : null
-  if (url.protocol !== 'https:' && host !== 'loopback') return 'HTTPS is required (plain http only for localhost, 127.0.0.0/8 and [::1])'
+  if (url.protocol !== 'https:' && host?.kind !== 'loopback') return 'HTTPS is required (plain http only for localhost, 127.0.0.0/8 and [::1])'
   if (!url.hostname) return 'Invalid URL'
-  if (host === 'private') return `Private IP blocked: ${url.hostname}`
+  if (host?.kind === 'refused') return `Private IP blocked: ${url.hostname} is ${host.why}; an HTTP function may call only public addresses`
   return null
-}
-
-/**
- * What a URL's host is. Only IP literals can be classified: a Worker has no DNS API, so a name that
- * resolves to a private address is not caught here (Workers' own fetch cannot reach private networks).
- * `URL` has already normalised the host (lowercase, IPv4 in dotted decimal, IPv6 compressed hex).
- */
-export function hostKind(hostname: string): 'loopback' | 'private' | 'public' {
-  if (hostname === 'localhost') return 'loopback'
-  const v4 = parseIPv4(hostname)
-  if (v4) return ipv4Kind(v4)
-  if (hostname.startsWith('[') && hostname.endsWith(']')) {
-    const g = parseIPv6(hostname.slice(1, -1))
-    if (!g) return 'private' // unparsable as an address: refuse rather than guess
-    const zeroTo = (n: number) => g.slice(0, n).every((x) => x === 0)
-    if (zeroTo(7) && g[7] === 1) return 'loopback' // ::1
-    if (zeroTo(8)) return 'private' // ::
-    if (zeroTo(5) && g[5] === 0xffff) return ipv4Kind([g[6]! >> 8, g[6]! & 255, g[7]! >> 8, g[7]! & 255]) // ::ffff:a.b.c.d
-    if ((g[0]! & 0xfe00) === 0xfc00 || (g[0]! & 0xffc0) === 0xfe80 || (g[0]! & 0xff00) === 0xff00) return 'private' // fc00::/7, fe80::/10, ff00::/8
-  }
-  return 'public'
-}
-
-function parseIPv4(host: string): number[] | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host)
-  const parts = m?.slice(1).map(Number)
-  return parts && parts.every((p) => p <= 255) ? parts : null
-}
-
-function ipv4Kind([a, b, c, d]: number[]): 'loopback' | 'private' | 'public' {
-  if (a === 127) return 'loopback'
-  const inRange = a === 0 || a === 10 || (a === 172 && b! >= 16 && b! <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254)
-  // Broadcast and the documentation ranges, as the engine also blocks them.
-  const special = (a === 255 && b === 255 && c === 255 && d === 255) || (a === 192 && b === 0 && c === 2) || (a === 198 && b === 51 && c === 100) || (a === 203 && b === 0 && c === 113)
-  return inRange || special ? 'private' : 'public'
-}
-
-/** Eight 16-bit groups of a hex IPv6 address (as URL serialises it: no embedded IPv4). */
-function parseIPv6(text: string): number[] | null {
-  const halves = text.split('::')
-  if (halves.length > 2) return null
-  const groups = (s: string) => (s === '' ? [] : s.split(':'))
-  const head = groups(halves[0]!)
-  const tail = halves.length === 2 ? groups(halves[1]!) : []
-  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0
-  const all = [...head, ...Array<string>(Math.max(fill, 0)).fill('0'), ...tail]
-  if (all.length !== 8 || !all.every((x) => /^[0-9a-f]{1,4}$/i.test(x))) return null
-  return all.map((x) => parseInt(x, 16))
 }
 
 /** One call's request, in the engine's header order (a test compares it as a list). */
@@ -207,7 +170,7 @@ export interface HttpRequest {
 export async function buildRequest(
   fn: HttpFunction,
   data: unknown,
-  call: { invocationId: string; nowMs: number; env: EnvLookup },
+  call: { invocationId: string; nowMs: number; secrets: SecretLookup },
 ): Promise<{ ok: true; request: HttpRequest } | { ok: false; error: ErrorBody }> {
   let json: string
   try {
@@ -225,7 +188,7 @@ export async function buildRequest(
     ...Object.entries(fn.headers),
   ]
   if (fn.auth) {
-    const secret = resolveSecret(fn.auth, call.env)
+    const secret = resolveSecret(fn.auth, call.secrets)
     if (!secret.ok) return secret
     if (fn.auth.type === 'bearer') headers.push(['authorization', `Bearer ${secret.value}`])
     else if (fn.auth.type === 'api_key') headers.push([fn.auth.header, secret.value])
@@ -276,17 +239,17 @@ export function outcomeOf(status: number, body: string): Outcome {
   return { error: { code: 'http_error', message: `HTTP ${status}${reason ? ` ${reason}` : ''}` } }
 }
 
-/** What a call needs from its host: fetch (the Workers one, or a test's), the env, ids and the clock. */
+/** What a call needs from its host: fetch (the Workers one, or a test's), its secrets, ids and the clock. */
 export interface HttpCaller {
   fetch: (url: string, init: { method: string; headers: [string, string][]; body?: string; redirect: 'manual'; signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>
-  env: EnvLookup
+  secrets: SecretLookup
   newId: () => string
   now: () => number
 }
 
 /** Makes one call and maps its response (or its failure) to the outcome. Never throws. */
 export async function callHttpFunction(fn: HttpFunction, data: unknown, host: HttpCaller): Promise<Outcome> {
-  const built = await buildRequest(fn, data, { invocationId: host.newId(), nowMs: host.now(), env: host.env })
+  const built = await buildRequest(fn, data, { invocationId: host.newId(), nowMs: host.now(), secrets: host.secrets })
   if (!built.ok) return { error: built.error }
   const { url, method, headers, body, timeoutMs } = built.request
   const signal = AbortSignal.timeout(timeoutMs)

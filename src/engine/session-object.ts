@@ -148,8 +148,10 @@ export class SessionObject extends DurableObject<Env> {
     },
     newId: () => crypto.randomUUID(),
     log: (message) => this.#log(message),
-    // Secrets and vars by name; HTTP functions' auth (http-function.ts refuses III_* names).
+    // Secrets and vars by name; HTTP functions' auth (http-function.ts refuses III_* names, and the
+    // core lets a namespace name only what III_NAMESPACE_SECRETS grants it).
     env: (name) => (this.env as unknown as Record<string, unknown>)[name],
+    namespace: () => this.#namespace,
     fetch: (url, init) => fetch(url, init),
     waitUntil: (promise) => this.ctx.waitUntil(promise),
     now: () => Date.now(),

@@ -19,7 +19,8 @@
 // HTTP request where it would otherwise send `invokefunction` to its worker (http-function.ts).
 
 import type { EngineMessage, ErrorBody, InvocationResult, InvokeFunction, RegisterFunction, WorkerMessage } from '../protocol/messages'
-import { type HttpCaller, type HttpFunction, callHttpFunction, parseHttpInvocation } from './http-function'
+import { type HttpCaller, type HttpFunction, type SecretLookup, callHttpFunction, parseHttpInvocation } from './http-function'
+import { namespaceSecrets } from './namespace-secrets'
 import type { Change, Notice } from './registry'
 
 export type Outcome = { result: unknown } | { error: ErrorBody }
@@ -115,6 +116,8 @@ export interface SessionHost {
   log(message: string): void
   /** A Worker env entry (secret or var) by name: HTTP functions' auth, at registration and at each call. */
   env(name: string): unknown
+  /** The namespace this session's worker joined: it decides which secrets its HTTP functions may name. */
+  namespace(): string
   /** The outgoing request of an HTTP-invoked function. */
   fetch: HttpCaller['fetch']
   /** Keeps the object at work until `promise` settles (an HTTP call nobody awaits, or awaits from afar). */
@@ -189,6 +192,8 @@ export class SessionCore {
   #handled = 0
   /** Registry version of the last HTTP route change this session heard of (see RegistryCore). */
   routeVersion = 0
+  /** The env as this namespace's HTTP functions may see it (namespace-secrets.ts). */
+  readonly #secrets: SecretLookup
 
   constructor(
     readonly workerId: string,
@@ -197,6 +202,7 @@ export class SessionCore {
     open: boolean,
   ) {
     this.#open = open
+    this.#secrets = namespaceSecrets(host.namespace(), (name) => host.env(name), (message) => host.log(message))
     this.owned = new Set(store.loadOwned())
     const saved = store.loadInflight()
     for (const r of saved.callee) {
@@ -430,7 +436,7 @@ export class SessionCore {
   }
 
   #callHttp(fn: HttpFunction, data: unknown): Promise<Outcome> {
-    return callHttpFunction(fn, data, { fetch: this.host.fetch, env: (name) => this.host.env(name), newId: () => this.host.newId(), now: () => this.host.now() })
+    return callHttpFunction(fn, data, { fetch: this.host.fetch, secrets: this.#secrets, newId: () => this.host.newId(), now: () => this.host.now() })
   }
 
   /**
@@ -442,7 +448,7 @@ export class SessionCore {
   #registerFunction(message: RegisterFunction): void {
     let change: RegisterFunction = message
     if (message.invocation !== undefined && message.invocation !== null) {
-      const parsed = parseHttpInvocation(message.id, message.invocation, (name) => this.host.env(name))
+      const parsed = parseHttpInvocation(message.id, message.invocation, this.#secrets)
       if (!parsed.ok) return this.host.log(`HTTP function ${message.id} not registered: ${parsed.error.code}: ${parsed.error.message}`)
       for (const note of parsed.notes) this.host.log(`HTTP function ${message.id}: ${note}`)
       this.#http.set(message.id, parsed.fn)

@@ -1,7 +1,8 @@
 // HTTP-invoked functions end to end: the unmodified SDK's `registerFunction(id, { url, ... })`
 // against `wrangler dev`, calling a local HTTP server on 127.0.0.1 (plain http is allowed for
 // loopback hosts only). The engine token is set, so the test also shows a worker cannot have an
-// III_* secret sent to its own URL.
+// III_* secret sent to its own URL, and a namespace cannot have a secret it was not granted sent
+// (III_NAMESPACE_SECRETS grants BILLING_TOKEN to team-b, and team-a only its own TEAM_A_TOKEN).
 import { createHmac } from 'node:crypto'
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http'
 import { TriggerAction, registerWorker } from 'iii-sdk'
@@ -14,6 +15,9 @@ type Iii = ReturnType<typeof registerWorker>
 const ENGINE_TOKEN = 'e2e-engine-token'
 const HOOK_TOKEN = 'e2e-hook-token'
 const HOOK_SECRET = 'e2e-hmac-secret'
+const BILLING_TOKEN = 'e2e-billing-token'
+const TEAM_A_TOKEN = 'e2e-team-a-token'
+const NAMESPACE_SECRETS = JSON.stringify({ 'team-a': ['TEAM_A_TOKEN'], 'team-b': ['BILLING_TOKEN'] })
 
 interface Seen {
   method: string
@@ -27,6 +31,8 @@ let server: Server
 let base: string
 let owner: Iii
 let caller: Iii
+let teamA: Iii
+let teamB: Iii
 const seen: Seen[] = []
 const seenAt = (path: string) => seen.filter((s) => s.path === path)
 
@@ -40,7 +46,7 @@ function startServer(): Promise<Server> {
       const body = Buffer.concat(chunks).toString('utf8')
       seen.push({ method: req.method ?? '', path, headers: req.headers, body })
       const json = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value))
-      if (path === '/ok') return json(200, { got: JSON.parse(body || 'null'), method: req.method })
+      if (path === '/ok' || path.startsWith('/billing/')) return json(200, { got: JSON.parse(body || 'null'), method: req.method })
       if (path === '/web') return json(200, { status_code: 201, headers: { 'x-from': 'http-function' }, body: { created: true } })
       if (path === '/fail') return res.writeHead(500).end('it broke')
       if (path === '/coded') return json(409, { error: { code: 'out_of_stock', message: 'none left' } })
@@ -54,10 +60,12 @@ function startServer(): Promise<Server> {
 beforeAll(async () => {
   server = await startServer()
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-  dev = await startWrangler({ vars: { III_ENGINE_TOKEN: ENGINE_TOKEN, HOOK_TOKEN, HOOK_SECRET } })
+  dev = await startWrangler({ vars: { III_ENGINE_TOKEN: ENGINE_TOKEN, HOOK_TOKEN, HOOK_SECRET, BILLING_TOKEN, TEAM_A_TOKEN, III_NAMESPACE_SECRETS: NAMESPACE_SECRETS } })
   const opts = { headers: { authorization: `Bearer ${ENGINE_TOKEN}` } }
   owner = registerWorker(dev.wsUrl, { ...opts, workerName: 'hook-owner', otel: { enabled: false } })
   caller = registerWorker(dev.wsUrl, { ...opts, workerName: 'hook-caller', otel: { enabled: false } })
+  teamA = registerWorker(`${dev.wsUrl}/team-a`, { ...opts, workerName: 'team-a', otel: { enabled: false } })
+  teamB = registerWorker(`${dev.wsUrl}/team-b`, { ...opts, workerName: 'team-b', otel: { enabled: false } })
 
   owner.registerFunction('hooks::order', { url: `${base}/ok?tok=in-query`, headers: { 'x-team': 'orders' }, auth: { type: 'bearer', token_key: 'HOOK_TOKEN' } })
   owner.registerFunction('hooks::signed', { url: `${base}/ok`, method: 'PUT', auth: { type: 'hmac', secret_key: 'HOOK_SECRET' } })
@@ -75,7 +83,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await Promise.allSettled([owner?.shutdown(), caller?.shutdown()])
+  await Promise.allSettled([owner?.shutdown(), caller?.shutdown(), teamA?.shutdown(), teamB?.shutdown()])
   await dev?.stop()
   server?.closeAllConnections()
   await new Promise((r) => server?.close(r))
@@ -184,5 +192,31 @@ describe('HTTP-invoked functions', () => {
     }
     expect(code).toBe('function_not_found')
     expect(seenAt('/temp').length).toBeLessThanOrEqual(2) // at most one call raced the unregister
+  })
+})
+
+describe('secrets of a namespace', () => {
+  const billing = (iii: Iii, path: string) => iii.registerFunction('billing::charge', { url: `${base}${path}`, auth: { type: 'bearer', token_key: 'BILLING_TOKEN' } })
+
+  it('a namespace may not have a secret it was not granted sent: team-a\'s registration is refused, nothing is sent', async () => {
+    billing(teamA, '/billing/team-a')
+    // Registered after the refused one by the same worker: once it is listed, the refusal happened.
+    teamA.registerFunction('team::own', { url: `${base}/billing/team-a-own`, auth: { type: 'bearer', token_key: 'TEAM_A_TOKEN' } })
+    await waitForFunctions(teamA, ['team::own'])
+    await expect(teamA.trigger({ function_id: 'billing::charge', payload: { amount: 1 } })).rejects.toMatchObject({ code: 'function_not_found' })
+    expect(seenAt('/billing/team-a')).toEqual([])
+    // The secret granted to team-a is sent as usual.
+    expect(await teamA.trigger({ function_id: 'team::own', payload: { amount: 4 } })).toEqual({ got: { amount: 4 }, method: 'POST' })
+    expect(seenAt('/billing/team-a-own').map((s) => s.headers.authorization)).toEqual([`Bearer ${TEAM_A_TOKEN}`])
+  })
+
+  it('a grant in III_NAMESPACE_SECRETS lets team-b use it, and the default namespace uses it as before', async () => {
+    billing(teamB, '/billing/team-b')
+    billing(owner, '/billing/default')
+    await waitForFunctions(teamB, ['billing::charge'])
+    await waitForFunctions(caller, ['billing::charge'])
+    expect(await teamB.trigger({ function_id: 'billing::charge', payload: { amount: 2 } })).toEqual({ got: { amount: 2 }, method: 'POST' })
+    expect(await caller.trigger({ function_id: 'billing::charge', payload: { amount: 3 } })).toEqual({ got: { amount: 3 }, method: 'POST' })
+    expect(seen.filter((s) => s.headers.authorization === `Bearer ${BILLING_TOKEN}`).map((s) => s.path).sort()).toEqual(['/billing/default', '/billing/team-b'])
   })
 })

@@ -6,18 +6,19 @@ import {
   type HttpCaller,
   type HttpFunction,
   MAX_TIMEOUT_MS,
+  type SecretLookup,
   buildRequest,
   callHttpFunction,
   checkUrl,
-  hostKind,
   outcomeOf,
   parseHttpInvocation,
 } from '../../src/engine/http-function'
+import { hostKind } from '../../src/engine/ip-address'
 
+/** The default namespace's view of an env: every entry (namespace-secrets.ts). */
 const envOf =
-  (vars: Record<string, unknown>) =>
-  (name: string): unknown =>
-    vars[name]
+  (vars: Record<string, unknown>): SecretLookup =>
+  (name) => ({ value: vars[name] })
 const noEnv = envOf({})
 
 const fn = (over: Partial<HttpFunction> = {}): HttpFunction => ({
@@ -35,9 +36,19 @@ describe('URL policy', () => {
     ['https://example.com/x', null],
     ['https://93.184.216.34/x', null],
     ['https://[2606:4700::1111]/', null],
-    ['https://100.64.0.1/', null], // CGNAT is not private for the engine either
     ['https://172.32.0.1/', null],
-    ['https://[fec0::1]/', null],
+    ['https://100.63.255.255/', null], // just outside CGNAT 100.64/10
+    ['https://100.128.0.1/', null],
+    ['https://198.17.255.255/', null], // just outside benchmarking 198.18/15
+    ['https://198.20.0.1/', null],
+    ['https://223.255.255.255/', null], // just below multicast 224/4
+    ['https://[2a00:1450:4001::200e]/', null],
+    ['https://[2001:200::1]/', null], // just outside 2001::/23
+    ['https://[3fff:1000::1]/', null], // just outside the documentation range 3fff::/20
+    ['https://[::ffff:93.184.216.34]/', null], // IPv4-mapped, public inside
+    ['https://[::ffff:0:93.184.216.34]/', null], // IPv4-translated, public inside
+    ['https://[64:ff9b::93.184.216.34]/', null], // NAT64, public inside
+    ['https://[2002:5db8:d822::1]/', null], // 6to4 of 93.184.216.34
     ['http://localhost:8787/x', null],
     ['http://127.0.0.1:9000/', null],
     ['http://127.9.9.9/', null],
@@ -77,12 +88,114 @@ describe('URL policy', () => {
     expect(checkUrl(url)).toMatch(problem)
   })
 
+  // Each of these was accepted before: special IPv4 ranges, and IPv6 forms that embed an IPv4
+  // address (URL serialises the embedded address as two hex groups: [::a9fe:a9fe] is ::169.254.169.254).
+  it.each([
+    // IPv4 ranges that are not public unicast
+    'https://100.64.0.1/', // CGNAT 100.64/10
+    'https://100.127.255.255/',
+    'https://100.64.0.1./', // a trailing dot: URL drops it
+    'https://192.0.0.170/', // IETF protocol assignments 192.0.0/24
+    'https://192.88.99.1/', // 6to4 relay anycast
+    'https://198.18.0.1/', // benchmarking 198.18/15
+    'https://198.19.255.255/',
+    'https://224.0.0.1/', // multicast 224/4
+    'https://239.255.255.250/',
+    'https://240.0.0.1/', // reserved 240/4
+    'https://254.1.2.3/',
+    // IPv4-compatible ::/96 (deprecated): refused whatever it embeds
+    'https://[::a9fe:a9fe]/',
+    'https://[::169.254.169.254]/',
+    'https://[::10.0.0.1]/',
+    'https://[::127.0.0.1]/',
+    'https://[::1.2.3.4]/',
+    // IPv4-mapped ::ffff:0:0/96 of special ranges this filter did not know
+    'https://[::ffff:100.64.0.1]/',
+    'https://[::ffff:198.18.0.1]/',
+    'https://[::ffff:224.0.0.1]/',
+    // IPv4-translated ::ffff:0:0:0/96
+    'https://[::ffff:0:169.254.169.254]/',
+    'https://[::ffff:0:a9fe:a9fe]/',
+    'https://[::ffff:0:10.0.0.1]/',
+    'https://[::ffff:0:127.0.0.1]/',
+    // NAT64 64:ff9b::/96 of a private, loopback or link-local address, and all of local-use 64:ff9b:1::/48
+    'https://[64:ff9b::a9fe:a9fe]/',
+    'https://[64:ff9b::169.254.169.254]/',
+    'https://[64:ff9b::10.0.0.1]/',
+    'https://[64:ff9b::127.0.0.1]/',
+    'https://[64:ff9b:1::a9fe:a9fe]/',
+    'https://[64:ff9b:1:ffff::5db8:d822]/',
+    // 6to4 2002::/16 of a private, loopback or link-local address
+    'https://[2002:a9fe:a9fe::1]/',
+    'https://[2002:a00:1::]/',
+    'https://[2002:7f00:1::1]/',
+    'https://[2002:c0a8:101:1::1]/',
+    // Teredo 2001::/32 (its client address is obfuscated), and the rest of 2001::/23
+    'https://[2001::1]/',
+    'https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/',
+    'https://[2001:2::1]/', // benchmarking
+    'https://[2001:1ff::1]/',
+    // discard-only, documentation, site-local, SRv6, and anything outside global unicast 2000::/3
+    'https://[100::1]/',
+    'https://[100::ffff:ffff:ffff:ffff]/',
+    'https://[2001:db8::1]/',
+    'https://[3fff::1]/',
+    'https://[fec0::1]/',
+    'https://[feff::1]/',
+    'https://[5f00::1]/',
+    'https://[::1:0:0:1]/',
+    'https://[4000::1]/',
+  ])('refuses the special address %s', (url) => {
+    expect(checkUrl(url)).toMatch(/^Private IP blocked/)
+  })
+
+  // The first and last address of each refused IPv4 range, in each IPv6 form that carries one.
+  const edges = ['0.0.0.0', '0.255.255.255', '10.0.0.0', '10.255.255.255', '100.64.0.0', '100.127.255.255', '127.0.0.1', '127.255.255.255',
+    '169.254.0.0', '169.254.255.255', '172.16.0.0', '172.31.255.255', '192.0.0.0', '192.0.0.255', '192.0.2.0', '192.0.2.255',
+    '192.88.99.0', '192.88.99.255', '192.168.0.0', '192.168.255.255', '198.18.0.0', '198.19.255.255', '198.51.100.0', '198.51.100.255',
+    '203.0.113.0', '203.0.113.255', '224.0.0.0', '239.255.255.255', '240.0.0.0', '255.255.255.255']
+  const sixToFour = (v4: string) => {
+    const [a, b, c, d] = v4.split('.').map(Number) as [number, number, number, number]
+    return `2002:${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}::1`
+  }
+  it.each(edges)('refuses %s in every IPv6 form (over https)', (v4) => {
+    // Loopback is allowed as itself and IPv4-mapped (the same socket address); in other forms it is
+    // a translator's or relay's loopback, not this machine's.
+    const loopback = v4.startsWith('127.')
+    expect(checkUrl(`https://${v4}/`) === null).toBe(loopback)
+    expect(checkUrl(`https://[::ffff:${v4}]/`) === null).toBe(loopback)
+    for (const host of [`[::${v4}]`, `[::ffff:0:${v4}]`, `[64:ff9b::${v4}]`, `[64:ff9b:1::${v4}]`, `[${sixToFour(v4)}]`]) {
+      expect(checkUrl(`https://${host}/`), host).toMatch(/^Private IP blocked/)
+    }
+  })
+
+  it.each([
+    'http://[::ffff:10.0.0.1]/',
+    'http://[64:ff9b::127.0.0.1]/', // NAT64 of loopback is the translator's, not this machine's
+    'http://[::127.0.0.1]/',
+    'http://[2002:7f00:1::1]/',
+  ])('allows plain http to real loopback only: %s', (url) => {
+    expect(checkUrl(url)).toMatch(/^HTTPS is required/)
+  })
+
   it('classifies only IP literals and localhost (no DNS in a Worker)', () => {
-    expect(hostKind('internal.corp')).toBe('public')
-    expect(hostKind('localhost')).toBe('loopback')
-    expect(hostKind('127.0.0.1')).toBe('loopback')
-    expect(hostKind('[::1]')).toBe('loopback')
-    expect(hostKind('10.0.0.1')).toBe('private')
+    expect(hostKind('internal.corp').kind).toBe('public')
+    expect(hostKind('localhost').kind).toBe('loopback')
+    expect(hostKind('127.0.0.1').kind).toBe('loopback')
+    expect(hostKind('[::1]').kind).toBe('loopback')
+    expect(hostKind('[::ffff:7f00:1]').kind).toBe('loopback') // IPv4-mapped 127.0.0.1 is this machine too
+    expect(hostKind('10.0.0.1').kind).toBe('refused')
+  })
+
+  it('says which range a refused address is in, and what an embedding form carries', () => {
+    expect(checkUrl('https://100.64.0.1/')).toBe('Private IP blocked: 100.64.0.1 is in 100.64.0.0/10 (shared address space, CGNAT); an HTTP function may call only public addresses')
+    expect(hostKind('[64:ff9b::a9fe:a9fe]')).toEqual({ kind: 'refused', why: 'the NAT64 form of 169.254.169.254, in 169.254.0.0/16 (link-local)' })
+    expect(hostKind('[::ffff:0:a00:1]')).toEqual({ kind: 'refused', why: 'the IPv4-translated form of 10.0.0.1, in 10.0.0.0/8 (private)' })
+    expect(hostKind('[2002:7f00:1::1]')).toEqual({ kind: 'refused', why: 'the 6to4 form of 127.0.0.1, in 127.0.0.0/8 (loopback)' })
+    expect(hostKind('[::a9fe:a9fe]')).toEqual({ kind: 'refused', why: 'in ::/96 (IPv4-compatible, deprecated)' })
+    expect(hostKind('[2001::1]')).toEqual({ kind: 'refused', why: 'in 2001::/32 (Teredo)' })
+    expect(hostKind('[4000::1]')).toEqual({ kind: 'refused', why: 'outside global unicast 2000::/3' })
+    expect(hostKind('[1:2:3]')).toEqual({ kind: 'refused', why: 'not an IPv6 address this check can read' })
   })
 })
 
@@ -163,6 +276,15 @@ describe('registration', () => {
     }
   })
 
+  it('refuses a secret the namespace may not name, saying why, without reading it', () => {
+    const refusing: SecretLookup = (name) => (name === 'BILLING_TOKEN' ? { refused: 'namespace team-a may not use this secret: grant it in III_NAMESPACE_SECRETS' } : { value: 'x' })
+    const parsed = parseHttpInvocation('f', { url: 'https://example.com/', auth: { type: 'bearer', token_key: 'BILLING_TOKEN' } }, refusing)
+    expect(!parsed.ok && parsed.error).toEqual({
+      code: 'token_not_found',
+      message: 'Token not found: BILLING_TOKEN (namespace team-a may not use this secret: grant it in III_NAMESPACE_SECRETS)',
+    })
+  })
+
   it('refuses an env entry that is not text (a binding)', () => {
     const parsed = parseHttpInvocation('f', { url: 'https://example.com/', auth: { type: 'hmac', secret_key: 'SESSION' } }, envOf({ SESSION: { get() {} } }))
     expect(!parsed.ok && parsed.error).toEqual({ code: 'secret_not_found', message: expect.stringContaining('not a secret or a text var') })
@@ -170,7 +292,7 @@ describe('registration', () => {
 })
 
 describe('the request', () => {
-  const call = (env = noEnv) => ({ invocationId: 'inv-uuid', nowMs: 1_700_000_123_456, env })
+  const call = (secrets = noEnv) => ({ invocationId: 'inv-uuid', nowMs: 1_700_000_123_456, secrets })
 
   it('sends the payload as JSON with the engine\'s headers, in its order, config headers added (not replacing)', async () => {
     const built = await buildRequest(fn({ headers: { 'x-team': 'orders', 'content-type': 'text/plain' } }), { order: 7, items: ['a'] }, call())
@@ -257,7 +379,7 @@ describe('response → outcome', () => {
 })
 
 describe('a call', () => {
-  const host = (fetch: HttpCaller['fetch']): HttpCaller => ({ fetch, env: noEnv, newId: () => 'id-1', now: () => 1_000_000 })
+  const host = (fetch: HttpCaller['fetch']): HttpCaller => ({ fetch, secrets: noEnv, newId: () => 'id-1', now: () => 1_000_000 })
 
   it('fetches with the built request, redirects not followed, under a timeout signal', async () => {
     const seen: Parameters<HttpCaller['fetch']>[] = []

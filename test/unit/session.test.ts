@@ -85,10 +85,10 @@ class World {
   /** Requests made by HTTP functions, answered by the test. */
   readonly fetched: Fetched[] = []
 
-  add(id: string, open = true) {
+  add(id: string, open = true, namespace = '') {
     const sent: EngineMessage[] = []
     const store = new MemorySessionStore()
-    const host = new TestHost(this, id, sent)
+    const host = new TestHost(this, id, sent, namespace)
     const core = new SessionCore(id, store, host, open)
     this.sessions.set(id, { core, sent, store, host })
     return this.sessions.get(id)!
@@ -103,7 +103,7 @@ class World {
 
   rebuild(id: string, open = true) {
     const old = this.sessions.get(id)!
-    const host = new TestHost(this, id, old.sent)
+    const host = new TestHost(this, id, old.sent, old.host.namespace())
     const core = new SessionCore(id, old.store, host, open)
     this.sessions.set(id, { core, sent: old.sent, store: old.store, host })
     return core
@@ -123,6 +123,7 @@ class TestHost implements SessionHost {
     private readonly world: World,
     private readonly self: string,
     private readonly sent: EngineMessage[],
+    private readonly ns: string,
   ) {}
 
   send(message: EngineMessage) {
@@ -169,6 +170,9 @@ class TestHost implements SessionHost {
   }
   env(name: string) {
     return this.world.env[name]
+  }
+  namespace() {
+    return this.ns
   }
   fetch = (url: string, init: Fetched['init']) =>
     new Promise<Response>((respond, fail) => {
@@ -608,6 +612,69 @@ describe('HTTP-invoked functions', () => {
     await call('3')
     expect(world.fetched).toHaveLength(2)
     expect(results(a.sent).find((r) => r.invocation_id === '3')?.error).toEqual({ code: 'token_not_found', message: 'Token not found: HOOK_TOKEN' })
+  })
+
+  describe('in a namespace other than the default', () => {
+    const billing = { url: 'https://billing.example/charge', auth: { type: 'bearer', token_key: 'BILLING_TOKEN' } }
+
+    /** A (caller) and B in team-a; B's worker registers a billing function naming BILLING_TOKEN. */
+    function teamWorld(grants: unknown) {
+      const world = new World()
+      world.env = { BILLING_TOKEN: 'billing-secret', ...(grants === undefined ? {} : { III_NAMESPACE_SECRETS: typeof grants === 'string' ? grants : JSON.stringify(grants) }) }
+      const a = world.add('A', true, 'team-a')
+      const b = world.add('B', true, 'team-a')
+      b.core.message({ type: 'registerfunction', id: 'billing::charge', invocation: billing })
+      if (b.core.owned.has('billing::charge')) {
+        world.view.set('billing::charge', { worker: 'B', invocation: true })
+        world.fresh.set('billing::charge', { worker: 'B', invocation: true })
+      }
+      return { world, a, b }
+    }
+
+    it('refuses a registration naming a secret not granted to it, saying how to grant it', async () => {
+      const { world, a, b } = teamWorld({ 'team-b': ['BILLING_TOKEN'] })
+      expect(b.host.logs).toEqual([
+        'HTTP function billing::charge not registered: token_not_found: Token not found: BILLING_TOKEN (namespace team-a may not use this secret: grant it in III_NAMESPACE_SECRETS)',
+      ])
+      expect(b.host.registered).toEqual([])
+      a.core.message({ type: 'invokefunction', invocation_id: 'n', function_id: 'billing::charge' })
+      await until(() => results(a.sent).length === 1)
+      expect(results(a.sent)[0]?.error?.code).toBe('function_not_found')
+      expect(world.fetched).toEqual([])
+    })
+
+    it('serves a granted secret, and checks the grant again at each call', async () => {
+      const { world, a } = teamWorld({ 'team-a': ['BILLING_TOKEN'] })
+      a.core.message({ type: 'invokefunction', invocation_id: '1', function_id: 'billing::charge' })
+      await until(() => world.fetched.length === 1)
+      expect(Object.fromEntries(world.fetched[0]!.init.headers).authorization).toBe('Bearer billing-secret')
+      world.env.III_NAMESPACE_SECRETS = '{}' // the grant is taken back (a new deploy of the vars)
+      a.core.message({ type: 'invokefunction', invocation_id: '2', function_id: 'billing::charge' })
+      await until(() => results(a.sent).some((r) => r.invocation_id === '2'))
+      expect(world.fetched).toHaveLength(1)
+      expect(results(a.sent).find((r) => r.invocation_id === '2')?.error).toEqual({
+        code: 'token_not_found',
+        message: 'Token not found: BILLING_TOKEN (namespace team-a may not use this secret: grant it in III_NAMESPACE_SECRETS)',
+      })
+    })
+
+    it('refuses every secret while III_NAMESPACE_SECRETS is malformed, and logs that', () => {
+      const { b } = teamWorld('{"team-a": BILLING_TOKEN}')
+      expect(b.host.logs).toEqual([
+        expect.stringContaining('III_NAMESPACE_SECRETS is not valid JSON of the shape {"<namespace>": ["SECRET_NAME", ...]}: '),
+        expect.stringContaining('not registered: token_not_found: Token not found: BILLING_TOKEN (namespace team-a may not use this secret: III_NAMESPACE_SECRETS is not valid JSON'),
+      ])
+      expect(b.host.registered).toEqual([])
+    })
+
+    it('leaves the default namespace every secret, as before', () => {
+      const world = new World()
+      world.env = { BILLING_TOKEN: 'billing-secret', III_NAMESPACE_SECRETS: 'not json' }
+      const b = world.add('B')
+      b.core.message({ type: 'registerfunction', id: 'billing::charge', invocation: billing })
+      expect(b.host.logs).toEqual([])
+      expect(b.host.registered).toEqual([{ type: 'registerfunction', id: 'billing::charge', invocation: true }])
+    })
   })
 
   it('makes a void call\'s request without anyone waiting, and answers nothing', async () => {
