@@ -17,6 +17,11 @@ interface Env {
    * name any.
    */
   III_NAMESPACE_SECRETS?: string
+  /**
+   * How long a caller waits for an invocation that names no `timeout_ms` (ms; default 30,000, the
+   * SDK's own default, which it does not send): then it is answered `timeout` (engine/session.ts).
+   */
+  III_INVOCATION_TIMEOUT_MS?: string
   /** How long a caller's session keeps an unused link to another session (ms; default 10 s). */
   III_LINK_IDLE_MS?: string
   /**

@@ -39,6 +39,9 @@ const PERSIST_DELAY_MS = 250
 /** After its worker left, a session keeps what the worker waited for this long, for a reattach. */
 const HANDOVER_GRACE_MS = 60_000
 
+/** How long a caller waits for an invocation that names no `timeout_ms`: the SDK's own default. */
+const DEFAULT_INVOCATION_TIMEOUT_MS = 30_000
+
 /** Registry calls are retried this often, this far apart (a registry being reset, or overloaded). */
 const REGISTER_RETRIES_MS = [100, 500, 2000]
 
@@ -48,6 +51,8 @@ interface SessionRow {
   tokenDigest: string
   connectedAt: number
   state: 'open' | 'closed'
+  /** When the worker left (the handover grace counts from here). */
+  closedAt?: number
 }
 
 /** An HTTP trigger's invocation, from the front door. */
@@ -71,6 +76,8 @@ export class SessionObject extends DurableObject<Env> {
   #core: SessionCore | null = null
   #socket: WebSocket | null
   #persistScheduled = false
+  /** The alarm this instance set (null: none, or unknown after a wake: the next arm sets it again). */
+  #alarmAt: number | null = null
   /** Registrations not yet sent, and the chain that sends them in order. */
   #changes: Change[] = []
   #flushQueued = false
@@ -155,6 +162,11 @@ export class SessionObject extends DurableObject<Env> {
     fetch: (url, init) => fetch(url, init),
     waitUntil: (promise) => this.ctx.waitUntil(promise),
     now: () => Date.now(),
+    invocationTimeoutMs: () => {
+      const ms = Number(this.env.III_INVOCATION_TIMEOUT_MS)
+      return Number.isFinite(ms) && ms > 0 ? ms : DEFAULT_INVOCATION_TIMEOUT_MS
+    },
+    wakeAt: (at) => this.#wakeAt(at),
   }
 
   /** Links to the sessions this worker calls (links.ts). */
@@ -328,12 +340,27 @@ export class SessionObject extends DurableObject<Env> {
     if (socketTag(this.ctx, ws) !== 'link') await this.#left()
   }
 
-  /** Some time after the worker left: nothing is kept (once HTTP calls still running have answered). */
+  /**
+   * Invocations past their deadline end (session.ts); some time after the worker left, nothing is
+   * kept (once HTTP calls still running have answered). One alarm serves both: the earlier wins.
+   */
   override async alarm(): Promise<void> {
-    if (this.#row?.state !== 'closed') return
-    // Only HTTP calls outlive the worker (session.ts); they end within MAX_TIMEOUT_MS.
-    if ((this.#core?.activeInvocations ?? 0) > 0) return this.ctx.storage.setAlarm(Date.now() + HANDOVER_GRACE_MS)
+    this.#alarmAt = null
+    const now = Date.now()
+    this.#core?.expire(now)
+    const row = this.#row
+    if (row?.state !== 'closed') return
+    const graceEnds = (row.closedAt ?? now) + HANDOVER_GRACE_MS
+    // Only HTTP-invoked functions' calls outlive the worker (session.ts); their deadlines end them.
+    if (now < graceEnds || (this.#core?.activeInvocations ?? 0) > 0) return this.#wakeAt(Math.max(graceEnds, now + 1_000))
     await this.ctx.storage.deleteAll()
+  }
+
+  /** Arms the alarm for `at` unless it already fires by then. */
+  #wakeAt(at: number): void {
+    if (this.#alarmAt !== null && this.#alarmAt <= at) return
+    this.#alarmAt = at
+    this.ctx.waitUntil(this.ctx.storage.setAlarm(at).catch((err) => this.#log(`alarm not set: ${err}`)))
   }
 
   /** A caller session's link: hibernatable, tagged (the caller's id rides in each call). */
@@ -373,11 +400,12 @@ export class SessionObject extends DurableObject<Env> {
     const row = this.#row
     if (!row || row.state === 'closed') return
     row.state = 'closed'
+    row.closedAt = Date.now()
     this.#socket = null
     this.#core?.closed()
     this.#links.closeAll()
     this.#saveRow()
-    await this.ctx.storage.setAlarm(Date.now() + HANDOVER_GRACE_MS)
+    this.#wakeAt(row.closedAt + HANDOVER_GRACE_MS)
     await this.#registered
     await registryStub(this.env, row.namespace)
       .leave(row.namespace, this.ctx.id.toString())

@@ -17,6 +17,16 @@
 // An HTTP-invoked function (registered with a URL) is owned the same way by the session that
 // received its registration, so every caller reaches it by the normal path; that session makes the
 // HTTP request where it would otherwise send `invokefunction` to its worker (http-function.ts).
+//
+// Two records are exceptions to "written after the persist delay", both so that no invocation is
+// left to hang (docs/architecture.md, "One invocation"):
+// - A caller record is written when the invocation starts, in the same event that sends it on (the
+//   output gate holds the call until the row is stored). A reset (a deploy) then never takes the
+//   only trace of what a worker waits for: its reattaching connection ends each with an error.
+//   Its row is deleted with the next batch, so a short call costs two rows written.
+// - Every invocation has a deadline (`timeout_ms`, else III_INVOCATION_TIMEOUT_MS, 30 s): the
+//   caller answers `timeout` and forgets it, the callee forgets it too (its worker's late answer is
+//   dropped). Deadlines are kept by the object's alarm, armed once records outlive the persist delay.
 
 import type { EngineMessage, ErrorBody, InvocationResult, InvokeFunction, RegisterFunction, WorkerMessage } from '../protocol/messages'
 import { type HttpCaller, type HttpFunction, type SecretLookup, callHttpFunction, parseHttpInvocation } from './http-function'
@@ -37,6 +47,9 @@ export interface CalleeRecord {
   caller: { session: string; invocationId: string } | null
   /** An HTTP-invoked function's call: its request lives only in this object's memory. */
   http?: true
+  /** When the caller stops waiting (unix ms), and how long that was; absent for an HTTP trigger's call. */
+  deadline?: number
+  timeoutMs?: number
 }
 
 /** An invocation this session's worker waits for (caller side), under the worker's own id. */
@@ -47,6 +60,9 @@ export interface CallerRecord {
   callee: string
   /** Its answer, when it came after the worker's socket was gone: kept for the reattaching connection. */
   outcome?: Traced
+  /** When the worker stops waiting (unix ms), and how long that was: it is then answered `timeout`. */
+  deadline?: number
+  timeoutMs?: number
 }
 
 /** A call from a session (this one or another) to the worker this session serves. */
@@ -62,6 +78,8 @@ export interface IncomingCall {
   traceparent?: string
   baggage?: string
   metadata?: unknown
+  /** How long the caller waits from when it sent the call (ms); the callee forgets the call after that. */
+  timeout_ms?: number
 }
 
 export type CallAnswer = { status: 'done'; outcome: Traced } | { status: 'accepted' } | { status: 'not_here' } | { status: 'gone' }
@@ -123,7 +141,14 @@ export interface SessionHost {
   /** Keeps the object at work until `promise` settles (an HTTP call nobody awaits, or awaits from afar). */
   waitUntil(promise: Promise<unknown>): void
   now(): number
+  /** How long a caller waits when its invocation names no `timeout_ms` (ms). */
+  invocationTimeoutMs(): number
+  /** Call `expire()` at `at` (unix ms) or soon after, even if this object sleeps meanwhile. */
+  wakeAt(at: number): void
 }
+
+/** The longest a caller may ask to wait (`timeout_ms`): a record lives that long on both sides. */
+export const MAX_INVOCATION_TIMEOUT_MS = 3_600_000
 
 /** Error bodies; codes as the iii engine v0.22 sends them, so SDK code that checks them works. */
 export const engineError = {
@@ -139,6 +164,11 @@ export const engineError = {
   httpInterrupted: (id: string): ErrorBody => ({
     code: 'invocation_stopped',
     message: `Invocation stopped: the session calling ${id}'s URL was reset (a deploy or an eviction) before the response came`,
+  }),
+  /** The code the iii engine's own tests use for an invocation nobody answered in time. */
+  timeout: (id: string, ms: number): ErrorBody => ({
+    code: 'timeout',
+    message: `Invocation timed out: ${id} did not answer within ${ms} ms (timeout_ms, or III_INVOCATION_TIMEOUT_MS)`,
   }),
   unreachable: (id: string, err: unknown): ErrorBody => ({
     code: 'invocation_failed',
@@ -163,6 +193,13 @@ class Inflight<R extends { id: string }> {
   add(record: R): void {
     this.records.set(record.id, record)
     this.unsavedNew.add(record.id)
+  }
+
+  /** A record the caller has just written itself (a retry may reuse an id whose delete is pending). */
+  addWritten(record: R): void {
+    this.records.set(record.id, record)
+    this.unsavedDone.delete(record.id)
+    this.persisted.add(record.id)
   }
 
   /** Forgets a record; true when storage must be told. */
@@ -279,6 +316,8 @@ export class SessionCore {
         (err) => answer({ error: engineError.builtinFailed(fn, err) }),
       )
     }
+    const timeoutMs = Math.min(message.timeout_ms ?? this.host.invocationTimeoutMs(), MAX_INVOCATION_TIMEOUT_MS)
+    const deadline = this.host.now() + timeoutMs
     let target = await this.host.lookup(fn)
     for (let attempt = 0; ; attempt++) {
       if (!target) return answer({ error: engineError.notFound(fn) })
@@ -292,8 +331,9 @@ export class SessionCore {
         traceparent: message.traceparent,
         baggage: message.baggage,
         metadata: message.metadata,
+        timeout_ms: Math.max(1, deadline - this.host.now()),
       }
-      if (invocationId) this.#remember('caller', { id: invocationId, engineId, functionId: fn, callee })
+      if (invocationId) this.#remember('caller', { id: invocationId, engineId, functionId: fn, callee, deadline, timeoutMs })
       let reply: CallAnswer
       try {
         reply = callee === this.workerId ? await this.incoming(call) : await this.host.call(callee, call)
@@ -320,7 +360,8 @@ export class SessionCore {
     if (!this.#open) return { status: 'gone' }
     if (!this.owned.has(call.function_id)) return { status: 'not_here' }
     this.#handled++
-    const { from, id, invocation_id, ...forward } = call
+    // `timeout_ms` is ours (between sessions): the worker gets the engine's message.
+    const { from, id, invocation_id, timeout_ms, ...forward } = call
     const http = this.#http.get(call.function_id)
     if (!id || !invocation_id) {
       // A void call: nobody waits, so nothing is recorded; an HTTP one still makes its request.
@@ -329,9 +370,11 @@ export class SessionCore {
       return { status: 'accepted' }
     }
     const caller = { session: from, invocationId: invocation_id }
+    const timeoutMs = Math.min(timeout_ms ?? this.host.invocationTimeoutMs(), MAX_INVOCATION_TIMEOUT_MS)
+    const deadline = this.host.now() + timeoutMs
     const served = http
-      ? this.#serve({ id, functionId: http.id, caller, http: true }, (r) => this.#request(r, http, call.data))
-      : this.#serve({ id, functionId: call.function_id, caller }, (r) => this.host.send({ type: 'invokefunction', ...forward, invocation_id: r.id }))
+      ? this.#serve({ id, functionId: http.id, caller, http: true, deadline, timeoutMs }, (r) => this.#request(r, http, call.data))
+      : this.#serve({ id, functionId: call.function_id, caller, deadline, timeoutMs }, (r) => this.host.send({ type: 'invokefunction', ...forward, invocation_id: r.id }))
     return served.then((outcome) => ({ status: 'done' as const, outcome }))
   }
 
@@ -381,11 +424,8 @@ export class SessionCore {
     for (const record of [...this.#callee.records.values()]) {
       if (!record.http) this.#complete(record, { error: engineError.workerGone(record.functionId) })
     }
+    // What the worker waited for was written when it asked (#remember): it waits for a reattach.
     this.persist()
-    // Everything the worker waited for is written now: this object may be gone in a moment.
-    const unsaved = [...this.#caller.records.values()].filter((r) => !this.#caller.persisted.has(r.id))
-    if (unsaved.length) this.store.putInflight('caller', unsaved)
-    for (const r of unsaved) this.#caller.persisted.add(r.id)
   }
 
   /**
@@ -415,6 +455,35 @@ export class SessionCore {
       for (const r of durable) inflight.persisted.add(r.id)
       for (const id of done) inflight.persisted.delete(id)
     }
+    // Records that outlived the persist delay may outlive this instance's timers too: the host's
+    // alarm keeps their deadlines (short calls never get this far, so they cost no alarm).
+    const next = this.nextDeadline()
+    if (next !== null) this.host.wakeAt(next)
+  }
+
+  /** The earliest deadline of a record still waiting, or null when none waits. */
+  nextDeadline(): number | null {
+    let next: number | null = null
+    for (const r of this.#callee.records.values()) if (r.deadline !== undefined && (next === null || r.deadline < next)) next = r.deadline
+    // A caller record that holds its answer (for a reattach) waits for nothing.
+    for (const r of this.#caller.records.values()) if (r.deadline !== undefined && !r.outcome && (next === null || r.deadline < next)) next = r.deadline
+    return next
+  }
+
+  /**
+   * Ends every invocation past its deadline: a waiting worker is answered `timeout` (or, with its
+   * socket gone, keeps that answer for its reattach); a callee forgets the call, so its worker's
+   * late answer is dropped, and its caller, if still waiting, hears `timeout` too.
+   */
+  expire(now: number): void {
+    for (const r of [...this.#caller.records.values()]) {
+      if (r.deadline !== undefined && r.deadline <= now && !r.outcome) this.#settle(r.id, r.functionId, { error: engineError.timeout(r.functionId, r.timeoutMs ?? 0) })
+    }
+    for (const r of [...this.#callee.records.values()]) {
+      if (r.deadline !== undefined && r.deadline <= now) this.#complete(r, { error: engineError.timeout(r.functionId, r.timeoutMs ?? 0) })
+    }
+    const next = this.nextDeadline()
+    if (next !== null) this.host.wakeAt(next)
   }
 
   /** Records a callee invocation and starts it (`start`: to the worker, or the HTTP request); resolves with its outcome. */
@@ -521,7 +590,11 @@ export class SessionCore {
   }
 
   #remember(side: Side, record: CalleeRecord | CallerRecord): void {
-    ;(side === 'callee' ? this.#callee : this.#caller).add(record as never)
+    if (side === 'caller') {
+      // Written now, in the event that sends the call on (file comment): a reset cannot lose it.
+      this.store.putInflight('caller', [record])
+      this.#caller.addWritten(record as CallerRecord)
+    } else this.#callee.add(record as CalleeRecord)
     if (side === 'caller' || (record as CalleeRecord).caller !== null) this.host.schedulePersist()
   }
 

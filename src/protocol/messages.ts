@@ -62,6 +62,11 @@ export interface InvokeFunction {
   traceparent?: string
   baggage?: string
   metadata?: unknown
+  /**
+   * How long the caller waits (ms). Not part of the iii engine's message, and the SDK does not send
+   * its own `timeoutMs`: absent, the engine's default applies (session.ts, `III_INVOCATION_TIMEOUT_MS`).
+   */
+  timeout_ms?: number
 }
 
 export interface InvocationResult {
@@ -116,6 +121,7 @@ const optStr: Check = (v) => v === undefined || v === null || typeof v === 'stri
 const any: Check = () => true
 const optErr: Check = (v) =>
   v === undefined || v === null || (typeof v === 'object' && typeof (v as Fields).code === 'string' && typeof (v as Fields).message === 'string')
+const optMs: Check = (v) => v === undefined || v === null || (typeof v === 'number' && Number.isFinite(v) && v > 0)
 const optAction: Check = (v) => v === undefined || v === null || (typeof v === 'object' && typeof (v as Fields).type === 'string')
 
 /** Required and optional fields per message type; anything else in a message is ignored. */
@@ -126,7 +132,7 @@ const SHAPES: Record<WorkerMessage['type'], Record<string, Check>> = {
   unregistertrigger: { id: str, trigger_type: optStr },
   registertriggertype: { id: str, description: optStr },
   unregistertriggertype: { id: str },
-  invokefunction: { function_id: str, invocation_id: optStr, action: optAction, traceparent: optStr, baggage: optStr },
+  invokefunction: { function_id: str, invocation_id: optStr, action: optAction, traceparent: optStr, baggage: optStr, timeout_ms: optMs },
   invocationresult: { invocation_id: str, function_id: optStr, error: optErr },
   triggerregistrationresult: { id: str, trigger_type: optStr, function_id: optStr, error: optErr },
   reattach: { previous_worker_id: str, reattach_token: optStr },

@@ -22,7 +22,8 @@ class MemorySessionStore implements SessionStore {
   readonly http = new Map<string, string>()
   writes = 0
   loadInflight() {
-    return { callee: [...this.inflight.callee.values()], caller: [...this.inflight.caller.values()] }
+    // Copies, as rows are: a record changed in memory is not changed in storage until written.
+    return { callee: [...this.inflight.callee.values()].map((r) => structuredClone(r)), caller: [...this.inflight.caller.values()].map((r) => structuredClone(r)) }
   }
   putInflight(side: 'callee' | 'caller', records: (CalleeRecord | CallerRecord)[]) {
     for (const r of records) {
@@ -84,6 +85,8 @@ class World {
   env: Record<string, unknown> = {}
   /** Requests made by HTTP functions, answered by the test. */
   readonly fetched: Fetched[] = []
+  /** The clock every session reads (tests move it to pass deadlines). */
+  clock = 1_700_000_000_000
 
   add(id: string, open = true, namespace = '') {
     const sent: EngineMessage[] = []
@@ -182,7 +185,15 @@ class TestHost implements SessionHost {
     this.background.push(promise)
   }
   now() {
-    return 1_700_000_000_000
+    return this.world.clock
+  }
+  invocationTimeoutMs() {
+    return 30_000
+  }
+  /** Times the object asked to be woken at (its alarm). */
+  wakes: number[] = []
+  wakeAt(at: number) {
+    this.wakes.push(at)
   }
 }
 
@@ -458,8 +469,93 @@ describe('answers that come after the worker\'s socket is gone', () => {
   })
 })
 
-describe('persistence', () => {
-  it('never writes an invocation that finishes before the persist delay', async () => {
+describe('deadlines', () => {
+  const timedOut = (sent: EngineMessage[]) => results(sent).filter((r) => r.error?.code === 'timeout')
+
+  it('answers a caller `timeout` at its deadline, and the callee forgets the call: its late answer is dropped', async () => {
+    const world = new World()
+    const a = world.add('A')
+    const b = world.add('B')
+    world.serve('B', 'hangs')
+    a.core.message({ type: 'invokefunction', invocation_id: 'h', function_id: 'hangs' })
+    await settle()
+    const engineId = invocations(b.sent)[0]!.invocation_id!
+    // Still in flight after the persist delay: both sides arm their alarm for the deadline.
+    a.core.persist()
+    b.core.persist()
+    expect(a.host.wakes.at(-1)).toBe(world.clock + 30_000)
+    expect(b.host.wakes.at(-1)).toBe(world.clock + 30_000)
+    world.clock += 29_999
+    a.core.expire(world.clock)
+    b.core.expire(world.clock)
+    expect(results(a.sent)).toEqual([])
+    world.clock += 1
+    a.core.expire(world.clock)
+    expect(timedOut(a.sent)).toEqual([expect.objectContaining({ invocation_id: 'h', function_id: 'hangs', error: expect.objectContaining({ message: expect.stringContaining('30000 ms') }) })])
+    b.core.expire(world.clock)
+    expect(b.core.holds(engineId)).toBe(false)
+    expect(b.core.activeInvocations).toBe(0)
+    // The callee's worker answers at last: nobody waits, and A's worker heard once.
+    answerLast(world, 'B', 'too late')
+    await settle()
+    expect(results(a.sent)).toHaveLength(1)
+    expect(b.host.logs.at(-1)).toContain('unknown invocation')
+    // Nothing is left on either side, in memory or in storage.
+    a.core.persist()
+    b.core.persist()
+    expect(a.store.inflight.caller.size + b.store.inflight.callee.size).toBe(0)
+    expect(a.core.nextDeadline()).toBeNull()
+  })
+
+  it("takes the caller's timeout_ms, and passes what is left of it to the callee", async () => {
+    const world = new World()
+    const a = world.add('A')
+    const b = world.add('B')
+    world.serve('B', 'slow')
+    a.core.message({ type: 'invokefunction', invocation_id: 's', function_id: 'slow', timeout_ms: 500 })
+    await settle()
+    expect(invocations(b.sent)[0]).not.toHaveProperty('timeout_ms') // the worker gets the engine's message
+    expect(a.core.nextDeadline()).toBe(world.clock + 500)
+    expect(b.core.nextDeadline()).toBe(world.clock + 500)
+    world.clock += 500
+    b.core.expire(world.clock) // the callee may notice first: its answer ends the caller's wait
+    await settle()
+    expect(timedOut(a.sent)).toEqual([expect.objectContaining({ invocation_id: 's', error: expect.objectContaining({ message: expect.stringContaining('500 ms') }) })])
+    a.core.expire(world.clock)
+    expect(results(a.sent)).toHaveLength(1)
+  })
+
+  it('bounds calls the engine makes itself (no caller session) on the callee side', async () => {
+    const world = new World()
+    const b = world.add('B')
+    world.serve('B', 'cron::job')
+    const answer = b.core.incoming({ from: 'engine', id: 'x', invocation_id: 'x', function_id: 'cron::job', timeout_ms: 1_000 })
+    world.clock += 1_000
+    b.core.expire(world.clock)
+    expect(await answer).toEqual({ status: 'done', outcome: { error: expect.objectContaining({ code: 'timeout' }) } })
+  })
+
+  it('keeps deadlines across a rebuild (an eviction), and a worker that left gets its timeout on reattach', async () => {
+    const world = new World()
+    const a = world.add('A')
+    const b = world.add('B')
+    world.serve('B', 'hangs')
+    a.core.message({ type: 'invokefunction', invocation_id: 'h', function_id: 'hangs' })
+    await settle()
+    a.core.persist()
+    b.core.persist()
+    const rebuiltB = world.rebuild('B')
+    expect(rebuiltB.nextDeadline()).toBe(world.clock + 30_000)
+    a.core.closed() // A's worker is gone meanwhile
+    const rebuiltA = world.rebuild('A', false)
+    world.clock += 30_000
+    rebuiltA.expire(world.clock)
+    expect(rebuiltA.takeOver()).toEqual([{ id: 'h', functionId: 'hangs', outcome: { error: expect.objectContaining({ code: 'timeout' }) } }])
+    rebuiltB.expire(world.clock)
+    expect(rebuiltB.activeInvocations).toBe(0)
+  })
+
+  it('arms nothing for a call that ends before the persist delay', async () => {
     const world = new World()
     const a = world.add('A')
     const b = world.add('B')
@@ -470,7 +566,31 @@ describe('persistence', () => {
     await settle()
     a.core.persist()
     b.core.persist()
-    expect(a.store.writes + b.store.writes).toBe(0)
+    expect(a.host.wakes).toEqual([])
+    expect(b.host.wakes).toEqual([])
+  })
+})
+
+describe('persistence', () => {
+  it("writes a short invocation's caller record before the call leaves (two rows), and nothing on the callee's side", async () => {
+    const world = new World()
+    const a = world.add('A')
+    const b = world.add('B')
+    world.serve('B', 'fast')
+    a.core.message({ type: 'invokefunction', invocation_id: 'f', function_id: 'fast' })
+    await settle()
+    // When the callee's worker got the call, the caller's record was already stored (a reset of
+    // A from here on cannot lose what its worker waits for).
+    expect(invocations(b.sent)).toHaveLength(1)
+    expect([...a.store.inflight.caller.keys()]).toEqual(['f'])
+    answerLast(world, 'B', 1)
+    await settle()
+    a.core.persist()
+    b.core.persist()
+    // One row written at the start, one deleted with the next batch; the callee wrote nothing.
+    expect(a.store.writes).toBe(2)
+    expect(b.store.writes).toBe(0)
+    expect(a.store.inflight.caller.size).toBe(0)
     expect(a.host.persistScheduled && b.host.persistScheduled).toBe(true)
   })
 
