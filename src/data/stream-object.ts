@@ -11,12 +11,15 @@ import { recentView, viewCacheFor } from '../engine/cache'
 import { invokeFunction } from '../engine/invoke'
 import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { socketTag } from '../tags'
+import { orAfter } from '../timeout'
 import { customStreamFunction } from './custom-stream'
 import type { Written } from './scope'
 import { ScopeShell, type Where } from './state-object'
 import {
+  STREAM_GATE_TIMEOUT_MS,
   SUBSCRIPTIONS_PER_SOCKET,
   type GroupTarget,
+  type JoinAnswer,
   type OutboundEvent,
   type SocketMessage,
   type StreamMessage,
@@ -213,10 +216,17 @@ export class StreamObject extends DurableObject<Env> {
 
   /** Runs every `stream:join` function in turn; `joinAllowed` (stream.ts) decides from their answers. */
   async #joinRefused(view: JoinView, { namespace, context }: Attachment, message: SocketMessage): Promise<boolean> {
-    const answers: unknown[] = []
+    const answers: JoinAnswer[] = []
     for (const t of joinLeaveTriggers(view.dataTriggers, STREAM_JOIN_TRIGGER)) {
-      const outcome = await invokeFunction(this.env, namespace, { function_id: t.function_id, data: joinLeaveEvent(message, context), metadata: t.metadata })
-      answers.push('result' in outcome ? outcome.result : undefined)
+      const call = invokeFunction(this.env, namespace, { function_id: t.function_id, data: joinLeaveEvent(message, context), metadata: t.metadata })
+      // A join function that never answers must not hold the join open (nor let it in).
+      const outcome = await orAfter(call, STREAM_GATE_TIMEOUT_MS, 'timeout' as const).catch((err: unknown) => ({ error: { code: 'invocation_failed', message: String(err) } }))
+      const answer: JoinAnswer =
+        outcome === 'timeout' ? { failed: `no answer within ${STREAM_GATE_TIMEOUT_MS / 1000} s` }
+        : 'error' in outcome ? { failed: `${outcome.error.code}: ${outcome.error.message}` }
+        : { result: 'result' in outcome ? outcome.result : undefined }
+      if ('failed' in answer) console.warn(`[stream ${message.streamName}/${message.groupId}] join refused: ${t.function_id} failed: ${answer.failed}`)
+      answers.push(answer)
     }
     return !joinAllowed(answers, Boolean(this.env.III_ENGINE_TOKEN))
   }
