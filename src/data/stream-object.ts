@@ -9,13 +9,14 @@
 import { DurableObject } from 'cloudflare:workers'
 import { recentView, viewCacheFor } from '../engine/cache'
 import { invokeFunction } from '../engine/invoke'
-import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
+import { closeReason, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { socketTag } from '../tags'
 import { orAfter } from '../timeout'
 import { customStreamFunction } from './custom-stream'
 import type { Written } from './scope'
 import { ScopeShell, type Where } from './state-object'
 import {
+  BINARY_FRAME_CLOSE,
   STREAM_GATE_TIMEOUT_MS,
   SUBSCRIPTIONS_PER_SOCKET,
   type GroupTarget,
@@ -126,12 +127,14 @@ export class StreamObject extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const attachment = this.#subscribers.get(ws)
     if (!attachment || socketTag(this.ctx, ws) !== 'subscriber') return
-    const message = parseSocketMessage(typeof data === 'string' ? data : new TextDecoder().decode(data))
+    // The engine's stream socket reads text frames only; a binary one is no message of its protocol.
+    if (typeof data !== 'string') return ws.close(BINARY_FRAME_CLOSE.code, BINARY_FRAME_CLOSE.reason)
+    const message = parseSocketMessage(data)
     if (!message) return // the engine logs and drops a frame it cannot read
     if (message.streamName !== attachment.stream_name || message.groupId !== attachment.group_id) {
       // One socket per group here (one object holds a group's sockets): a join for another group
-      // cannot be served on this one.
-      return ws.close(1008, `this socket serves stream ${attachment.stream_name} group ${attachment.group_id}; open /streams/<stream>/<group> for another`)
+      // cannot be served on this one. Names may be long: the reason is cut to what a Close carries.
+      return ws.close(1008, closeReason(`this socket serves stream ${attachment.stream_name} group ${attachment.group_id}; open /streams/<stream>/<group> for another`))
     }
     if (message.type === 'leave') {
       this.#setSubs(ws, attachment, attachment.subs.filter((s) => s.subscriptionId !== message.subscriptionId))

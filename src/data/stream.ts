@@ -70,6 +70,8 @@ export function parseSocketMessage(text: string): SocketMessage | null {
   if (typeof data.streamName !== 'string' || typeof data.groupId !== 'string') return null
   if (data.id !== undefined && data.id !== null && typeof data.id !== 'string') return null
   if (utf8Bytes(data.subscriptionId) > SUBSCRIPTION_ID_MAX_BYTES || (typeof data.id === 'string' && utf8Bytes(data.id) > NAME_MAX_BYTES)) return null
+  // No group has a longer name (stream::set refuses one): nothing to join, and no object to wake.
+  if (utf8Bytes(data.streamName) > NAME_MAX_BYTES || utf8Bytes(data.groupId) > NAME_MAX_BYTES) return null
   return { type: msg.type, subscriptionId: data.subscriptionId, streamName: data.streamName, groupId: data.groupId, id: (data.id as string | null | undefined) ?? null }
 }
 
@@ -93,8 +95,53 @@ export const AUTH_CONTEXT_MAX_BYTES = 4_096
 export const SUBSCRIPTIONS_PER_SOCKET = 10
 export const SUBSCRIPTION_ID_MAX_BYTES = 128
 
+/**
+ * Subscriptions one `/streams` socket may hold at once, over all its groups (each group is one
+ * socket from the front Worker to the group's object, so this also bounds those).
+ */
+export const SUBSCRIPTIONS_PER_HUB_SOCKET = 50
+
 /** The longest a `stream:join` function or the auth function may take; past it, the gate is shut. */
 export const STREAM_GATE_TIMEOUT_MS = 10_000
+
+/** Subscriber sockets speak JSON text; a binary frame closes the socket with this (1003: unsupported data). */
+export const BINARY_FRAME_CLOSE = { code: 1003, reason: 'binary frames are not stream messages; send JSON text' } as const
+
+/**
+ * The live subscriptions of one `/streams` socket, by group: a join adds one (a re-join of the
+ * same id in the same group is the same one), a leave removes it. A join the group then refuses
+ * still counts until it is left: the group's `unauthorized` frame does not name the subscription.
+ */
+export class HubSubscriptions {
+  readonly #groups = new Map<string, Set<string>>()
+  #count = 0
+
+  /** Adds a join; gives the reason to close the socket instead when it passes a limit. */
+  join(group: string, subscriptionId: string): string | null {
+    const subs = this.#groups.get(group)
+    if (subs?.has(subscriptionId)) return null
+    if ((subs?.size ?? 0) >= SUBSCRIPTIONS_PER_SOCKET) return `at most ${SUBSCRIPTIONS_PER_SOCKET} subscriptions of one group per socket; open another socket for more`
+    if (this.#count >= SUBSCRIPTIONS_PER_HUB_SOCKET) return `at most ${SUBSCRIPTIONS_PER_HUB_SOCKET} subscriptions per socket; open another socket for more`
+    if (subs) subs.add(subscriptionId)
+    else this.#groups.set(group, new Set([subscriptionId]))
+    this.#count++
+    return null
+  }
+
+  /** Removes a subscription; true when its group has none left (its group socket may close). */
+  leave(group: string, subscriptionId: string): boolean {
+    const subs = this.#groups.get(group)
+    if (!subs?.delete(subscriptionId)) return false
+    this.#count--
+    if (subs.size > 0) return false
+    this.#groups.delete(group)
+    return true
+  }
+
+  get size(): number {
+    return this.#count
+  }
+}
 
 /** What the auth function is given about a handshake, in the engine's shape. */
 export function authInput(request: Request): { headers: Record<string, string>; path: string; query_params: Record<string, string[]>; addr: string } {

@@ -1,7 +1,8 @@
 // The stream subscriber sockets fail closed (issue 21), with the real iii-sdk and a browser-style
 // subscriber (ws) against `wrangler dev` with an engine token and STREAM_AUTH_FUNCTION set: a
 // join function that throws, hangs or lost its worker refuses the join; an auth function that
-// throws, hangs or has no worker refuses the upgrade.
+// throws, hangs or has no worker refuses the upgrade; a binary frame closes a subscriber socket
+// with 1003 and nothing else; one `/streams` socket holds at most 50 live subscriptions.
 //
 // Each test has a namespace of its own: the auth function is looked up in the socket's namespace,
 // so a test registers the one it needs (or none) without touching the others.
@@ -199,5 +200,70 @@ describe('STREAM_AUTH_FUNCTION fails closed', () => {
     const started = Date.now()
     expect(await refusedUpgrade(`${dev.wsUrl}/${ns}/streams/s/g`)).toMatchObject({ status: 503, body: { error: { code: 'UNAVAILABLE', message: expect.stringMatching(/did not answer/) } } })
     expect(Date.now() - started).toBeGreaterThanOrEqual(9_000)
+  })
+})
+
+describe('subscriber sockets and bad frames', () => {
+  it('a binary frame closes the socket with 1003 (on /streams and on a group socket); the Worker serves the next subscriber', async () => {
+    const ns = unique('ns-binary')
+    const iii = worker(ns, 'security-binary')
+    await anonymousAuth(iii)
+    iii.registerTrigger({ type: 'stream:join', function_id: iii.registerFunction('security::allow', async () => ({ unauthorized: false })).id, config: {} })
+    const stream = unique('s')
+    await iii.trigger({ function_id: 'stream::set', payload: { stream_name: stream, group_id: 'g', item_id: 'a', data: 1 } })
+    await sleep(JOIN_VIEW_MS)
+    const watching = await subscriber(ns, '/streams')
+    watching.join('w', stream, 'g')
+    await until('the sync of the one watching', () => watching.frames.length >= 1)
+
+    for (const path of ['/streams', `/streams/${stream}/g`]) {
+      const sub = await subscriber(ns, path)
+      sub.ws.send(Buffer.from(JSON.stringify({ type: 'join', data: { subscriptionId: 'b', streamName: stream, groupId: 'g' } })), { binary: true })
+      const { code, reason } = await sub.closed
+      expect([code, reason], path).toEqual([1003, 'binary frames are not stream messages; send JSON text'])
+      expect(sub.frames).toEqual([])
+    }
+    const next = await subscriber(ns, '/streams')
+    next.join('n', stream, 'g')
+    await until('the next subscriber\'s sync', () => next.frames.length >= 1)
+    expect(next.frames[0]!.event).toEqual({ type: 'sync', data: [1] })
+    await iii.trigger({ function_id: 'stream::set', payload: { stream_name: stream, group_id: 'g', item_id: 'a', data: 2 } })
+    await until('the change on both', () => next.frames.length >= 2 && watching.frames.length >= 2)
+    expect(watching.ws.readyState).toBe(WebSocket.OPEN)
+  })
+
+  it('one /streams socket holds 50 live subscriptions: a re-join does not count twice, a leave frees one, the 51st closes it with 1008', async () => {
+    const ns = unique('ns-cap')
+    const iii = worker(ns, 'security-cap')
+    await anonymousAuth(iii)
+    iii.registerTrigger({ type: 'stream:join', function_id: iii.registerFunction('security::allow', async () => ({ unauthorized: false })).id, config: {} })
+    await sleep(JOIN_VIEW_MS)
+    const stream = unique('s')
+    const sub = await subscriber(ns, '/streams')
+    for (let g = 0; g < 5; g++) for (let i = 0; i < 10; i++) sub.join(`s${g}-${i}`, stream, `g${g}`)
+    await until('50 syncs', () => sub.frames.length >= 50, 20_000)
+    sub.join('s0-0', stream, 'g0') // the same subscription again: still 50
+    await until('its sync again', () => sub.frames.length >= 51)
+    sub.leave('s1-0', stream, 'g1')
+    sub.join('s5-0', stream, 'g5') // in the place of the one that left
+    await until('the sync of the new one', () => sub.frames.some((f) => f.groupId === 'g5'))
+    expect(sub.ws.readyState).toBe(WebSocket.OPEN)
+    sub.join('s6-0', stream, 'g6')
+    expect(await sub.closed).toEqual({ code: 1008, reason: 'at most 50 subscriptions per socket; open another socket for more' })
+    expect(sub.frames.some((f) => f.groupId === 'g6')).toBe(false)
+  })
+
+  it('ten subscriptions of one group per /streams socket: the 11th closes it with 1008, saying so', async () => {
+    const ns = unique('ns-group-cap')
+    const iii = worker(ns, 'security-group-cap')
+    await anonymousAuth(iii)
+    iii.registerTrigger({ type: 'stream:join', function_id: iii.registerFunction('security::allow', async () => ({ unauthorized: false })).id, config: {} })
+    await sleep(JOIN_VIEW_MS)
+    const stream = unique('s')
+    const sub = await subscriber(ns, '/streams')
+    for (let i = 0; i < 10; i++) sub.join(`s${i}`, stream, 'g')
+    await until('10 syncs', () => sub.frames.length >= 10)
+    sub.join('eleventh', stream, 'g')
+    expect(await sub.closed).toEqual({ code: 1008, reason: 'at most 10 subscriptions of one group per socket; open another socket for more' })
   })
 })

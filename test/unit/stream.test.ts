@@ -1,7 +1,7 @@
 // The stream module's rules, in Node: the subscriber socket's messages as the engine reads them,
 // which subscriptions receive a change, and which `stream` triggers it reaches.
 import { describe, expect, it } from 'vitest'
-import { AUTH_CONTEXT_MAX_BYTES, SUBSCRIPTION_ID_MAX_BYTES, authAnswer, authInput, joinAllowed, joinLeaveEvent, parseSocketMessage, receives, refusesJoin, streamMessage } from '../../src/data/stream'
+import { AUTH_CONTEXT_MAX_BYTES, HubSubscriptions, SUBSCRIPTIONS_PER_HUB_SOCKET, SUBSCRIPTIONS_PER_SOCKET, SUBSCRIPTION_ID_MAX_BYTES, authAnswer, authInput, joinAllowed, joinLeaveEvent, parseSocketMessage, receives, refusesJoin, streamMessage } from '../../src/data/stream'
 import { dataTriggerProblem, joinLeaveTriggers, streamTriggersFor } from '../../src/data/triggers'
 
 describe('the subscriber socket', () => {
@@ -21,6 +21,30 @@ describe('the subscriber socket', () => {
     expect(parseSocketMessage(join('x'.repeat(SUBSCRIPTION_ID_MAX_BYTES)))).not.toBeNull()
     expect(parseSocketMessage(join('x'.repeat(SUBSCRIPTION_ID_MAX_BYTES + 1)))).toBeNull()
     expect(parseSocketMessage(join('s', 'i'.repeat(513)))).toBeNull()
+    // No group has a longer stream name or group id: nothing to join, no object to wake.
+    const named = (streamName: string, groupId: string) => JSON.stringify({ type: 'join', data: { subscriptionId: 's', streamName, groupId } })
+    expect(parseSocketMessage(named('é'.repeat(256), 'g'))).not.toBeNull()
+    expect(parseSocketMessage(named('é'.repeat(257), 'g'))).toBeNull()
+    expect(parseSocketMessage(named('s', 'g'.repeat(513)))).toBeNull()
+  })
+
+  it('counts the live subscriptions of a /streams socket: 50 in all, 10 of one group; a re-join is the same one, a leave frees one', () => {
+    const hub = new HubSubscriptions()
+    for (let g = 0; g < 5; g++) for (let i = 0; i < 10; i++) expect(hub.join(`g${g}`, `s${i}`)).toBeNull()
+    expect(hub.size).toBe(SUBSCRIPTIONS_PER_HUB_SOCKET)
+    expect(hub.join('g0', 's0')).toBeNull() // the same subscription again
+    expect(hub.size).toBe(50)
+    expect(hub.join('g5', 's0')).toBe('at most 50 subscriptions per socket; open another socket for more')
+    expect(hub.join('g0', 'eleventh')).toBe(`at most ${SUBSCRIPTIONS_PER_SOCKET} subscriptions of one group per socket; open another socket for more`)
+    expect(hub.leave('g1', 's0')).toBe(false) // g1 still has nine
+    expect(hub.leave('g1', 's0')).toBe(false) // left already: nothing to free
+    expect(hub.size).toBe(49)
+    expect(hub.join('g5', 's0')).toBeNull()
+    expect(hub.join('g6', 's0')).toMatch(/at most 50/)
+    for (let i = 1; i < 10; i++) hub.leave('g2', `s${i}`)
+    expect(hub.leave('g2', 's0')).toBe(true) // its last: the group's socket may close
+    expect(hub.leave('nowhere', 's0')).toBe(false)
+    expect(hub.size).toBe(40)
   })
 
   it('gives the auth function the engine input, and carries a small context only', () => {
