@@ -21,7 +21,7 @@ import { type Parsed, parseChannelSocketTarget, parseCreateChannelBody } from '.
 import { namespaceCounters, namespaceStatus } from './status/api'
 import { newSessionId, streamStub } from './stubs'
 import { NAME_MAX_BYTES, utf8Bytes } from './data/state'
-import { STREAM_HEADERS } from './data/stream-object'
+import { subscriberHeaders } from './data/stream-object'
 import { streamAuth } from './data/stream-auth'
 import { streamHub } from './data/stream-hub'
 
@@ -123,12 +123,7 @@ async function streamSocket(c: Context<App>): Promise<Response> {
   const group = c.req.param('group')!
   if (utf8Bytes(stream) > NAME_MAX_BYTES || utf8Bytes(group) > NAME_MAX_BYTES) refuse(414, `a stream name or group id is at most ${NAME_MAX_BYTES} bytes`)
   const context = await handshakeContext(c, namespace)
-  const headers = new Headers(c.req.raw.headers)
-  headers.set(STREAM_HEADERS.namespace, namespace)
-  headers.set(STREAM_HEADERS.stream, stream)
-  headers.set(STREAM_HEADERS.group, group)
-  if (context !== null) headers.set(STREAM_HEADERS.context, context)
-  else headers.delete(STREAM_HEADERS.context) // never from the client
+  const headers = subscriberHeaders({ namespace, stream_name: stream, group_id: group, context }, c.req.raw.headers)
   return streamStub(c.env, namespace, stream, group).fetch('https://stream/subscribe', { headers })
 }
 

@@ -13,7 +13,7 @@
 import { streamStub } from '../stubs'
 import { closeReason, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { BINARY_FRAME_CLOSE, HubSubscriptions, parseSocketMessage } from './stream'
-import { STREAM_HEADERS } from './stream-object'
+import { subscriberHeaders } from './stream-object'
 
 export function streamHub(env: Env, namespace: string, context: string | null): Response {
   const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
@@ -40,11 +40,7 @@ export function streamHub(env: Env, namespace: string, context: string | null): 
   }
 
   const connect = async (streamName: string, groupId: string): Promise<WebSocket | null> => {
-    const headers = new Headers({ Upgrade: 'websocket' })
-    headers.set(STREAM_HEADERS.namespace, namespace)
-    headers.set(STREAM_HEADERS.stream, streamName)
-    headers.set(STREAM_HEADERS.group, groupId)
-    if (context !== null) headers.set(STREAM_HEADERS.context, context)
+    const headers = subscriberHeaders({ namespace, stream_name: streamName, group_id: groupId, context }, new Headers({ Upgrade: 'websocket' }))
     const res = await streamStub(env, namespace, streamName, groupId).fetch('https://stream/subscribe', { headers })
     const ws = res.webSocket
     if (!ws) return null

@@ -35,7 +35,36 @@ import { STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, joinLeaveTriggers } from './
 import type { UpdateOp } from './update-ops'
 
 /** Headers the front door sets on a subscriber's upgrade. */
-export const STREAM_HEADERS = { namespace: 'x-iii-namespace', stream: 'x-iii-stream', group: 'x-iii-group', context: 'x-iii-auth-context' } as const
+const STREAM_HEADERS = { namespace: 'x-iii-namespace', stream: 'x-iii-stream', group: 'x-iii-group', context: 'x-iii-auth-context' } as const
+
+/** Whom a subscriber's upgrade is for, as the front door tells the group's object. */
+export interface SubscriberTarget {
+  namespace: string
+  stream_name: string
+  group_id: string
+  /** The auth function's context as JSON text, or null. */
+  context: string | null
+}
+
+/**
+ * The upgrade's headers (on top of the client's own, for `base`). Names and the context are
+ * URL-encoded: a header value carries bytes, not text, so a name with a newline or a character
+ * past U+00FF would not arrive as it was sent. The context header never comes from the client.
+ */
+export function subscriberHeaders(target: SubscriberTarget, base?: Headers): Headers {
+  const headers = new Headers(base)
+  headers.set(STREAM_HEADERS.namespace, target.namespace)
+  headers.set(STREAM_HEADERS.stream, encodeURIComponent(target.stream_name))
+  headers.set(STREAM_HEADERS.group, encodeURIComponent(target.group_id))
+  if (target.context !== null) headers.set(STREAM_HEADERS.context, encodeURIComponent(target.context))
+  else headers.delete(STREAM_HEADERS.context)
+  return headers
+}
+
+const decoded = (h: Headers, name: string): string | null => {
+  const value = h.get(name)
+  return value === null ? null : decodeURIComponent(value)
+}
 
 /** A group decides joins with a registry view at most this old (it hears no registry notices). */
 const JOIN_VIEW_MAX_AGE_MS = 1_000
@@ -112,9 +141,9 @@ export class StreamObject extends DurableObject<Env> {
     const h = request.headers
     const attachment: Attachment = {
       namespace: h.get(STREAM_HEADERS.namespace) ?? '',
-      stream_name: h.get(STREAM_HEADERS.stream) ?? '',
-      group_id: h.get(STREAM_HEADERS.group) ?? '',
-      context: JSON.parse(h.get(STREAM_HEADERS.context) ?? 'null'),
+      stream_name: decoded(h, STREAM_HEADERS.stream) ?? '',
+      group_id: decoded(h, STREAM_HEADERS.group) ?? '',
+      context: JSON.parse(decoded(h, STREAM_HEADERS.context) ?? 'null'),
       subs: [],
     }
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]

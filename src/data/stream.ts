@@ -62,6 +62,9 @@ export interface Subscription {
 
 export type SocketMessage = { type: 'join' | 'leave'; subscriptionId: string; streamName: string; groupId: string; id: string | null }
 
+/** Half of a UTF-16 surrogate pair without its other half (with the `u` flag a whole pair is one code point). */
+const LONE_SURROGATE = /\p{Cs}/u
+
 /** A subscriber's frame, or null for anything the engine would log and drop. */
 export function parseSocketMessage(text: string): SocketMessage | null {
   const msg = asObject(parseJsonOrUndefined(text))
@@ -72,6 +75,8 @@ export function parseSocketMessage(text: string): SocketMessage | null {
   if (utf8Bytes(data.subscriptionId) > SUBSCRIPTION_ID_MAX_BYTES || (typeof data.id === 'string' && utf8Bytes(data.id) > NAME_MAX_BYTES)) return null
   // No group has a longer name (stream::set refuses one): nothing to join, and no object to wake.
   if (utf8Bytes(data.streamName) > NAME_MAX_BYTES || utf8Bytes(data.groupId) > NAME_MAX_BYTES) return null
+  // A lone surrogate ("\ud800") is no text: the engine's JSON parser refuses the frame, and it could not be sent on.
+  if ([data.subscriptionId, data.streamName, data.groupId, data.id].some((v) => typeof v === 'string' && LONE_SURROGATE.test(v))) return null
   return { type: msg.type, subscriptionId: data.subscriptionId, streamName: data.streamName, groupId: data.groupId, id: (data.id as string | null | undefined) ?? null }
 }
 

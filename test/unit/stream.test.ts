@@ -26,6 +26,10 @@ describe('the subscriber socket', () => {
     expect(parseSocketMessage(named('é'.repeat(256), 'g'))).not.toBeNull()
     expect(parseSocketMessage(named('é'.repeat(257), 'g'))).toBeNull()
     expect(parseSocketMessage(named('s', 'g'.repeat(513)))).toBeNull()
+    // Lone surrogates are no text (the engine's JSON parser refuses them); a whole pair is fine.
+    expect(parseSocketMessage(named('\ud83d\ude00', 'g\nü'))).toMatchObject({ streamName: '😀', groupId: 'g\nü' })
+    expect(parseSocketMessage(named('\ud83d', 'g'))).toBeNull()
+    expect(parseSocketMessage(named('s', 'x\ude00'))).toBeNull()
   })
 
   it('counts the live subscriptions of a /streams socket: 50 in all, 10 of one group; a re-join is the same one, a leave frees one', () => {
