@@ -21,8 +21,8 @@ import { type Parsed, parseChannelSocketTarget, parseCreateChannelBody } from '.
 import { namespaceCounters, namespaceStatus } from './status/api'
 import { newSessionId, streamStub } from './stubs'
 import { NAME_MAX_BYTES, utf8Bytes } from './data/state'
-import { STREAM_HEADERS } from './data/stream-object'
-import { streamAuthContext } from './data/stream-auth'
+import { subscriberHeaders } from './data/stream-object'
+import { streamAuth } from './data/stream-auth'
 import { streamHub } from './data/stream-hub'
 
 export { ChannelObject } from './channel/object'
@@ -110,6 +110,16 @@ app.get(OTEL_PATH, otelSocket)
 app.get(`/:prefix{.+}${OTEL_PATH}`, otelSocket)
 
 /**
+ * The context the deployment's auth function (`STREAM_AUTH_FUNCTION`) gives this handshake, or the
+ * route stops: 401 when the function did not let it in, 503 when it could not be asked
+ * (data/stream-auth.ts). No auth function: null.
+ */
+async function handshakeContext(c: Context<App>, namespace: string): Promise<string | null> {
+  const auth = await streamAuth(c.env, namespace, c.req.raw)
+  return 'status' in auth ? refuse(auth.status, auth.message) : auth.context
+}
+
+/**
  * A stream subscriber's socket (a browser's): `/streams/<stream>/<group>`, or under
  * `/<namespace>/`, served by that group's object. Open like the engine's stream port: the
  * namespace's `stream:join` functions decide each join.
@@ -120,13 +130,8 @@ async function streamSocket(c: Context<App>): Promise<Response> {
   const stream = c.req.param('stream')!
   const group = c.req.param('group')!
   if (utf8Bytes(stream) > NAME_MAX_BYTES || utf8Bytes(group) > NAME_MAX_BYTES) refuse(414, `a stream name or group id is at most ${NAME_MAX_BYTES} bytes`)
-  const headers = new Headers(c.req.raw.headers)
-  headers.set(STREAM_HEADERS.namespace, namespace)
-  headers.set(STREAM_HEADERS.stream, stream)
-  headers.set(STREAM_HEADERS.group, group)
-  const context = await streamAuthContext(c.env, namespace, c.req.raw)
-  if (context !== null) headers.set(STREAM_HEADERS.context, context)
-  else headers.delete(STREAM_HEADERS.context) // never from the client
+  const context = await handshakeContext(c, namespace)
+  const headers = subscriberHeaders({ namespace, stream_name: stream, group_id: group, context }, c.req.raw.headers)
   return streamStub(c.env, namespace, stream, group).fetch('https://stream/subscribe', { headers })
 }
 
@@ -137,8 +142,7 @@ app.get(`/:namespace${STREAMS_PATH}/:stream/:group`, streamSocket)
 async function streamHubSocket(c: Context<App>): Promise<Response> {
   if (!isUpgrade(c)) refuse(426, 'expected a WebSocket upgrade')
   const namespace = valueOr(parseNamespace(c.req.param('namespace') ?? DEFAULT_NAMESPACE))
-  const context = await streamAuthContext(c.env, namespace, c.req.raw)
-  return streamHub(c.env, namespace, context)
+  return streamHub(c.env, namespace, await handshakeContext(c, namespace))
 }
 
 app.get(STREAMS_PATH, streamHubSocket)

@@ -9,14 +9,18 @@
 import { DurableObject } from 'cloudflare:workers'
 import { recentView, viewCacheFor } from '../engine/cache'
 import { invokeFunction } from '../engine/invoke'
-import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
+import { closeReason, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { socketTag } from '../tags'
+import { orAfter } from '../timeout'
 import { customStreamFunction } from './custom-stream'
 import type { Written } from './scope'
 import { ScopeShell, type Where } from './state-object'
 import {
+  BINARY_FRAME_CLOSE,
+  STREAM_GATE_TIMEOUT_MS,
   SUBSCRIPTIONS_PER_SOCKET,
   type GroupTarget,
+  type JoinAnswer,
   type OutboundEvent,
   type SocketMessage,
   type StreamMessage,
@@ -31,7 +35,36 @@ import { STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, joinLeaveTriggers } from './
 import type { UpdateOp } from './update-ops'
 
 /** Headers the front door sets on a subscriber's upgrade. */
-export const STREAM_HEADERS = { namespace: 'x-iii-namespace', stream: 'x-iii-stream', group: 'x-iii-group', context: 'x-iii-auth-context' } as const
+const STREAM_HEADERS = { namespace: 'x-iii-namespace', stream: 'x-iii-stream', group: 'x-iii-group', context: 'x-iii-auth-context' } as const
+
+/** Whom a subscriber's upgrade is for, as the front door tells the group's object. */
+export interface SubscriberTarget {
+  namespace: string
+  stream_name: string
+  group_id: string
+  /** The auth function's context as JSON text, or null. */
+  context: string | null
+}
+
+/**
+ * The upgrade's headers (on top of the client's own, for `base`). Names and the context are
+ * URL-encoded: a header value carries bytes, not text, so a name with a newline or a character
+ * past U+00FF would not arrive as it was sent. The context header never comes from the client.
+ */
+export function subscriberHeaders(target: SubscriberTarget, base?: Headers): Headers {
+  const headers = new Headers(base)
+  headers.set(STREAM_HEADERS.namespace, target.namespace)
+  headers.set(STREAM_HEADERS.stream, encodeURIComponent(target.stream_name))
+  headers.set(STREAM_HEADERS.group, encodeURIComponent(target.group_id))
+  if (target.context !== null) headers.set(STREAM_HEADERS.context, encodeURIComponent(target.context))
+  else headers.delete(STREAM_HEADERS.context)
+  return headers
+}
+
+const decoded = (h: Headers, name: string): string | null => {
+  const value = h.get(name)
+  return value === null ? null : decodeURIComponent(value)
+}
 
 /** A group decides joins with a registry view at most this old (it hears no registry notices). */
 const JOIN_VIEW_MAX_AGE_MS = 1_000
@@ -108,9 +141,9 @@ export class StreamObject extends DurableObject<Env> {
     const h = request.headers
     const attachment: Attachment = {
       namespace: h.get(STREAM_HEADERS.namespace) ?? '',
-      stream_name: h.get(STREAM_HEADERS.stream) ?? '',
-      group_id: h.get(STREAM_HEADERS.group) ?? '',
-      context: JSON.parse(h.get(STREAM_HEADERS.context) ?? 'null'),
+      stream_name: decoded(h, STREAM_HEADERS.stream) ?? '',
+      group_id: decoded(h, STREAM_HEADERS.group) ?? '',
+      context: JSON.parse(decoded(h, STREAM_HEADERS.context) ?? 'null'),
       subs: [],
     }
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
@@ -123,12 +156,14 @@ export class StreamObject extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const attachment = this.#subscribers.get(ws)
     if (!attachment || socketTag(this.ctx, ws) !== 'subscriber') return
-    const message = parseSocketMessage(typeof data === 'string' ? data : new TextDecoder().decode(data))
+    // The engine's stream socket reads text frames only; a binary one is no message of its protocol.
+    if (typeof data !== 'string') return ws.close(BINARY_FRAME_CLOSE.code, BINARY_FRAME_CLOSE.reason)
+    const message = parseSocketMessage(data)
     if (!message) return // the engine logs and drops a frame it cannot read
     if (message.streamName !== attachment.stream_name || message.groupId !== attachment.group_id) {
       // One socket per group here (one object holds a group's sockets): a join for another group
-      // cannot be served on this one.
-      return ws.close(1008, `this socket serves stream ${attachment.stream_name} group ${attachment.group_id}; open /streams/<stream>/<group> for another`)
+      // cannot be served on this one. Names may be long: the reason is cut to what a Close carries.
+      return ws.close(1008, closeReason(`this socket serves stream ${attachment.stream_name} group ${attachment.group_id}; open /streams/<stream>/<group> for another`))
     }
     if (message.type === 'leave') {
       this.#setSubs(ws, attachment, attachment.subs.filter((s) => s.subscriptionId !== message.subscriptionId))
@@ -213,10 +248,17 @@ export class StreamObject extends DurableObject<Env> {
 
   /** Runs every `stream:join` function in turn; `joinAllowed` (stream.ts) decides from their answers. */
   async #joinRefused(view: JoinView, { namespace, context }: Attachment, message: SocketMessage): Promise<boolean> {
-    const answers: unknown[] = []
+    const answers: JoinAnswer[] = []
     for (const t of joinLeaveTriggers(view.dataTriggers, STREAM_JOIN_TRIGGER)) {
-      const outcome = await invokeFunction(this.env, namespace, { function_id: t.function_id, data: joinLeaveEvent(message, context), metadata: t.metadata })
-      answers.push('result' in outcome ? outcome.result : undefined)
+      const call = invokeFunction(this.env, namespace, { function_id: t.function_id, data: joinLeaveEvent(message, context), metadata: t.metadata })
+      // A join function that never answers must not hold the join open (nor let it in).
+      const outcome = await orAfter(call, STREAM_GATE_TIMEOUT_MS, 'timeout' as const).catch((err: unknown) => ({ error: { code: 'invocation_failed', message: String(err) } }))
+      const answer: JoinAnswer =
+        outcome === 'timeout' ? { failed: `no answer within ${STREAM_GATE_TIMEOUT_MS / 1000} s` }
+        : 'error' in outcome ? { failed: `${outcome.error.code}: ${outcome.error.message}` }
+        : { result: 'result' in outcome ? outcome.result : undefined }
+      if ('failed' in answer) console.warn(`[stream ${message.streamName}/${message.groupId}] join refused: ${t.function_id} failed: ${answer.failed}`)
+      answers.push(answer)
     }
     return !joinAllowed(answers, Boolean(this.env.III_ENGINE_TOKEN))
   }

@@ -62,6 +62,9 @@ export interface Subscription {
 
 export type SocketMessage = { type: 'join' | 'leave'; subscriptionId: string; streamName: string; groupId: string; id: string | null }
 
+/** Half of a UTF-16 surrogate pair without its other half (with the `u` flag a whole pair is one code point). */
+const LONE_SURROGATE = /\p{Cs}/u
+
 /** A subscriber's frame, or null for anything the engine would log and drop. */
 export function parseSocketMessage(text: string): SocketMessage | null {
   const msg = asObject(parseJsonOrUndefined(text))
@@ -70,6 +73,10 @@ export function parseSocketMessage(text: string): SocketMessage | null {
   if (typeof data.streamName !== 'string' || typeof data.groupId !== 'string') return null
   if (data.id !== undefined && data.id !== null && typeof data.id !== 'string') return null
   if (utf8Bytes(data.subscriptionId) > SUBSCRIPTION_ID_MAX_BYTES || (typeof data.id === 'string' && utf8Bytes(data.id) > NAME_MAX_BYTES)) return null
+  // No group has a longer name (stream::set refuses one): nothing to join, and no object to wake.
+  if (utf8Bytes(data.streamName) > NAME_MAX_BYTES || utf8Bytes(data.groupId) > NAME_MAX_BYTES) return null
+  // A lone surrogate ("\ud800") is no text: the engine's JSON parser refuses the frame, and it could not be sent on.
+  if ([data.subscriptionId, data.streamName, data.groupId, data.id].some((v) => typeof v === 'string' && LONE_SURROGATE.test(v))) return null
   return { type: msg.type, subscriptionId: data.subscriptionId, streamName: data.streamName, groupId: data.groupId, id: (data.id as string | null | undefined) ?? null }
 }
 
@@ -93,6 +100,54 @@ export const AUTH_CONTEXT_MAX_BYTES = 4_096
 export const SUBSCRIPTIONS_PER_SOCKET = 10
 export const SUBSCRIPTION_ID_MAX_BYTES = 128
 
+/**
+ * Subscriptions one `/streams` socket may hold at once, over all its groups (each group is one
+ * socket from the front Worker to the group's object, so this also bounds those).
+ */
+export const SUBSCRIPTIONS_PER_HUB_SOCKET = 50
+
+/** The longest a `stream:join` function or the auth function may take; past it, the gate is shut. */
+export const STREAM_GATE_TIMEOUT_MS = 10_000
+
+/** Subscriber sockets speak JSON text; a binary frame closes the socket with this (1003: unsupported data). */
+export const BINARY_FRAME_CLOSE = { code: 1003, reason: 'binary frames are not stream messages; send JSON text' } as const
+
+/**
+ * The live subscriptions of one `/streams` socket, by group: a join adds one (a re-join of the
+ * same id in the same group is the same one), a leave removes it. A join the group then refuses
+ * still counts until it is left: the group's `unauthorized` frame does not name the subscription.
+ */
+export class HubSubscriptions {
+  readonly #groups = new Map<string, Set<string>>()
+  #count = 0
+
+  /** Adds a join; gives the reason to close the socket instead when it passes a limit. */
+  join(group: string, subscriptionId: string): string | null {
+    const subs = this.#groups.get(group)
+    if (subs?.has(subscriptionId)) return null
+    if ((subs?.size ?? 0) >= SUBSCRIPTIONS_PER_SOCKET) return `at most ${SUBSCRIPTIONS_PER_SOCKET} subscriptions of one group per socket; open another socket for more`
+    if (this.#count >= SUBSCRIPTIONS_PER_HUB_SOCKET) return `at most ${SUBSCRIPTIONS_PER_HUB_SOCKET} subscriptions per socket; open another socket for more`
+    if (subs) subs.add(subscriptionId)
+    else this.#groups.set(group, new Set([subscriptionId]))
+    this.#count++
+    return null
+  }
+
+  /** Removes a subscription; true when its group has none left (its group socket may close). */
+  leave(group: string, subscriptionId: string): boolean {
+    const subs = this.#groups.get(group)
+    if (!subs?.delete(subscriptionId)) return false
+    this.#count--
+    if (subs.size > 0) return false
+    this.#groups.delete(group)
+    return true
+  }
+
+  get size(): number {
+    return this.#count
+  }
+}
+
 /** What the auth function is given about a handshake, in the engine's shape. */
 export function authInput(request: Request): { headers: Record<string, string>; path: string; query_params: Record<string, string[]>; addr: string } {
   const url = new URL(request.url)
@@ -108,30 +163,52 @@ export function authInput(request: Request): { headers: Record<string, string>; 
   }
 }
 
+/** What an auth function's answer lets through: the context as JSON text (or null), or why not. */
+export type AuthAnswer = { ok: true; context: string | null } | { ok: false; why: string }
+
 /**
- * The context an auth function's result gives (`{context}`), as JSON small enough to carry, or
- * null: the engine upgrades without a context when the function fails or answers something else.
+ * Reads an auth function's answer. The engine's shape is `{context}`: an object, its `context`
+ * optional. Anything else (no answer, a string, an array), or a context too large to carry, lets
+ * nobody in: the engine would upgrade without a context, but a gate whose answer cannot be read
+ * stays shut here.
  */
-export function authContext(result: unknown): string | null {
-  if (typeof result !== 'object' || result === null || Array.isArray(result)) return null
+export function authAnswer(result: unknown): AuthAnswer {
+  if (typeof result !== 'object' || result === null || Array.isArray(result)) {
+    return { ok: false, why: `answered ${result === undefined ? 'nothing' : JSON.stringify(result)?.slice(0, 60) ?? typeof result}, not {context}` }
+  }
   const context = (result as { context?: unknown }).context
-  if (context === undefined || context === null) return null
+  if (context === undefined || context === null) return { ok: true, context: null }
   const text = JSON.stringify(context)
-  return new TextEncoder().encode(text).length <= AUTH_CONTEXT_MAX_BYTES ? text : null
+  if (utf8Bytes(text) > AUTH_CONTEXT_MAX_BYTES) return { ok: false, why: `answered a context of more than ${AUTH_CONTEXT_MAX_BYTES} bytes of JSON` }
+  return { ok: true, context: text }
 }
 
-/** Did a `stream:join` function answer `{unauthorized: true}`? */
-export const refusesJoin = (result: unknown) => asObject(result).unauthorized === true
+/** What one `stream:join` function gave: its answer, or why there is none (an error, no worker, no answer in time). */
+export type JoinAnswer = { result: unknown } | { failed: string }
 
 /**
- * May a subscriber join? `answers` are the results of every `stream:join` function (undefined for
- * one that failed: the engine lets the join through then), or null when the triggers could not be
- * read at all (refused: a gate that cannot be checked stays shut). With no join function, the
- * socket is open as the engine's stream port is, unless the deployment set an engine token: then
- * a namespace must register a `stream:join` function to let browsers in.
+ * Does a `stream:join` function's answer refuse the join? `{unauthorized: true}` does, as in the
+ * engine. So does an answer that cannot be read as yes or no (`unauthorized` not a boolean, an
+ * answer that is not an object): the engine lets those through, here the gate stays shut. No
+ * answer at all (the function returned nothing) and an object without `unauthorized` let through.
  */
-export function joinAllowed(answers: readonly unknown[] | null, tokenSet: boolean): boolean {
+export function refusesJoin(result: unknown): boolean {
+  if (result === undefined || result === null) return false
+  if (typeof result !== 'object' || Array.isArray(result)) return true
+  const unauthorized = (result as { unauthorized?: unknown }).unauthorized
+  return unauthorized !== undefined && unauthorized !== null && unauthorized !== false
+}
+
+/**
+ * May a subscriber join? `answers` are what every `stream:join` function gave, or null when the
+ * triggers could not be read at all. The gate fails closed: a function that failed (threw,
+ * answered an error, had no worker, did not answer in time) refuses, as does one that refused;
+ * the engine lets a failed one through. With no join function, the socket is open as the engine's
+ * stream port is, unless the deployment set an engine token: then a namespace must register a
+ * `stream:join` function to let browsers in.
+ */
+export function joinAllowed(answers: readonly JoinAnswer[] | null, tokenSet: boolean): boolean {
   if (answers === null) return false
   if (answers.length === 0) return !tokenSet
-  return !answers.some(refusesJoin)
+  return answers.every((a) => 'result' in a && !refusesJoin(a.result))
 }

@@ -1,5 +1,6 @@
-// Bad input, generated: the front door, the engine socket and channel frames must answer each case
-// with a clear status or close code, never a 5xx or a crash, and leave everyone else working.
+// Bad input, generated: the front door, the engine socket, channel frames and stream subscriber
+// sockets must answer each case with a clear status or close code, never a 5xx or a crash
+// (1006, 1011), and leave everyone else working.
 import fc from 'fast-check'
 import { registerWorker } from 'iii-sdk'
 import WebSocket from 'ws'
@@ -128,6 +129,91 @@ describe('channel frames', () => {
     const got = await reader.done
     expect(got).toMatchObject({ code: 1009, binaryBytes: 1000 })
     cases++
+    await controlStillWorks()
+  })
+})
+
+type Closed = { code: number; reason: string }
+
+/** A subscriber socket at `path` (`/streams`, or a group's own): its frames as text, and its close. */
+async function subscriberAt(path: string) {
+  const ws = new WebSocket(`${dev.wsUrl}${path}`)
+  const frames: string[] = []
+  ws.on('message', (m) => frames.push(String(m)))
+  const closed = new Promise<Closed>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })))
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+  return { ws, frames, closed }
+}
+
+/** Joins group `g` of `streamName` on `sub` and waits for its sync, or for the socket to close. */
+async function joinAndSync(sub: Awaited<ReturnType<typeof subscriberAt>>, streamName: string): Promise<'synced' | Closed> {
+  sub.ws.send(JSON.stringify({ type: 'join', data: { subscriptionId: 'control', streamName, groupId: 'g' } }))
+  const synced = (async () => {
+    for (let i = 0; i < 400; i++) {
+      if (sub.frames.some((f) => f.includes(`"streamName":${JSON.stringify(streamName)}`) && f.includes('"sync"'))) return 'synced' as const
+      await new Promise((r) => setTimeout(r, 25))
+    }
+    throw new Error(`no sync for ${streamName}, last frames: ${sub.frames.slice(-3).join(' ')}`)
+  })()
+  return Promise.race([synced, sub.closed])
+}
+
+const freshStream = () => `fuzz-${Math.random().toString(36).slice(2)}`
+const BINARY_CLOSE: Closed = { code: 1003, reason: 'binary frames are not stream messages; send JSON text' }
+
+describe('stream subscriber sockets', () => {
+  // Join and leave frames whose fields are anything, or almost right (names of any characters).
+  const name = fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.constantFrom('', 'a', 'x'.repeat(513), '\ud800', 'g\n\u0000', 'ü✓😀'))
+  const field = fc.oneof(name, fc.anything({ maxDepth: 2 }))
+  const data = fc.oneof(fc.record({ subscriptionId: field, streamName: field, groupId: field, id: fc.option(field) }, { requiredKeys: [] }), fc.anything({ maxDepth: 2 }))
+  const type = fc.oneof(fc.constantFrom('join', 'leave', 'subscribe', ''), fc.anything({ maxDepth: 1 }))
+  const shaped = fc.record({ type, data }).map((o) => JSON.stringify(o))
+  // Readable joins and leaves with names of any characters (each such join opens a group).
+  const readable = fc
+    .record({ type: fc.constantFrom('join', 'leave'), data: fc.record({ subscriptionId: name, streamName: name, groupId: name, id: fc.option(name, { nil: undefined }) }) })
+    .map((o) => JSON.stringify(o))
+  // Huge: under the 1 MiB a Worker's socket takes in one message.
+  const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.json(), shaped, readable, readable, fc.constant('{"type":"join","data":'), fc.constant(`"${'x'.repeat(900_000)}"`))
+  const frame = fc.oneof({ arbitrary: text.map((t) => ({ text: t })), weight: 4 }, { arbitrary: fc.uint8Array({ maxLength: 2048 }).map((b) => ({ binary: Buffer.from(b) })), weight: 1 })
+  const send = (ws: WebSocket, f: { text: string } | { binary: Buffer }) => ('text' in f ? ws.send(f.text) : ws.send(f.binary, { binary: true }))
+
+  it('a /streams socket closes with 1003 on a binary frame, drops malformed text and keeps serving; never 1006 or 1011', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 6 }), async (frames) => {
+        cases += frames.length
+        const hub = await subscriberAt('/streams')
+        for (const f of frames) send(hub.ws, f)
+        const after = await joinAndSync(hub, freshStream())
+        hub.ws.terminate()
+        expect(after).toEqual(frames.some((f) => 'binary' in f) ? BINARY_CLOSE : 'synced')
+      }),
+      { numRuns: 300 },
+    )
+    // Another subscriber, and the engine's workers, were never disturbed.
+    const next = await subscriberAt('/streams')
+    expect(await joinAndSync(next, freshStream())).toBe('synced')
+    next.ws.close()
+    await controlStillWorks()
+  })
+
+  it('a group socket closes with 1003 on a binary frame and drops malformed text; never 1006 or 1011', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 4 }), async (frames) => {
+        cases += frames.length
+        const stream = freshStream()
+        const sub = await subscriberAt(`/streams/${stream}/g`)
+        for (const f of frames) send(sub.ws, f)
+        const after = await joinAndSync(sub, stream)
+        sub.ws.terminate()
+        // A readable join for another group closes a group socket with 1008 (it says where to go).
+        if (after !== 'synced' && after.code === 1008) expect(after.reason).toMatch(/^this socket serves stream fuzz-/)
+        else expect(after).toEqual(frames.some((f) => 'binary' in f) ? BINARY_CLOSE : 'synced')
+      }),
+      { numRuns: 150 },
+    )
+    const next = await subscriberAt('/streams')
+    expect(await joinAndSync(next, freshStream())).toBe('synced')
+    next.ws.close()
     await controlStillWorks()
   })
 })

@@ -309,3 +309,23 @@ describe('one socket for many groups (/streams, as the engine stream port)', () 
     expect(frames.slice(4).map((f) => [f.streamName, f.event.data])).toEqual([[b, 5]])
   })
 })
+
+describe('names as they are', () => {
+  it('a stream name or group id with a newline or characters past U+00FF reaches its group unchanged, on /streams and on its own path', async () => {
+    const iii = worker('stream-names')
+    const stream = `${unique('naïve')} ✓\tdone`
+    const group = 'room\n😀'
+    await iii.trigger({ function_id: 'stream::set', payload: { stream_name: stream, group_id: group, item_id: 'x', data: 'here' } })
+    for (const path of ['/streams', `/streams/${encodeURIComponent(stream)}/${encodeURIComponent(group)}`]) {
+      const ws = new WebSocket(`${suite.dev.wsUrl}${path}`)
+      sockets.push(ws)
+      const frames: Frame[] = []
+      ws.on('message', (d) => frames.push(JSON.parse(String(d)) as Frame))
+      const closed = new Promise<number>((resolve) => ws.once('close', resolve))
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+      ws.send(JSON.stringify({ type: 'join', data: { subscriptionId: 's', streamName: stream, groupId: group } }))
+      const first = await Promise.race([until('the sync', () => frames[0]), closed.then((code) => ({ closed: code }))])
+      expect(first, path).toMatchObject({ streamName: stream, groupId: group, event: { type: 'sync', data: ['here'] } })
+    }
+  })
+})
