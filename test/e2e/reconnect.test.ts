@@ -1,6 +1,8 @@
 // A deploy closes every socket and resets every object. 50 unmodified iii-sdk workers reconnect at
 // once: all must be registered again, and every invocation that was in flight must end with an
-// error result, none left to hang. (How fast they come back is a figure of `npm run bench`, S5.)
+// error result, none left to hang, however young it was when the deploy came (finding 8 of the
+// security review: calls younger than the persist delay used to wait for the SDK's own timeout).
+// (How fast they come back is a figure of `npm run bench`, S5.)
 import { registerWorker } from 'iii-sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type WranglerDev, startWrangler } from './support/wrangler'
@@ -71,4 +73,43 @@ describe('reconnect storm', () => {
     expect(outcomes.filter((o) => o.ok)).toEqual([])
     for (const o of outcomes) expect(o).toMatchObject({ ok: false, code: 'invocation_stopped' })
   }, 180_000)
+
+  it('ends invocations of any age, even a few ms old, within 5 s of their worker reconnecting', async () => {
+    const caller = workers[0]!
+    const state = () => (caller as unknown as { connectionState: string }).connectionState
+    type Sent = { sentAt: number; settledAt?: number; code?: string; ok?: boolean }
+    const sent: Sent[] = []
+    let droppedAt = 0
+    // A new call every 20 ms on the caller's socket until the deploy closes it: the last ones are
+    // far younger than the 250 ms after which a callee writes what it serves.
+    const firing = (async () => {
+      while (state() === 'connected') {
+        const s: Sent = { sentAt: Date.now() }
+        sent.push(s)
+        void caller.trigger({ function_id: 'storm::slow-1', payload: {}, timeoutMs: 120_000 }).then(
+          () => Object.assign(s, { ok: true, settledAt: Date.now() }),
+          (err: { code?: string }) => Object.assign(s, { ok: false, code: err.code, settledAt: Date.now() }),
+        )
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      droppedAt = Date.now()
+    })()
+    await new Promise((r) => setTimeout(r, 500))
+    dev.redeploy()
+    await firing
+    let backAt = 0
+    while (state() !== 'connected') await new Promise((r) => setTimeout(r, 10))
+    backAt = Date.now()
+    // Every call sent on the old socket ends soon after the caller is back, not at its 120 s.
+    const deadline = backAt + 5_000
+    while (sent.some((s) => s.settledAt === undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    const young = sent.filter((s) => droppedAt - s.sentAt < 250)
+    console.log(
+      `e2e young calls across a deploy: ${sent.length} sent, ${young.length} younger than 250 ms when the socket dropped; ` +
+        `all ended ${Math.max(...sent.map((s) => (s.settledAt ?? Infinity) - backAt))} ms after the caller reconnected (${[...new Set(sent.map((s) => s.code))].join(', ')})`,
+    )
+    expect(young.length).toBeGreaterThan(0)
+    expect(sent.filter((s) => s.settledAt === undefined)).toEqual([])
+    for (const s of sent) expect(s).toMatchObject({ ok: false, code: 'invocation_stopped' })
+  }, 120_000)
 })
