@@ -101,6 +101,28 @@ describe('eviction', () => {
     expect((await caller.next(ofType('invocationresult', { invocation_id: 'flying' }))).result).toBe(42)
   })
 
+  it("ends a call past its deadline on both sides while the callee's session sleeps: its alarm wakes it", async () => {
+    const callee = await openWorker()
+    const caller = await openWorker()
+    callee.send({ type: 'registerfunction', id: 'evict::hangs' })
+    await settle(callee)
+    caller.send({ type: 'invokefunction', invocation_id: 'late', function_id: 'evict::hangs', data: {}, timeout_ms: 1_000 })
+    const invoke = await callee.next(ofType('invokefunction'))
+    await new Promise((r) => setTimeout(r, 400)) // past the persist delay: written, the alarm armed
+    await evictDurableObject(sessionOf(callee))
+    const answer = await caller.next(ofType('invocationresult', { invocation_id: 'late' }), 5_000)
+    expect(answer.error).toMatchObject({ code: 'timeout' })
+    // Nothing woke the callee's session but its alarm; it holds nothing now, and its worker's late
+    // answer goes nowhere.
+    for (let i = 0; (await sessionOf(callee).stats()).active_invocations > 0; i++) {
+      if (i > 100) throw new Error('the callee still holds the call')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    callee.send({ type: 'invocationresult', invocation_id: invoke.invocation_id, function_id: 'evict::hangs', result: 'too late' })
+    await settle(caller)
+    expect(caller.inbox.filter((m) => m.invocation_id === 'late')).toEqual([])
+  })
+
   it('keeps a caller\'s session in memory while it waits (its link pins it); once idle it can be evicted and calls again', async () => {
     const callee = await openWorker()
     const caller = await openWorker()
