@@ -1,6 +1,7 @@
 // Bad input, generated: the front door, the engine socket, channel frames and stream subscriber
 // sockets must answer each case with a clear status or close code, never a 5xx or a crash
 // (1006, 1011), and leave everyone else working.
+import { request } from 'node:http'
 import fc from 'fast-check'
 import { registerWorker } from 'iii-sdk'
 import WebSocket from 'ws'
@@ -69,6 +70,57 @@ describe('front door', () => {
         const created = await fetch(`${dev.baseUrl}/channels`, { method: 'POST', body })
         await created.body?.cancel()
         expect([201, 400]).toContain(created.status)
+      }),
+      { numRuns: 300 },
+    )
+  })
+})
+
+/** A raw HTTP/1.1 request with exactly these headers (fetch may not set Host or Origin freely). */
+function rawGet(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', headers, setHost: false }, (res) => {
+      let body = ''
+      res.on('data', (c) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe('front door: Origin and Host', () => {
+  it('lets only this machine and its pages use an engine without a token: 200, 401 or 403 in the error shape, never 5xx', async () => {
+    const loopback = fc.constantFrom('localhost', '127.0.0.1', '[::1]', '127.1.2.3')
+    const other = fc.oneof(fc.domain(), fc.ipV4(), fc.constantFrom('evil.example', 'localhost.evil.example', '127.0.0.1.nip.io', '[::ffff:7f00:1]', '0.0.0.0'))
+    const port = fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined })
+    const hostOf = (h: string, p: number | undefined) => (p === undefined ? h : `${h}:${p}`)
+    const origin = fc.option(
+      fc.oneof(
+        fc.tuple(fc.constantFrom('http', 'https'), loopback, port).map(([s, h, p]) => ({ value: `${s}://${hostOf(h, p)}`, local: true })),
+        fc.tuple(fc.constantFrom('http', 'https', 'file', 'chrome-extension'), other, port).map(([s, h, p]) => ({ value: `${s}://${hostOf(h, p)}`, local: false })),
+        fc.constantFrom({ value: 'null', local: false }, { value: '', local: false }),
+        fc.string({ maxLength: 40 }).filter((v) => /^[\x20-\x7e]*$/.test(v)).map((v) => ({ value: v, local: false })),
+      ),
+      { nil: undefined },
+    )
+    const host = fc.oneof(
+      fc.tuple(loopback, port).map(([h, p]) => ({ value: hostOf(h, p), local: true })),
+      fc.tuple(other, port).map(([h, p]) => ({ value: hostOf(h, p), local: false })),
+    )
+    await fc.assert(
+      fc.asyncProperty(host, origin, fc.constantFrom('/api/status', '/api/info', '/api/counters'), async (h, o, path) => {
+        cases++
+        const headers: Record<string, string> = { host: h.value }
+        if (o !== undefined) headers.origin = o.value
+        const res = await rawGet(dev.port, path, headers)
+        expect(res.status, JSON.stringify(headers)).toBeLessThan(500)
+        // A page's origin that parses to a loopback origin may; nothing else. (An empty header does
+        // not reach the Worker: no page, as when there is none.)
+        const pageOk = o === undefined || o.value === '' || (o.local && new URL(o.value).origin === o.value)
+        const expected = !h.local ? 401 : pageOk ? 200 : 403
+        expect(res.status, JSON.stringify(headers)).toBe(expected)
+        if (expected !== 200) expect(JSON.parse(res.body).error.code).toBe(expected === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN')
       }),
       { numRuns: 300 },
     )
