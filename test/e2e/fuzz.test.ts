@@ -155,6 +155,17 @@ describe('engine socket', () => {
     ws.close()
     await controlStillWorks()
   })
+
+  it("closes a socket that sends a frame over the runtime's 32 MiB with 1009, and only that socket", async () => {
+    const ws = new WebSocket(dev.wsUrl)
+    await new Promise((resolve) => ws.once('open', resolve))
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
+    ws.on('error', () => {})
+    cases++
+    ws.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(32 * 1024 * 1024 + 1) }))
+    expect(await closed).toBe(1009)
+    await controlStillWorks()
+  })
 })
 
 describe('channel frames', () => {
