@@ -26,6 +26,7 @@ import {
   workerInfo,
 } from './introspection'
 import { callSession } from './invoke'
+import { workerLimits } from './limits'
 import { type Change, type Effect, FUNCTIONS_AVAILABLE, type Notice, type Notices, RegistryCore, type RegistrySnapshot, WORKERS_AVAILABLE } from './registry'
 import { REGISTRY_SCHEMA, SqliteRegistryStore } from './sqlite-store'
 
@@ -56,7 +57,8 @@ export class RegistryObject extends DurableObject<Env> {
     super(ctx, env)
     ctx.storage.sql.exec(REGISTRY_SCHEMA)
     this.#store = new SqliteRegistryStore(ctx.storage.sql)
-    this.#core = new RegistryCore(this.#store)
+    const log = (message: string) => console.warn(`[registry ${this.#namespace}] ${message}`)
+    this.#core = new RegistryCore(this.#store, { limits: workerLimits((name) => (env as unknown as Record<string, unknown>)[name], log), log })
     if (this.#core.workers.size > 0) void ctx.blockConcurrencyWhile(() => this.#scheduleSweep())
   }
 
