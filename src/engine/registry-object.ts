@@ -209,22 +209,27 @@ export class RegistryObject extends DurableObject<Env> {
           // A worker registers its functions one message at a time: one firing for the burst.
           this.#functionsChangedTimer ??= setTimeout(() => {
             this.#functionsChangedTimer = null
-            this.#fire(FUNCTIONS_AVAILABLE, { event: 'functions_changed', functions: functionSummaries(this.#core).map(({ worker_id: _, ...f }) => f) })
+            this.#fire(FUNCTIONS_AVAILABLE, () => ({ event: 'functions_changed', functions: functionSummaries(this.#core).map(({ worker_id: _, ...f }) => f) }))
           }, FUNCTIONS_CHANGED_DELAY_MS)
           break
         case 'worker_event':
-          this.#fire(WORKERS_AVAILABLE, { event: effect.event, worker_id: effect.worker_id })
+          this.#fire(WORKERS_AVAILABLE, () => ({ event: effect.event, worker_id: effect.worker_id }))
           break
       }
     }
   }
 
-  /** Invokes every function bound to one of the engine's trigger types (void: the engine ignores results). */
-  #fire(triggerType: string, data: unknown): void {
+  /**
+   * Invokes every function bound to one of the engine's trigger types (void: the engine ignores
+   * results). The event is made only when someone listens: listing every function is not free.
+   */
+  #fire(triggerType: string, event: () => unknown): void {
+    let data: unknown
     for (const t of this.#core.triggers.values()) {
       if (t.trigger_type !== triggerType) continue
       const worker = this.#core.functions.get(t.function_id)?.workerId
       if (!worker) continue
+      data ??= event()
       const call = callSession(this.env, worker, { function_id: t.function_id, data, metadata: t.metadata, void: true })
       this.#background(`${triggerType} not delivered to ${t.function_id}`, call)
     }
