@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { registerWorker } from 'iii-sdk'
 import type { ChannelReader } from 'iii-sdk/channel'
 import { afterAll, afterEach, beforeAll } from 'vitest'
-import { type WranglerDev, startWrangler } from './wrangler'
+import { type StartOptions, type WranglerDev, startWrangler } from './wrangler'
 
 export type Iii = ReturnType<typeof registerWorker>
 
@@ -32,11 +32,11 @@ export async function digestChannel(reader: ChannelReader): Promise<Digest> {
  * test. The Worker serves a copy of the source: an edit elsewhere in the checkout would reload
  * wrangler and reset every object mid-test, and `dev.redeploy()` needs the copy.
  */
-export function sdkSuite() {
+export function sdkSuite(options: Omit<StartOptions, 'copy' | 'cwd'> = {}) {
   let started: WranglerDev | undefined
   const open: Iii[] = []
   beforeAll(async () => {
-    started = await startWrangler({ copy: true })
+    started = await startWrangler({ ...options, copy: true })
   })
   afterEach(async () => {
     await Promise.all(open.splice(0).map((w) => w.shutdown()))
