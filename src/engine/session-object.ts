@@ -51,8 +51,12 @@ const REGISTER_RETRIES_MS = [100, 500, 2000]
  */
 const REGISTER_BATCH_MS = 5
 
-/** At most this many changes per registry call; more go out in the next one, at once. */
-const REGISTER_BATCH_MAX = 1000
+/**
+ * At most this many changes per registry call; more go out in the next one, at once. Each call is
+ * one event at the registry, during which every object sharing its thread waits: 250 registrations
+ * take it a few ms, 1,000 made other workers' calls wait a few hundred (bench R7).
+ */
+const REGISTER_BATCH_MAX = 250
 
 interface SessionRow {
   namespace: string
