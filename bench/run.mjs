@@ -263,13 +263,23 @@ async function dataRows() {
   }
 }
 
-/** R7: a canary's echo while another worker floods registrations (functions, then functions and routes); a fresh wrangler each. */
+/**
+ * R7: a canary's echo while another worker floods registrations (functions, then functions and
+ * routes); a fresh wrangler each. Both as `wrangler dev` runs by default and without its local trace
+ * collector (X_LOCAL_OBSERVABILITY=false), which records every event of every object on the
+ * engine's own thread: a flood's 10,000 events cost others seconds there, in local development only.
+ */
 async function floodRows() {
-  for (const [key, routes] of [['R7', 0], ['R7r', CFG.rRoutes]]) {
-    log(`${key}: canary echo every 20 ms while a raw socket sends ${CFG.rFunctions} registerfunction${routes ? ` and ${routes} http routes` : ''} in one burst`)
-    const ours = await startWrangler({ label: `ours (${key})`, cwd: sourceSnapshot() })
+  // R7n: the same number of messages the engine ignores, for what the platform itself costs.
+  const runs = [
+    ['R7', 0, true, false], ['R7r', CFG.rRoutes, true, false], ['R7n', 0, true, true],
+    ['R7 (no collector)', 0, false, false], ['R7r (no collector)', CFG.rRoutes, false, false], ['R7n (no collector)', 0, false, true],
+  ]
+  for (const [key, routes, collector, noop] of runs) {
+    log(`${key}: canary echo every 20 ms while a raw socket sends ${CFG.rFunctions} ${noop ? 'no-op messages' : 'registerfunction'}${routes ? ` and ${routes} http routes` : ''} in one burst${collector ? '' : ', without the local trace collector'}`)
+    const ours = await startWrangler({ label: `ours (${key})`, cwd: sourceSnapshot(), ...(collector ? {} : { env: { X_LOCAL_OBSERVABILITY: 'false' } }) })
     try {
-      const r = await step(key, () => floodRun(ours, { functions: CFG.rFunctions, routes, bound: CFG.rBound }))
+      const r = await step(key, () => floodRun(ours, { functions: CFG.rFunctions, routes, noop, bound: CFG.rBound }))
       if (r) {
         log(`  ${key}: burst sent in ${fmt(r.sentMs, 0)} ms; canary ${r.calls} calls: p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99Answered, 1)} ms, max ${fmt(r.max, 0)} ms, ${r.timeouts} timeouts${r.otherErrors.length ? `, errors ${r.otherErrors.join(', ')}` : ''} (before the flood p50 ${fmt(r.beforeP50, 1)} ms)`)
         log(`  ${key}: ${r.accepted} functions accepted, the last callable after ${fmt((r.lastCallableMs ?? NaN) / 1000, 2)} s; refused triggers ${JSON.stringify(r.refusedTriggers)}; socket answered its ping after ${fmt((r.pongMs ?? NaN) / 1000, 2)} s`)
@@ -347,6 +357,10 @@ function finish() {
     d3: (raw['D3'] ?? [])[0] ?? null,
     r7: (raw['R7'] ?? [])[0] ?? null,
     r7r: (raw['R7r'] ?? [])[0] ?? null,
+    r7n: (raw['R7n'] ?? [])[0] ?? null,
+    r7nc: (raw['R7 (no collector)'] ?? [])[0] ?? null,
+    r7rnc: (raw['R7r (no collector)'] ?? [])[0] ?? null,
+    r7nnc: (raw['R7n (no collector)'] ?? [])[0] ?? null,
   }
   const failures = (prefix) => errors.filter((e) => e.key.startsWith(prefix)).length
   const runs = (k, ...more) => `${n(k)}${failures(k) ? ` (+${failures(k)} failed)` : ''}${more.length ? ` / ${more.map(n).join(' / ')}` : ''}`
@@ -391,10 +405,10 @@ function finish() {
     { id: 'D3', measure: `stream fan-out: one stream::set to a group with ${CFG.dSubs} live subscribers, until the last has it (${CFG.dFanRuns} sets)`, ours: d3 ? `p50 ${fmt(d3.p50, 2)} (p99 ${fmt(d3.p99, 2)}) ms` : '–', ratio: d3 ? `p50 ${fmt(d3.p50, 2)} ms` : '–', runs: runs('D3') },
   ]
   if (RUN_D) rows.push(...dataRowList)
-  const flood = (key, r, what) => ({
+  const flood = (key, r, what, collector, noop = false) => ({
     id: key,
-    measure: `canary echo (called every 20 ms by another SDK worker, 10 s timeout) while one raw socket sends ${what} in one burst: p99 (p50, max), timeouts; functions accepted and when the last is callable`,
-    ours: r ? `p99 ${fmt(r.p99Answered, 0)} ms (p50 ${fmt(r.p50, 0)}, max ${fmt(r.max, 0)}), ${r.timeouts} timeouts of ${r.calls}; ${r.accepted} accepted, last callable after ${fmt((r.lastCallableMs ?? NaN) / 1000, 2)} s${Object.keys(r.refusedTriggers).length ? `; triggers refused ${Object.entries(r.refusedTriggers).map(([c, n]) => `${n} ${c}`).join(', ')}` : ''}` : '–',
+    measure: `canary echo (called every 20 ms by another SDK worker, 10 s timeout) while one raw socket sends ${what} in one burst${collector ? '' : ', wrangler dev without its local trace collector'}: p99 (p50, max), timeouts; ${noop ? 'when the engine was through the burst' : 'functions accepted and when the last is callable'}`,
+    ours: r ? `p99 ${fmt(r.p99Answered, 0)} ms (p50 ${fmt(r.p50, 0)}, max ${fmt(r.max, 0)}), ${r.timeouts} timeouts of ${r.calls}; ${r.accepted ? `${r.accepted} accepted, last callable after ${fmt((r.lastCallableMs ?? NaN) / 1000, 2)} s` : `the burst handled after ${fmt((r.pongMs ?? NaN) / 1000, 2)} s`}${Object.keys(r.refusedTriggers).length ? `; triggers refused ${Object.entries(r.refusedTriggers).map(([c, n]) => `${n} ${c}`).join(', ')}` : ''}` : '–',
     baseline: r ? `before the flood p50 ${fmt(r.beforeP50, 1)} ms` : '',
     ratio: r ? `p99 ${fmt(r.p99Answered / 1000, 2)} s` : '–',
     check: r && r.timeouts === 0 && r.otherErrors.length === 0 ? r.p99 / 1000 : Infinity,
@@ -403,7 +417,13 @@ function finish() {
     // A timed-out call counts as 10 s; the bar stops at 5 (the chart's scale is ratios around 1).
     chart: r && { label: `${key} canary p99 under a flood / 1 s`, value: Math.min(5, (r.timeouts ? 10_000 : r.p99Answered) / 1000), target: { op: '<=', value: 1 } },
   })
-  if (RUN_R) rows.push(flood('R7', P.r7, `${CFG.rFunctions.toLocaleString('en')} registerfunction`), flood('R7r', P.r7r, `${CFG.rFunctions.toLocaleString('en')} registerfunction + ${CFG.rRoutes.toLocaleString('en')} http routes`))
+  const fns = `${CFG.rFunctions.toLocaleString('en')} registerfunction`
+  const withRoutes = `${fns} + ${CFG.rRoutes.toLocaleString('en')} http routes`
+  const noops = `${CFG.rFunctions.toLocaleString('en')} messages the engine ignores (\`{"type":"pong"}\`: the platform's share)`
+  if (RUN_R) {
+    rows.push(flood('R7', P.r7, fns, true), flood('R7r', P.r7r, withRoutes, true), { ...flood('R7n', P.r7n, noops, true, true), target: undefined, chart: undefined })
+    rows.push(flood('R7 (no collector)', P.r7nc, fns, false), flood('R7r (no collector)', P.r7rnc, withRoutes, false), { ...flood('R7n (no collector)', P.r7nnc, noops, false, true), target: undefined, chart: undefined })
+  }
   // the charted P5/P8 bars are "value / budget": their target is 1
   for (const r of rows) if ((['P8', 'P5 (ii)', 'P9', 'S1', 'S5'].includes(r.id) || r.id.startsWith('P5 (i)')) && r.chart) r.chart.target = { op: '<=', value: 1 }
   for (const r of rows) if (r.id === 'S3' && r.chart) r.chart.target = { op: '<=', value: 1.5 }

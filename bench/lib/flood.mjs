@@ -18,8 +18,10 @@ const MARKER = 'r7-flood-done'
  * One flood on `proc` (a fresh `wrangler dev`): `functions` registerfunction and `routes` http
  * triggers from one raw socket. `bound` is the documented default of functions per worker: the
  * last accepted function is the flood's last one, or the bound's last one when refusals began.
+ * `noop` sends as many `{"type":"pong"}` instead (the engine does nothing with them): what any
+ * burst of that many messages costs the others, whatever the engine does with each.
  */
-export async function floodRun(proc, { functions, routes = 0, bound = 1000, everyMs = 20, timeoutMs = 10_000, warmMs = 1000, settleMs = 120_000 }) {
+export async function floodRun(proc, { functions, routes = 0, noop = false, bound = 1000, everyMs = 20, timeoutMs = 10_000, warmMs = 1000, settleMs = 120_000 }) {
   const canary = registerWorker(proc.wsUrl, quiet('r7-canary'))
   const caller = registerWorker(proc.wsUrl, quiet('r7-caller'))
   const probe = registerWorker(proc.wsUrl, quiet('r7-probe'))
@@ -69,7 +71,7 @@ export async function floodRun(proc, { functions, routes = 0, bound = 1000, ever
     })
     await within(registered, 10_000, 'the flooding socket to be registered')
     const t0 = performance.now()
-    for (let i = 0; i < functions; i++) ws.send(JSON.stringify({ type: 'registerfunction', id: `${PREFIX}${i}` }))
+    for (let i = 0; i < functions; i++) ws.send(noop ? '{"type":"pong"}' : JSON.stringify({ type: 'registerfunction', id: `${PREFIX}${i}` }))
     for (let i = 0; i < routes; i++) {
       ws.send(JSON.stringify({ type: 'registertrigger', id: `r7-route-${i}`, trigger_type: 'http', function_id: `${PREFIX}${i}`, config: { api_path: `r7flood/${i}`, http_method: 'GET' } }))
     }
