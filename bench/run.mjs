@@ -2,11 +2,12 @@
 // `npm run bench`: starts `wrangler dev` (ours), the bare-DO baseline (bench/bare-do/) and the Node
 // ws relay (bench/node-relay.mjs) on loopback, runs P1–P8, prints a Markdown table and writes
 // bench/results.json and bench/results.svg. Progress goes to stderr. ~5 minutes on 2 cores.
-//   node bench/run.mjs [--quick] [--only=P|P5|S|D]
+//   node bench/run.mjs [--quick] [--only=P|P5|S|D|R]
 //   --quick: small sizes, 1 run each (a smoke test of the bench itself); --only: the relay rows (P),
 //   the memory and storage rows alone (P5, P9), the engine-at-scale rows (S1–S5: ours against the
 //   single-engine design, BASELINE_COMMIT) or the data module rows (D1–D3: state round trips,
-//   stream fan-out) alone.
+//   stream fan-out) alone, or the robustness row (R7: another worker's calls while one worker floods
+//   the engine with registrations).
 // Needs Node >= 22.12 for wrangler (npm run puts node_modules/.bin first on PATH).
 import { cpus, loadavg, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
@@ -18,6 +19,7 @@ import { ROOT, log, rssBytes, sleep, sourceSnapshot, startNodeRelay, startWrangl
 import { checkTarget, fmt, median, table, writeOutputs } from './lib/report.mjs'
 import { httpDownload, invokeLatency, invokeRate, sdkWorkers } from './lib/sdk.mjs'
 import { dataWorker, stateRoundTrips, streamFanout } from './lib/data.mjs'
+import { floodRun } from './lib/flood.mjs'
 import { BASELINE_COMMIT, baselineSource, busiestShare, createChannelCost, reconnectStorm, registryCalls } from './lib/scale.mjs'
 
 const MiB = c.MiB
@@ -27,6 +29,7 @@ const RUN_P = ONLY === undefined || ONLY === 'P'
 const RUN_P5 = RUN_P || ONLY === 'P5'
 const RUN_S = ONLY === undefined || ONLY === 'S'
 const RUN_D = ONLY === undefined || ONLY === 'D'
+const RUN_R = ONLY === undefined || ONLY === 'R'
 const SCALE = QUICK
   ? { s1K: 16, s1Inv: 800, s1Req: 160, s2N: 100, s3N: 200, s4Lat: 300, s4Rate: 500, s4Runs: 1, s5Workers: 50 }
   : { s1K: 16, s1Inv: 4000, s1Req: 800, s2N: 500, s3N: 1000, s4Lat: 1000, s4Rate: 2000, s4Runs: 3, s5Workers: 50 }
@@ -36,8 +39,11 @@ const CFG = {
     : { thrMiB: 256, thrRuns: 5, textFrames: 10_000, textRuns: 3, latSamples: 2000, latRuns: 3, p5AbsentMiB: [64, 256, 1024], p5RefMiB: 256, p5SlowMiB: 128, p5Runs: 2, p6N: 200, p6Runs: 3, p7MiB: 64, p7Runs: 3, p8Lat: 2000, p8Rate: 5000, p8Conc: 50, p8Runs: 3 }),
   ...SCALE,
   ...(QUICK ? { dPairs: 500, dConc: 10, dFanRuns: 10, dSubs: 100 } : { dPairs: 3000, dConc: 10, dFanRuns: 50, dSubs: 100 }),
+  // R7: the finding's burst (issue 21, item 6); 1,000 is the documented default bound of functions per worker.
+  ...(QUICK ? { rFunctions: 2000, rRoutes: 400 } : { rFunctions: 10_000, rRoutes: 2000 }),
+  rBound: 1000,
 }
-const HARD_LIMIT_MS = 900_000 // stop whatever runs at 15 min and report what we have
+const HARD_LIMIT_MS = 1_200_000 // stop whatever runs at 20 min and report what we have (the full run took 13 min before R7)
 
 const [major, minor] = process.versions.node.split('.').map(Number)
 if (major < 22 || (major === 22 && minor < 18)) {
@@ -68,7 +74,7 @@ async function step(key, fn) {
 }
 const hard = setTimeout(async () => {
   log('HARD TIME LIMIT reached: stopping everything, reporting what was measured')
-  errors.push({ key: 'all', error: 'hard time limit (15 min) reached' })
+  errors.push({ key: 'all', error: 'hard time limit (20 min) reached' })
   await stopAll()
   finish()
   process.exit(3)
@@ -89,6 +95,7 @@ if (RUN_P) await relayRows()
 if (RUN_P5) await memoryRows()
 if (RUN_S) await scaleRows()
 if (RUN_D) await dataRows()
+if (RUN_R) await floodRows()
 
 clearTimeout(hard)
 finish()
@@ -256,6 +263,33 @@ async function dataRows() {
   }
 }
 
+/**
+ * R7: a canary's echo while another worker floods registrations (functions, then functions and
+ * routes); a fresh wrangler each. Both as `wrangler dev` runs by default and without its local trace
+ * collector (X_LOCAL_OBSERVABILITY=false), which records every event of every object on the
+ * engine's own thread: a flood's 10,000 events cost others seconds there, in local development only.
+ */
+async function floodRows() {
+  // R7n: the same number of messages the engine ignores, for what the platform itself costs.
+  const runs = [
+    ['R7', 0, true, false], ['R7r', CFG.rRoutes, true, false], ['R7n', 0, true, true],
+    ['R7 (no collector)', 0, false, false], ['R7r (no collector)', CFG.rRoutes, false, false], ['R7n (no collector)', 0, false, true],
+  ]
+  for (const [key, routes, collector, noop] of runs) {
+    log(`${key}: canary echo every 20 ms while a raw socket sends ${CFG.rFunctions} ${noop ? 'no-op messages' : 'registerfunction'}${routes ? ` and ${routes} http routes` : ''} in one burst${collector ? '' : ', without the local trace collector'}`)
+    const ours = await startWrangler({ label: `ours (${key})`, cwd: sourceSnapshot(), ...(collector ? {} : { env: { X_LOCAL_OBSERVABILITY: 'false' } }) })
+    try {
+      const r = await step(key, () => floodRun(ours, { functions: CFG.rFunctions, routes, noop, bound: CFG.rBound }))
+      if (r) {
+        log(`  ${key}: burst sent in ${fmt(r.sentMs, 0)} ms; canary ${r.calls} calls: p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99Answered, 1)} ms, max ${fmt(r.max, 0)} ms, ${r.timeouts} timeouts${r.otherErrors.length ? `, errors ${r.otherErrors.join(', ')}` : ''} (before the flood p50 ${fmt(r.beforeP50, 1)} ms)`)
+        log(`  ${key}: ${r.accepted} functions accepted, the last callable after ${fmt((r.lastCallableMs ?? NaN) / 1000, 2)} s; refused triggers ${JSON.stringify(r.refusedTriggers)}; socket answered its ping after ${fmt((r.pongMs ?? NaN) / 1000, 2)} s`)
+      }
+    } finally {
+      await ours.stop()
+    }
+  }
+}
+
 /** Opens `n` idle reader+writer pairs on the bare DO; workerd RSS delta per pair. */
 async function bareIdle(proc, n, T) {
   const socks = []
@@ -321,6 +355,12 @@ function finish() {
     d1: (raw['D1'] ?? [])[0] ?? null,
     d2: (raw['D2'] ?? [])[0] ?? null,
     d3: (raw['D3'] ?? [])[0] ?? null,
+    r7: (raw['R7'] ?? [])[0] ?? null,
+    r7r: (raw['R7r'] ?? [])[0] ?? null,
+    r7n: (raw['R7n'] ?? [])[0] ?? null,
+    r7nc: (raw['R7 (no collector)'] ?? [])[0] ?? null,
+    r7rnc: (raw['R7r (no collector)'] ?? [])[0] ?? null,
+    r7nnc: (raw['R7n (no collector)'] ?? [])[0] ?? null,
   }
   const failures = (prefix) => errors.filter((e) => e.key.startsWith(prefix)).length
   const runs = (k, ...more) => `${n(k)}${failures(k) ? ` (+${failures(k)} failed)` : ''}${more.length ? ` / ${more.map(n).join(' / ')}` : ''}`
@@ -365,6 +405,25 @@ function finish() {
     { id: 'D3', measure: `stream fan-out: one stream::set to a group with ${CFG.dSubs} live subscribers, until the last has it (${CFG.dFanRuns} sets)`, ours: d3 ? `p50 ${fmt(d3.p50, 2)} (p99 ${fmt(d3.p99, 2)}) ms` : '–', ratio: d3 ? `p50 ${fmt(d3.p50, 2)} ms` : '–', runs: runs('D3') },
   ]
   if (RUN_D) rows.push(...dataRowList)
+  const flood = (key, r, what, collector, noop = false) => ({
+    id: key,
+    measure: `canary echo (called every 20 ms by another SDK worker, 10 s timeout) while one raw socket sends ${what} in one burst${collector ? '' : ', wrangler dev without its local trace collector'}: p99 (p50, max), timeouts; ${noop ? 'when the engine was through the burst' : 'functions accepted and when the last is callable'}`,
+    ours: r ? `p99 ${fmt(r.p99Answered, 0)} ms (p50 ${fmt(r.p50, 0)}, max ${fmt(r.max, 0)}), ${r.timeouts} timeouts of ${r.calls}; ${r.accepted ? `${r.accepted} accepted, last callable after ${fmt((r.lastCallableMs ?? NaN) / 1000, 2)} s` : `the burst handled after ${fmt((r.pongMs ?? NaN) / 1000, 2)} s`}${Object.keys(r.refusedTriggers).length ? `; triggers refused ${Object.entries(r.refusedTriggers).map(([c, n]) => `${n} ${c}`).join(', ')}` : ''}` : '–',
+    baseline: r ? `before the flood p50 ${fmt(r.beforeP50, 1)} ms` : '',
+    ratio: r ? `p99 ${fmt(r.p99Answered / 1000, 2)} s` : '–',
+    check: r && r.timeouts === 0 && r.otherErrors.length === 0 ? r.p99 / 1000 : Infinity,
+    target: { op: '<=', value: 1, unit: ' s p99, 0 timeouts' },
+    runs: runs(key),
+    // A timed-out call counts as 10 s; the bar stops at 5 (the chart's scale is ratios around 1).
+    chart: r && { label: `${key} canary p99 under a flood / 1 s`, value: Math.min(5, (r.timeouts ? 10_000 : r.p99Answered) / 1000), target: { op: '<=', value: 1 } },
+  })
+  const fns = `${CFG.rFunctions.toLocaleString('en')} registerfunction`
+  const withRoutes = `${fns} + ${CFG.rRoutes.toLocaleString('en')} http routes`
+  const noops = `${CFG.rFunctions.toLocaleString('en')} messages the engine ignores (\`{"type":"pong"}\`: the platform's share)`
+  if (RUN_R) {
+    rows.push(flood('R7', P.r7, fns, true), flood('R7r', P.r7r, withRoutes, true), { ...flood('R7n', P.r7n, noops, true, true), target: undefined, chart: undefined })
+    rows.push(flood('R7 (no collector)', P.r7nc, fns, false), flood('R7r (no collector)', P.r7rnc, withRoutes, false), { ...flood('R7n (no collector)', P.r7nnc, noops, false, true), target: undefined, chart: undefined })
+  }
   // the charted P5/P8 bars are "value / budget": their target is 1
   for (const r of rows) if ((['P8', 'P5 (ii)', 'P9', 'S1', 'S5'].includes(r.id) || r.id.startsWith('P5 (i)')) && r.chart) r.chart.target = { op: '<=', value: 1 }
   for (const r of rows) if (r.id === 'S3' && r.chart) r.chart.target = { op: '<=', value: 1.5 }

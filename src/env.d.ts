@@ -22,6 +22,17 @@ interface Env {
    * SDK's own default, which it does not send): then it is answered `timeout` (engine/session.ts).
    */
   III_INVOCATION_TIMEOUT_MS?: string
+  /**
+   * Bounds per connected worker (src/engine/limits.ts), positive integers; past one a registration
+   * is refused (a trigger is answered `limit_exceeded`, a function or trigger type only logged) and
+   * an invocation answered `too_many_invocations`. Defaults: 1,000 functions, 1,000 triggers of
+   * which 500 http triggers, 100 trigger types, 5,000 invocations in flight. Raise with `--var NAME:<n>`.
+   */
+  III_MAX_FUNCTIONS_PER_WORKER?: string
+  III_MAX_TRIGGERS_PER_WORKER?: string
+  III_MAX_HTTP_ROUTES_PER_WORKER?: string
+  III_MAX_TRIGGER_TYPES_PER_WORKER?: string
+  III_MAX_INVOCATIONS_PER_WORKER?: string
   /** How long a caller's session keeps an unused link to another session (ms; default 10 s). */
   III_LINK_IDLE_MS?: string
   /**

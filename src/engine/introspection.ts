@@ -69,6 +69,9 @@ export const ENGINE_FUNCTIONS: readonly { id: string; description: string; worke
   { id: 'publish', description: 'Publishes an event', worker: 'iii-pubsub' },
 ]
 
+/** The same by id: a listing names the owner of each of (up to thousands of) functions. */
+const ENGINE_FUNCTION_BY_ID = new Map(ENGINE_FUNCTIONS.map((f) => [f.id, f]))
+
 /** Trigger types the engine itself provides here, with the name the engine lists as their owner. */
 export const ENGINE_TRIGGER_TYPE_LIST: readonly { id: string; worker_name: string; description: string }[] = [
   { id: 'http', worker_name: 'iii-http', description: 'HTTP requests on this origin' },
@@ -94,7 +97,7 @@ const isInternalFunction = (id: string, metadata?: unknown) =>
 
 /** Who serves a function, as the engine names it: the worker's name, else the id's first segment. */
 export function ownerName(core: RegistryCore, functionId: string): string {
-  const builtin = ENGINE_FUNCTIONS.find((f) => f.id === functionId)
+  const builtin = ENGINE_FUNCTION_BY_ID.get(functionId)
   if (builtin) return builtin.worker ?? 'engine'
   const fn = core.functions.get(functionId)
   return (fn && core.workerName(fn.workerId)) ?? functionId.split('::')[0]!

@@ -26,6 +26,7 @@ import {
   workerInfo,
 } from './introspection'
 import { callSession } from './invoke'
+import { workerLimits } from './limits'
 import { type Change, type Effect, FUNCTIONS_AVAILABLE, type Notice, type Notices, RegistryCore, type RegistrySnapshot, WORKERS_AVAILABLE } from './registry'
 import { REGISTRY_SCHEMA, SqliteRegistryStore } from './sqlite-store'
 
@@ -56,7 +57,8 @@ export class RegistryObject extends DurableObject<Env> {
     super(ctx, env)
     ctx.storage.sql.exec(REGISTRY_SCHEMA)
     this.#store = new SqliteRegistryStore(ctx.storage.sql)
-    this.#core = new RegistryCore(this.#store)
+    const log = (message: string) => console.warn(`[registry ${this.#namespace}] ${message}`)
+    this.#core = new RegistryCore(this.#store, { limits: workerLimits((name) => (env as unknown as Record<string, unknown>)[name], log), log })
     if (this.#core.workers.size > 0) void ctx.blockConcurrencyWhile(() => this.#scheduleSweep())
   }
 
@@ -207,22 +209,27 @@ export class RegistryObject extends DurableObject<Env> {
           // A worker registers its functions one message at a time: one firing for the burst.
           this.#functionsChangedTimer ??= setTimeout(() => {
             this.#functionsChangedTimer = null
-            this.#fire(FUNCTIONS_AVAILABLE, { event: 'functions_changed', functions: functionSummaries(this.#core).map(({ worker_id: _, ...f }) => f) })
+            this.#fire(FUNCTIONS_AVAILABLE, () => ({ event: 'functions_changed', functions: functionSummaries(this.#core).map(({ worker_id: _, ...f }) => f) }))
           }, FUNCTIONS_CHANGED_DELAY_MS)
           break
         case 'worker_event':
-          this.#fire(WORKERS_AVAILABLE, { event: effect.event, worker_id: effect.worker_id })
+          this.#fire(WORKERS_AVAILABLE, () => ({ event: effect.event, worker_id: effect.worker_id }))
           break
       }
     }
   }
 
-  /** Invokes every function bound to one of the engine's trigger types (void: the engine ignores results). */
-  #fire(triggerType: string, data: unknown): void {
+  /**
+   * Invokes every function bound to one of the engine's trigger types (void: the engine ignores
+   * results). The event is made only when someone listens: listing every function is not free.
+   */
+  #fire(triggerType: string, event: () => unknown): void {
+    let data: unknown
     for (const t of this.#core.triggers.values()) {
       if (t.trigger_type !== triggerType) continue
       const worker = this.#core.functions.get(t.function_id)?.workerId
       if (!worker) continue
+      data ??= event()
       const call = callSession(this.env, worker, { function_id: t.function_id, data, metadata: t.metadata, void: true })
       this.#background(`${triggerType} not delivered to ${t.function_id}`, call)
     }

@@ -9,11 +9,13 @@
 // is older than the last route change. A function taken over by another worker is announced to
 // its old owner (`lost`), so the old owner stops accepting invocations for it.
 
-import { compileRoute, httpRouteConflict, httpTriggerProblem } from '../http/routes'
+import { compileRoute, httpTriggerProblem } from '../http/routes'
 import { asObject } from '../protocol/json'
 import { parseCron } from './cron'
 import { isCustomStreamFunction } from '../data/custom-stream'
 import { DATA_TRIGGER_TYPES, type DataTrigger, dataTriggerProblem } from '../data/triggers'
+import { DEFAULT_LIMITS, type LimitKind, type WorkerLimits, limitExceeded } from './limits'
+import { RegistryIndex } from './registry-index'
 import type {
   EngineMessage,
   RegisterFunction,
@@ -162,6 +164,13 @@ export interface RegistryStore {
   saveVersions(version: number, routeVersion: number): void
 }
 
+export interface RegistryOptions {
+  /** Bounds per worker on triggers and trigger types (limits.ts). */
+  limits?: WorkerLimits
+  /** Where a refusal by a bound is said (once per worker and bound). */
+  log?: (message: string) => void
+}
+
 export class RegistryCore {
   readonly workers = new Map<string, WorkerEntry>()
   readonly functions = new Map<string, FunctionEntry>()
@@ -176,13 +185,29 @@ export class RegistryCore {
   #functionIdsChanged = false
   #routesChanged = false
   #changed = false
+  readonly #index = new RegistryIndex()
+  readonly #limits: WorkerLimits
+  readonly #log: (message: string) => void
+  /** `<worker> <bound>` pairs already logged: a flood would log each refusal otherwise. */
+  readonly #refusalsLogged = new Set<string>()
 
-  constructor(private readonly store: RegistryStore) {
+  constructor(
+    private readonly store: RegistryStore,
+    options: RegistryOptions = {},
+  ) {
+    this.#limits = options.limits ?? DEFAULT_LIMITS
+    this.#log = options.log ?? (() => {})
     const saved = store.load()
     for (const w of saved.worker) this.workers.set(w.id, w)
     for (const f of saved.function) this.functions.set(f.id, f)
-    for (const t of saved.trigger) this.triggers.set(t.id, t)
-    for (const t of saved.trigger_type) this.triggerTypes.set(t.id, t)
+    for (const t of saved.trigger) {
+      this.triggers.set(t.id, t)
+      this.#index.addTrigger(t)
+    }
+    for (const t of saved.trigger_type) {
+      this.triggerTypes.set(t.id, t)
+      this.#index.addTriggerType(t)
+    }
     for (const d of saved.departed) this.departed.set(d.id, d)
     for (const n of saved.namespace) this.namespaces.add(n.id)
     this.version = saved.version
@@ -221,6 +246,7 @@ export class RegistryCore {
     for (const f of [...this.functions.values()]) if (f.workerId === workerId) this.#removeFunction(f.id)
     for (const t of [...this.triggerTypes.values()]) if (t.workerId === workerId) this.#remove('trigger_type', t.id)
     this.#remove('worker', workerId)
+    for (const kind of ['triggers', 'httpRoutes', 'triggerTypes'] as const) this.#refusalsLogged.delete(`${workerId} ${kind}`)
     this.#effects.push({ type: 'worker_event', event: 'worker_disconnected', worker_id: workerId })
     return this.#finish()
   }
@@ -279,7 +305,7 @@ export class RegistryCore {
         const previous = this.functions.get(change.id)
         // A second registration of an id moves it to the new worker (as in the iii engine).
         if (previous && previous.workerId !== workerId) this.#tell(previous.workerId).lost.push(change.id)
-        if (this.#routesTo(change.id) && previous?.workerId !== workerId) this.#routesChanged = true
+        if (this.#index.routesTo(change.id) && previous?.workerId !== workerId) this.#routesChanged = true
         if (!previous) this.#functionIdsChanged = true
         return this.#put('function', { ...fields, workerId } satisfies FunctionEntry)
       }
@@ -289,6 +315,11 @@ export class RegistryCore {
       case 'registertriggertype': {
         // The engine's own types cannot be taken over by a worker.
         if (ENGINE_TRIGGER_TYPES.has(change.id)) return
+        // Past the bound: only logged (the protocol has no answer to registertriggertype).
+        const limit = this.#limits.triggerTypes
+        if (this.triggerTypes.get(change.id)?.workerId !== workerId && this.#index.counts(workerId).triggerTypes >= limit) {
+          return this.#refusedLog(workerId, 'triggerTypes', limitExceeded('triggerTypes', limit, `Trigger type ${change.id} not registered`).message)
+        }
         this.#put('trigger_type', { id: change.id, workerId, description: change.description } satisfies TriggerTypeEntry)
         for (const trigger of this.triggers.values()) if (trigger.trigger_type === change.id) this.#offer(trigger)
         return
@@ -330,17 +361,23 @@ export class RegistryCore {
       config: message.config,
       metadata: message.metadata,
     }
-    const refuse = (message: string) =>
+    const refuse = (message: string, code = 'trigger_registration_failed') =>
       this.#tell(workerId).messages.push({
         type: 'triggerregistrationresult',
         id: entry.id,
         trigger_type: entry.trigger_type,
         function_id: entry.function_id,
-        error: { code: 'trigger_registration_failed', message },
+        error: { code, message },
       })
+    // The bounds first: a refusal costs a flood nothing more than this.
+    const bound = this.#triggerBound(workerId, entry)
+    if (bound) {
+      const { message, code } = limitExceeded(bound, this.#limits[bound], `Trigger ${entry.id} not registered`)
+      this.#refusedLog(workerId, bound, message)
+      return void refuse(message, code)
+    }
     if (entry.trigger_type === HTTP) {
-      const others = [...this.triggers.values()].filter((t) => t.trigger_type === HTTP && t.id !== entry.id).map((t) => t.config)
-      const problem = httpTriggerProblem(entry.config) ?? httpRouteConflict(entry.config, others)
+      const problem = httpTriggerProblem(entry.config) ?? this.#index.conflict(entry.id, entry.config)
       if (problem) return void refuse(problem)
       this.#routesChanged = true
     }
@@ -361,6 +398,24 @@ export class RegistryCore {
     this.#offer(entry)
   }
 
+  /** The bound a worker's new trigger would pass (a trigger it registers again under its id is not new), or null. */
+  #triggerBound(workerId: string, entry: TriggerEntry): 'triggers' | 'httpRoutes' | null {
+    const previous = this.triggers.get(entry.id)
+    const mine = previous?.workerId === workerId ? previous : undefined
+    const counts = this.#index.counts(workerId)
+    if (!mine && counts.triggers >= this.#limits.triggers) return 'triggers'
+    if (entry.trigger_type === HTTP && mine?.trigger_type !== HTTP && counts.httpRoutes >= this.#limits.httpRoutes) return 'httpRoutes'
+    return null
+  }
+
+  /** Logs a refusal by a bound, once per worker and bound. */
+  #refusedLog(workerId: string, kind: LimitKind, message: string): void {
+    const key = `${workerId} ${kind}`
+    if (this.#refusalsLogged.has(key)) return
+    this.#refusalsLogged.add(key)
+    this.#log(`worker ${workerId.slice(0, 12)}…: ${message}; later refusals of this kind for this worker are not logged`)
+  }
+
   /** The worker providing a custom trigger type decides, answering with triggerregistrationresult. */
   #offer(trigger: TriggerEntry): void {
     const provider = this.triggerTypes.get(trigger.trigger_type)
@@ -376,15 +431,9 @@ export class RegistryCore {
   }
 
   #removeFunction(id: string): void {
-    if (this.#routesTo(id)) this.#routesChanged = true
+    if (this.#index.routesTo(id)) this.#routesChanged = true
     if (this.functions.has(id)) this.#functionIdsChanged = true
     this.#remove('function', id)
-  }
-
-  /** Does an http trigger route to this function? */
-  #routesTo(functionId: string): boolean {
-    for (const t of this.triggers.values()) if (t.trigger_type === HTTP && t.function_id === functionId) return true
-    return false
   }
 
   /** Old departures go without a version bump: caches check `leftAt` themselves. */
@@ -405,16 +454,26 @@ export class RegistryCore {
   #put<E extends { id: string }>(kind: Kind, entry: E): void {
     if (kind === 'departed' || (kind === 'function' && isCustomStreamFunction(entry.id))) this.#routesChanged = true
     const map = this.#mapOf(kind)
+    this.#unindex(kind, map.get(entry.id))
     map.set(entry.id, entry)
+    if (kind === 'trigger') this.#index.addTrigger(entry as unknown as TriggerEntry)
+    if (kind === 'trigger_type') this.#index.addTriggerType(entry as unknown as TriggerTypeEntry)
     this.store.put(kind, entry)
     this.#changed = true
   }
 
   #remove(kind: Kind, id: string): void {
-    if (!this.#mapOf(kind).delete(id)) return
+    const map = this.#mapOf(kind)
+    this.#unindex(kind, map.get(id))
+    if (!map.delete(id)) return
     if (kind === 'function' && isCustomStreamFunction(id)) this.#routesChanged = true
     this.store.remove(kind, id)
     this.#changed = true
+  }
+
+  #unindex(kind: Kind, entry: { id: string } | undefined): void {
+    if (entry && kind === 'trigger') this.#index.removeTrigger(entry as TriggerEntry)
+    if (entry && kind === 'trigger_type') this.#index.removeTriggerType(entry as TriggerTypeEntry)
   }
 
   #mapOf(kind: Kind): Map<string, { id: string }> {

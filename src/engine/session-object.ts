@@ -28,6 +28,7 @@ import {
 import type { HttpFunction } from './http-function'
 import { SESSION_SCHEMA } from './sqlite-store'
 import { lookupFunction, viewCacheFor } from './cache'
+import { workerLimits } from './limits'
 import { LINK_IDLE_MS, LINK_PATH, type LinkFrame, Links } from './links'
 
 /** Header the front door sets on the upgrade: the namespace the engine address named. */
@@ -44,6 +45,21 @@ const DEFAULT_INVOCATION_TIMEOUT_MS = 30_000
 
 /** Registry calls are retried this often, this far apart (a registry being reset, or overloaded). */
 const REGISTER_RETRIES_MS = [100, 500, 2000]
+
+/**
+ * A registration waits this long for the ones after it, so that a worker registering many at once
+ * costs the registry a few calls, not one per handful (each call is a round trip and a commit
+ * there, and everyone else's events wait behind them). Short enough that a worker that registers
+ * and then calls does not notice (its lookup waits for its registrations).
+ */
+const REGISTER_BATCH_MS = 5
+
+/**
+ * At most this many changes per registry call; more go out in the next one, at once. Each call is
+ * one event at the registry, during which every object sharing its thread waits: 250 registrations
+ * take it a few ms, 1,000 made other workers' calls wait a few hundred (bench R7).
+ */
+const REGISTER_BATCH_MAX = 250
 
 interface SessionRow {
   namespace: string
@@ -81,11 +97,16 @@ export class SessionObject extends DurableObject<Env> {
   /** Registrations not yet sent, and the chain that sends them in order. */
   #changes: Change[] = []
   #flushQueued = false
+  /** Sends the queued batch before REGISTER_BATCH_MS is up (it is full). */
+  #sendNow: (() => void) | null = null
   #registered: Promise<void> = Promise.resolve()
   /** Messages and requests this object handled since it woke (bench S1). */
   #events = 0
   /** The name the worker gave (`engine::workers::register`), for its log entries; not kept across a sleep. */
   #workerName: string | undefined
+
+  /** This deployment's bounds per worker (limits.ts), from its vars. */
+  readonly #limits = workerLimits((name) => (this.env as unknown as Record<string, unknown>)[name], (message) => this.#log(message))
 
   readonly #store: SessionStore = {
     loadInflight: () => {
@@ -209,7 +230,7 @@ export class SessionObject extends DurableObject<Env> {
     this.#row = this.#loadRow()
     this.#socket = ctx.getWebSockets('worker')[0] ?? null
     if (!this.#row) return
-    this.#core = new SessionCore(ctx.id.toString(), this.#store, this.#host, this.#row.state === 'open')
+    this.#core = new SessionCore(ctx.id.toString(), this.#store, this.#host, this.#row.state === 'open', this.#limits)
     // 'open' without its socket: it is closing right now (the event that woke us), or the object
     // was reset (a deploy) and the socket went with it. Either way the worker has left.
     if (this.#row.state === 'open' && !this.#socket) void ctx.blockConcurrencyWhile(() => this.#left())
@@ -233,7 +254,7 @@ export class SessionObject extends DurableObject<Env> {
     this.ctx.storage.sql.exec(SESSION_SCHEMA)
     this.#saveRow()
     const workerId = this.ctx.id.toString()
-    this.#core = new SessionCore(workerId, this.#store, this.#host, true)
+    this.#core = new SessionCore(workerId, this.#store, this.#host, true, this.#limits)
     this.#register([{ type: 'connect', at: now }])
     this.#host.send({ type: 'workerregistered', worker_id: workerId, reattach_token: token })
     return new Response(null, { status: 101, webSocket: client })
@@ -412,14 +433,33 @@ export class SessionObject extends DurableObject<Env> {
       .catch((err) => this.#log(`registry did not hear that the worker left: ${err}`))
   }
 
-  /** Sends registrations to the registry in order, batched: what arrives while one call is out goes in the next. */
+  /**
+   * Sends registrations to the registry in order, batched: a batch leaves REGISTER_BATCH_MS after
+   * its first change (at once when full, or later while the previous call is still out).
+   */
   #register(changes: Change[]): void {
     this.#changes.push(...changes)
-    if (this.#flushQueued) return
+    if (!this.#flushQueued) this.#queueFlush()
+    else if (this.#changes.length >= REGISTER_BATCH_MAX) this.#sendNow?.()
+  }
+
+  /** Queues the next batch after the one on its way; returns what sends it without waiting for the timer. */
+  #queueFlush(): () => void {
     this.#flushQueued = true
-    this.#registered = this.#registered.then(async () => {
+    let sendNow!: () => void
+    const due = new Promise<void>((resolve) => (sendNow = resolve))
+    // A pending timer also keeps this object from hibernating with changes only in memory.
+    const timer = setTimeout(sendNow, REGISTER_BATCH_MS)
+    this.#sendNow = sendNow
+    this.#registered = Promise.all([this.#registered, due]).then(async () => {
+      clearTimeout(timer)
       this.#flushQueued = false
-      const batch = this.#changes.splice(0)
+      this.#sendNow = null
+      const batch = this.#changes.splice(0, REGISTER_BATCH_MAX)
+      // More than one batch was waiting: the rest goes next (chained: order holds), without waiting again.
+      if (this.#changes.length > 0) this.#queueFlush()()
+      // Owned before the registry can name us as serving them (one commit for the whole batch).
+      this.#core?.saveOwned()
       const namespace = this.#namespace
       for (let attempt = 0; ; attempt++) {
         try {
@@ -433,6 +473,7 @@ export class SessionObject extends DurableObject<Env> {
         }
       }
     })
+    return sendNow
   }
 
   #loadRow(): SessionRow | null {

@@ -30,6 +30,7 @@
 
 import type { EngineMessage, ErrorBody, InvocationResult, InvokeFunction, RegisterFunction, WorkerMessage } from '../protocol/messages'
 import { type HttpCaller, type HttpFunction, type SecretLookup, callHttpFunction, parseHttpInvocation } from './http-function'
+import { DEFAULT_LIMITS, type LimitKind, type WorkerLimits, limitMessage, tooManyInvocations } from './limits'
 import { namespaceSecrets } from './namespace-secrets'
 import type { Change, Notice } from './registry'
 
@@ -122,7 +123,10 @@ export interface SessionHost {
   holds(session: string, engineId: string): Promise<boolean>
   /** Results to another session's worker, one way (best effort: a caller that left has nobody to tell). */
   deliver(session: string, results: InvocationResult[]): void
-  /** Registrations to the registry, in order. */
+  /**
+   * Registrations to the registry, in order (the host batches them). Before a batch leaves, the
+   * host calls `saveOwned()`: the registry never names a function this session has not written.
+   */
   register(changes: Change[]): void
   /** A builtin (`engine::*`), or undefined when `functionId` is not one. */
   builtin(functionId: string, data: unknown): (() => Promise<unknown>) | undefined
@@ -214,6 +218,12 @@ class Inflight<R extends { id: string }> {
 
 export class SessionCore {
   readonly owned: Set<string>
+  /** Owned functions added or dropped since the last `saveOwned()` (written per batch, not per message). */
+  readonly #ownedUnsaved = new Set<string>()
+  /** Bounds this session has refused something for already: each is logged once per connection. */
+  readonly #refusalsLogged = new Set<LimitKind>()
+  /** Invocations this worker waits for that have no caller record (yet): builtins, lookups. */
+  #unrecorded = 0
   /** The owned functions that are HTTP-invoked, by id. */
   readonly #http = new Map<string, HttpFunction>()
   readonly #callee = new Inflight<CalleeRecord>()
@@ -237,6 +247,7 @@ export class SessionCore {
     private readonly store: SessionStore,
     private readonly host: SessionHost,
     open: boolean,
+    private readonly limits: WorkerLimits = DEFAULT_LIMITS,
   ) {
     this.#open = open
     this.#secrets = namespaceSecrets(host.namespace(), (name) => host.env(name), (message) => host.log(message))
@@ -276,7 +287,7 @@ export class SessionCore {
       case 'registerfunction':
         return this.#registerFunction(message)
       case 'unregisterfunction':
-        if (this.owned.delete(message.id)) this.store.disown(message.id)
+        if (this.owned.delete(message.id)) this.#ownedUnsaved.add(message.id)
         this.#dropHttp(message.id)
         return this.host.register([message])
       case 'registertrigger':
@@ -308,17 +319,21 @@ export class SessionCore {
     const answer = (outcome: Outcome) => {
       if (invocationId) this.host.send({ type: 'invocationresult', invocation_id: invocationId, function_id: fn, ...outcome })
     }
+    if (invocationId && this.#caller.records.size + this.#unrecorded >= this.limits.invocations) {
+      this.#refused('invocations', `Invocation of ${fn} refused`)
+      return answer({ error: tooManyInvocations(this.limits.invocations, fn) })
+    }
     const builtin = this.host.builtin(fn, message.data)
     if (builtin) {
       this.#handled++
-      return builtin().then(
+      return this.#counted(invocationId, builtin()).then(
         (result) => answer({ result }),
         (err) => answer({ error: engineError.builtinFailed(fn, err) }),
       )
     }
     const timeoutMs = Math.min(message.timeout_ms ?? this.host.invocationTimeoutMs(), MAX_INVOCATION_TIMEOUT_MS)
     const deadline = this.host.now() + timeoutMs
-    let target = await this.host.lookup(fn)
+    let target = await this.#counted(invocationId, this.host.lookup(fn))
     for (let attempt = 0; ; attempt++) {
       if (!target) return answer({ error: engineError.notFound(fn) })
       const callee = target.worker
@@ -349,7 +364,7 @@ export class SessionCore {
       if (reply.status === 'done') return this.#settle(invocationId!, fn, reply.outcome)
       if (invocationId) this.#forget('caller', invocationId)
       // Our view was out of date (the function moved or its worker left): look again, once.
-      const fresh = await this.host.lookup(fn, true)
+      const fresh = await this.#counted(invocationId, this.host.lookup(fn, true))
       if (attempt >= 1 || fresh?.worker === callee) return answer({ error: engineError.notFound(fn) })
       target = fresh
     }
@@ -407,9 +422,11 @@ export class SessionCore {
   notice(notice: Partial<Notice>): void {
     for (const message of notice.messages ?? []) this.host.send(message)
     for (const id of notice.lost ?? []) {
-      if (this.owned.delete(id)) this.store.disown(id)
+      if (this.owned.delete(id)) this.#ownedUnsaved.add(id)
       this.#dropHttp(id)
     }
+    // Now, not with the next batch: none may come before this object sleeps.
+    this.saveOwned()
     if (notice.routeVersion !== undefined && notice.routeVersion > this.routeVersion) this.routeVersion = notice.routeVersion
   }
 
@@ -421,6 +438,7 @@ export class SessionCore {
   closed(): void {
     if (!this.#open) return
     this.#open = false
+    this.saveOwned()
     for (const record of [...this.#callee.records.values()]) {
       if (!record.http) this.#complete(record, { error: engineError.workerGone(record.functionId) })
     }
@@ -486,6 +504,33 @@ export class SessionCore {
     if (next !== null) this.host.wakeAt(next)
   }
 
+  /** Writes the owned functions added or dropped since the last call, in one event (one commit). */
+  saveOwned(): void {
+    for (const id of this.#ownedUnsaved) {
+      if (this.owned.has(id)) this.store.own(id)
+      else this.store.disown(id)
+    }
+    this.#ownedUnsaved.clear()
+  }
+
+  /** Counts `pending` among the invocations this worker waits for until it settles (not for a void one). */
+  async #counted<T>(invocationId: string | undefined, pending: Promise<T>): Promise<T> {
+    if (!invocationId) return pending
+    this.#unrecorded++
+    try {
+      return await pending
+    } finally {
+      this.#unrecorded--
+    }
+  }
+
+  /** Logs a refusal by a bound, the first of its kind on this connection only (a flood would log thousands). */
+  #refused(kind: LimitKind, what: string): void {
+    if (this.#refusalsLogged.has(kind)) return
+    this.#refusalsLogged.add(kind)
+    this.host.log(`${limitMessage(kind, this.limits[kind], what)}; later refusals of this kind on this connection are not logged`)
+  }
+
   /** Records a callee invocation and starts it (`start`: to the worker, or the HTTP request); resolves with its outcome. */
   #serve(record: CalleeRecord, start: (record: CalleeRecord) => void): Promise<Traced> {
     return new Promise((resolve) => {
@@ -509,12 +554,14 @@ export class SessionCore {
   }
 
   /**
-   * A registration. One with a URL (`invocation`) is validated and its secret resolved first; a
-   * refused one is only logged, as the engine does (the worker is told nothing, and calls get
+   * A registration. One past the bound of functions per worker is refused; one with a URL
+   * (`invocation`) is validated and its secret resolved first. A refused one is only logged, as the
+   * engine does with a bad URL (the protocol has no answer to registerfunction, and calls get
    * function_not_found). The registry hears only that the function is HTTP-invoked: its URL and
    * auth stay here.
    */
   #registerFunction(message: RegisterFunction): void {
+    if (!this.owned.has(message.id) && this.owned.size >= this.limits.functions) return this.#refused('functions', `Function ${message.id} not registered`)
     let change: RegisterFunction = message
     if (message.invocation !== undefined && message.invocation !== null) {
       const parsed = parseHttpInvocation(message.id, message.invocation, this.#secrets)
@@ -526,7 +573,7 @@ export class SessionCore {
     } else {
       this.#dropHttp(message.id)
     }
-    if (!this.owned.has(message.id)) this.store.own(message.id)
+    if (!this.owned.has(message.id)) this.#ownedUnsaved.add(message.id)
     this.owned.add(message.id)
     this.host.register([change])
   }

@@ -69,17 +69,24 @@ export function compileRoute(trigger: { id: string; function_id: string; config:
  */
 export function httpRouteConflict(config: unknown, others: readonly unknown[]): string | null {
   const route = compileRoute({ id: '', function_id: '', config })
-  const shape = (r: HttpRoute) => `${r.method} ${r.segments.map((s) => (s.startsWith(':') ? ':' : s)).join('/')}`
   for (const other of others) {
     const existing = compileRoute({ id: '', function_id: '', config: other })
-    if (shape(existing) !== shape(route) || existing.apiPath === route.apiPath) continue
-    const raw = (c: unknown) => String(asObject(c).api_path)
-    return (
-      `Route '${route.method} ${raw(config)}' conflicts with already-registered route '${route.method} ${raw(other)}': ` +
-      'routes with identical structure but different path-parameter names are not supported'
-    )
+    if (routeShape(existing) !== routeShape(route) || existing.apiPath === route.apiPath) continue
+    return routeConflictMessage(route.method, config, other)
   }
   return null
+}
+
+/** Method and path with every parameter name erased (`GET a/:/b`): two routes of one shape match the same requests. */
+export const routeShape = (r: HttpRoute) => `${r.method} ${r.segments.map((s) => (s.startsWith(':') ? ':' : s)).join('/')}`
+
+/** The engine's words for a route refused by httpRouteConflict (`other` is the registered one's config). */
+export function routeConflictMessage(method: string, config: unknown, other: unknown): string {
+  const raw = (c: unknown) => String(asObject(c).api_path)
+  return (
+    `Route '${method} ${raw(config)}' conflicts with already-registered route '${method} ${raw(other)}': ` +
+    'routes with identical structure but different path-parameter names are not supported'
+  )
 }
 
 /**

@@ -3,7 +3,9 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { listFunctions, listTriggers, listTriggerTypes, listWorkers } from '../../src/engine/introspection'
+import { DEFAULT_LIMITS } from '../../src/engine/limits'
 import { DEPARTED_ROUTE_MS, RegistryCore } from '../../src/engine/registry'
+import { httpRouteConflict } from '../../src/http/routes'
 import { MemoryRegistryStore } from './fakes'
 
 const fn = (id: string) => ({ type: 'registerfunction' as const, id })
@@ -210,5 +212,74 @@ describe('data module triggers (state, subscribe, stream…)', () => {
     const notices = reg.apply('w1', [trigger('bad', 'state', { scope: 123 })], 2)
     expect(notices.get('w1')?.messages[0]).toMatchObject({ id: 'bad', error: { code: 'trigger_registration_failed', message: expect.stringMatching(/Failed to parse trigger config/) } })
     expect(reg.triggers.has('bad')).toBe(false)
+  })
+})
+
+describe('bounds per worker', () => {
+  const limits = { ...DEFAULT_LIMITS, triggers: 3, httpRoutes: 2, triggerTypes: 2 }
+  const custom = (id: string) => ({ type: 'registertrigger' as const, id, trigger_type: 'queue', function_id: 'f', config: {} })
+  const errors = (notices: ReturnType<RegistryCore['apply']>, worker: string) =>
+    (notices.get(worker)?.messages ?? []).flatMap((m) => (m.type === 'triggerregistrationresult' && m.error ? [[m.id, m.error.code, m.error.message]] : []))
+
+  it('refuses triggers past the bounds with limit_exceeded naming the var, logs each bound once per worker, and leaves others alone', () => {
+    const logs: string[] = []
+    const reg = new RegistryCore(new MemoryRegistryStore(), { limits, log: (m) => logs.push(m) })
+    const notices = reg.apply('w1', [http('r1', 'f', 'a'), http('r2', 'f', 'b'), http('r3', 'f', 'c'), http('r4', 'f', 'd'), custom('q1'), custom('q2'), custom('q3')], 1)
+    expect(errors(notices, 'w1')).toEqual([
+      ['r3', 'limit_exceeded', 'Trigger r3 not registered: this worker already has 2 http triggers, the most one worker may (III_MAX_HTTP_ROUTES_PER_WORKER; raise it with `--var III_MAX_HTTP_ROUTES_PER_WORKER:<n>`)'],
+      ['r4', 'limit_exceeded', expect.stringContaining('III_MAX_HTTP_ROUTES_PER_WORKER')],
+      ['q2', 'limit_exceeded', 'Trigger q2 not registered: this worker already has 3 triggers, the most one worker may (III_MAX_TRIGGERS_PER_WORKER; raise it with `--var III_MAX_TRIGGERS_PER_WORKER:<n>`)'],
+      ['q3', 'limit_exceeded', expect.stringContaining('III_MAX_TRIGGERS_PER_WORKER')],
+    ])
+    expect([...reg.triggers.keys()]).toEqual(['r1', 'r2', 'q1'])
+    expect(logs).toEqual([expect.stringContaining('III_MAX_HTTP_ROUTES_PER_WORKER'), expect.stringContaining('III_MAX_TRIGGERS_PER_WORKER')])
+    // Its own triggers again under their ids are not new; another worker has bounds of its own.
+    expect(errors(reg.apply('w1', [http('r1', 'f', 'a2'), custom('q1')], 2), 'w1')).toEqual([])
+    expect(errors(reg.apply('w2', [http('s1', 'g', 's'), http('s2', 'g', 't')], 3), 'w2')).toEqual([])
+    expect(logs).toHaveLength(2)
+  })
+
+  it('frees a slot when a trigger goes, counts again after a rebuild, and forgets a worker that left', () => {
+    const store = new MemoryRegistryStore()
+    const reg = new RegistryCore(store, { limits })
+    reg.apply('w1', [http('r1', 'f', 'a'), http('r2', 'f', 'b')], 1)
+    reg.apply('w1', [{ type: 'unregistertrigger', id: 'r2' }], 2)
+    expect(errors(reg.apply('w1', [http('r3', 'f', 'c')], 3), 'w1')).toEqual([])
+    // A rebuilt object counts what it loaded.
+    const rebuilt = new RegistryCore(store, { limits })
+    expect(errors(rebuilt.apply('w1', [http('r4', 'f', 'd')], 4), 'w1')).toEqual([['r4', 'limit_exceeded', expect.any(String)]])
+    rebuilt.leave('w1', 5)
+    expect(errors(rebuilt.apply('w1', [http('r5', 'f', 'e'), http('r6', 'f', 'g')], 6), 'w1')).toEqual([])
+  })
+
+  it('does not register trigger types past the bound (logged once: registertriggertype has no answer)', () => {
+    const logs: string[] = []
+    const reg = new RegistryCore(new MemoryRegistryStore(), { limits, log: (m) => logs.push(m) })
+    const types = ['t1', 't2', 't3', 't4', 't1'].map((id) => ({ type: 'registertriggertype' as const, id }))
+    expect(reg.apply('w1', types, 1).get('w1')?.messages ?? []).toEqual([])
+    expect([...reg.triggerTypes.keys()]).toEqual(['t1', 't2'])
+    expect(logs).toEqual([
+      'worker w1…: Trigger type t3 not registered: this worker already has 2 trigger types, the most one worker may (III_MAX_TRIGGER_TYPES_PER_WORKER; raise it with `--var III_MAX_TRIGGER_TYPES_PER_WORKER:<n>`); later refusals of this kind for this worker are not logged',
+    ])
+  })
+
+  it('finds route conflicts through its index exactly as a pass over every route would (property)', () => {
+    const paths = ['a/:x', 'a/:y', 'a/b', 'a/:x/c', 'a/:y/c', ':p', ':q/:r', 'b/:x']
+    const op = fc.record({ remove: fc.boolean(), id: fc.constantFrom('t1', 't2', 't3', 't4'), path: fc.constantFrom(...paths), method: fc.constantFrom('GET', 'POST') })
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const reg = new RegistryCore(new MemoryRegistryStore())
+        ops.forEach((o, i) => {
+          if (o.remove) return void reg.apply('w', [{ type: 'unregistertrigger', id: o.id }], i)
+          const config = { api_path: o.path, http_method: o.method }
+          const others = [...reg.triggers.values()].filter((t) => t.id !== o.id).map((t) => t.config)
+          const expected = httpRouteConflict(config, others)
+          const refused = reg.apply('w', [{ type: 'registertrigger', id: o.id, trigger_type: 'http', function_id: 'f', config }], i)
+          const message = (refused.get('w')?.messages ?? []).find((m) => m.type === 'triggerregistrationresult')
+          expect(message && 'error' in message ? message.error?.message : null).toBe(expected)
+        })
+      }),
+      { numRuns: 300 },
+    )
   })
 })

@@ -3,6 +3,7 @@
 // HTTP-invoked functions a session owns (it makes their requests through the host's fetch).
 import { describe, expect, it } from 'vitest'
 import type { HttpFunction } from '../../src/engine/http-function'
+import { DEFAULT_LIMITS, type WorkerLimits, workerLimits } from '../../src/engine/limits'
 import type { EngineMessage, InvocationResult } from '../../src/protocol/messages'
 import {
   type CallAnswer,
@@ -87,12 +88,14 @@ class World {
   readonly fetched: Fetched[] = []
   /** The clock every session reads (tests move it to pass deadlines). */
   clock = 1_700_000_000_000
+  /** The bounds per worker every session gets (limits.ts). */
+  limits: WorkerLimits = DEFAULT_LIMITS
 
   add(id: string, open = true, namespace = '') {
     const sent: EngineMessage[] = []
     const store = new MemorySessionStore()
     const host = new TestHost(this, id, sent, namespace)
-    const core = new SessionCore(id, store, host, open)
+    const core = new SessionCore(id, store, host, open, this.limits)
     this.sessions.set(id, { core, sent, store, host })
     return this.sessions.get(id)!
   }
@@ -107,7 +110,7 @@ class World {
   rebuild(id: string, open = true) {
     const old = this.sessions.get(id)!
     const host = new TestHost(this, id, old.sent, old.host.namespace())
-    const core = new SessionCore(id, old.store, host, open)
+    const core = new SessionCore(id, old.store, host, open, this.limits)
     this.sessions.set(id, { core, sent: old.sent, store: old.store, host })
     return core
   }
@@ -153,8 +156,12 @@ class TestHost implements SessionHost {
     this.delivered.push({ to: session, results })
     this.world.sessions.get(session)?.core.delivered(structuredClone(results))
   }
+  /** Batches wait for the test to send them (`core.saveOwned()` is what the real host does first). */
+  holdBatches = false
   register(changes: unknown[]) {
     this.registered.push(...changes)
+    // The real host sends a batch a moment later and saves the owned functions first; here at once.
+    if (!this.holdBatches) this.world.sessions.get(this.self)?.core.saveOwned()
   }
   builtin(fn: string) {
     return fn === 'engine::echo' ? async () => ({ echoed: true }) : undefined
@@ -892,5 +899,107 @@ describe('HTTP-invoked functions', () => {
     world.fetched[0]!.respond(json('too late'))
     await settle()
     expect(results(a.sent)).toHaveLength(1)
+  })
+})
+
+describe('bounds per worker', () => {
+  const small = { ...DEFAULT_LIMITS, functions: 3, invocations: 2 }
+  const registered = (host: TestHost) => host.registered.map((c) => (c as { id?: string }).id)
+
+  it('refuses a function past the bound: the registry never hears of it, it is logged once, and calls get function_not_found', async () => {
+    const world = new World()
+    world.limits = small
+    const a = world.add('A')
+    const b = world.add('B')
+    for (let i = 0; i < 100; i++) b.core.message({ type: 'registerfunction', id: `f${i}` })
+    expect(registered(b.host)).toEqual(['f0', 'f1', 'f2'])
+    expect([...b.core.owned]).toEqual(['f0', 'f1', 'f2'])
+    expect([...b.store.owned]).toEqual(['f0', 'f1', 'f2'])
+    expect(b.host.logs).toEqual([
+      'Function f3 not registered: this worker already has 3 functions, the most one worker may (III_MAX_FUNCTIONS_PER_WORKER; raise it with `--var III_MAX_FUNCTIONS_PER_WORKER:<n>`); later refusals of this kind on this connection are not logged',
+    ])
+    expect(b.sent).toEqual([]) // registerfunction has no answer in the protocol
+    for (const id of ['f0', 'f1', 'f2']) world.view.set(id, { worker: 'B' })
+    a.core.message({ type: 'invokefunction', invocation_id: 'x', function_id: 'f3' })
+    await settle()
+    expect(results(a.sent)).toEqual([expect.objectContaining({ invocation_id: 'x', error: expect.objectContaining({ code: 'function_not_found' }) })])
+  })
+
+  it('lets a worker at the bound register its own functions again, and take a new one once it unregistered one', () => {
+    const world = new World()
+    world.limits = small
+    const b = world.add('B')
+    for (const id of ['f0', 'f1', 'f2', 'f1', 'f9']) b.core.message({ type: 'registerfunction', id })
+    expect(registered(b.host)).toEqual(['f0', 'f1', 'f2', 'f1'])
+    b.core.message({ type: 'unregisterfunction', id: 'f0' })
+    b.core.message({ type: 'registerfunction', id: 'f9' })
+    expect([...b.core.owned].sort()).toEqual(['f1', 'f2', 'f9'])
+    expect([...b.store.owned].sort()).toEqual(['f1', 'f2', 'f9'])
+  })
+
+  it('answers an invocation past the in-flight bound at once with too_many_invocations, counting builtins and lookups, not void calls', async () => {
+    const world = new World()
+    world.limits = small
+    const a = world.add('A')
+    world.add('B')
+    world.serve('B', 'slow')
+    a.core.message({ type: 'invokefunction', invocation_id: 'one', function_id: 'slow' })
+    a.core.message({ type: 'invokefunction', invocation_id: 'two', function_id: 'engine::echo' }) // a builtin, still running
+    a.core.message({ type: 'invokefunction', function_id: 'slow' }) // void: nothing waits for it
+    a.core.message({ type: 'invokefunction', invocation_id: 'three', function_id: 'slow' })
+    a.core.message({ type: 'invokefunction', invocation_id: 'four', function_id: 'slow' })
+    // Refused at once, before anything was looked up or sent.
+    expect(results(a.sent)).toEqual([
+      {
+        type: 'invocationresult',
+        invocation_id: 'three',
+        function_id: 'slow',
+        error: {
+          code: 'too_many_invocations',
+          message:
+            'Invocation of slow refused: this worker already has 2 invocations in flight, the most one worker may (III_MAX_INVOCATIONS_PER_WORKER; raise it with `--var III_MAX_INVOCATIONS_PER_WORKER:<n>`); wait for some of them to finish',
+        },
+      },
+      expect.objectContaining({ invocation_id: 'four', error: expect.objectContaining({ code: 'too_many_invocations' }) }),
+    ])
+    expect(a.host.logs).toHaveLength(1)
+    await settle()
+    // The builtin answered, so one slot is free again (the call to slow still waits).
+    a.core.message({ type: 'invokefunction', invocation_id: 'five', function_id: 'slow' })
+    await settle()
+    expect(results(a.sent).map((r) => [r.invocation_id, r.error?.code ?? 'ok'])).toEqual([
+      ['three', 'too_many_invocations'],
+      ['four', 'too_many_invocations'],
+      ['two', 'ok'],
+    ])
+    answerLast(world, 'B', 'done')
+    await settle()
+    expect(results(a.sent).map((r) => r.invocation_id)).toEqual(['three', 'four', 'two', 'five'])
+  })
+
+  it('writes owned functions once per batch to the registry, before the batch leaves, and a lost one at once', () => {
+    const world = new World()
+    const b = world.add('B')
+    b.host.holdBatches = true
+    for (let i = 0; i < 50; i++) b.core.message({ type: 'registerfunction', id: `f${i}` })
+    b.core.message({ type: 'unregisterfunction', id: 'f7' })
+    expect(b.store.owned.size).toBe(0) // nothing written per message
+    b.core.saveOwned() // what the host does as the batch leaves
+    expect(b.store.owned.size).toBe(49)
+    expect(b.store.owned.has('f7')).toBe(false)
+    b.core.notice({ lost: ['f8'] })
+    expect(b.store.owned.has('f8')).toBe(false) // no batch may follow before the object sleeps
+    expect(world.rebuild('B').owned.size).toBe(48)
+  })
+
+  it('reads each bound from its var; a value that is not a positive integer keeps the default and is said', () => {
+    const logs: string[] = []
+    const env: Record<string, string> = { III_MAX_FUNCTIONS_PER_WORKER: '20000', III_MAX_HTTP_ROUTES_PER_WORKER: 'lots', III_MAX_INVOCATIONS_PER_WORKER: '0' }
+    const limits = workerLimits((name) => env[name], (m) => logs.push(m))
+    expect(limits).toEqual({ functions: 20000, triggers: 1000, httpRoutes: 500, triggerTypes: 100, invocations: 5000 })
+    expect(logs).toEqual([
+      'III_MAX_HTTP_ROUTES_PER_WORKER must be a positive integer, not "lots": using the default 500',
+      'III_MAX_INVOCATIONS_PER_WORKER must be a positive integer, not "0": using the default 5000',
+    ])
   })
 })

@@ -32,7 +32,7 @@ export async function digestChannel(reader: ChannelReader): Promise<Digest> {
  * test. The Worker serves a copy of the source: an edit elsewhere in the checkout would reload
  * wrangler and reset every object mid-test, and `dev.redeploy()` needs the copy.
  */
-export function sdkSuite(options: Omit<StartOptions, 'copy'> = {}) {
+export function sdkSuite(options: Omit<StartOptions, 'copy' | 'cwd'> = {}) {
   let started: WranglerDev | undefined
   const open: Iii[] = []
   beforeAll(async () => {

@@ -33,6 +33,8 @@ export interface WranglerDev {
 export interface StartOptions {
   /** `--var NAME:value` for each entry. */
   vars?: Record<string, string>
+  /** Environment of the wrangler process (its own switches, e.g. `X_LOCAL_OBSERVABILITY`). */
+  env?: Record<string, string>
   /** Serve a fresh copy of the source, so `redeploy()` can change it without touching the repository. */
   copy?: boolean
   /** Serve the sources in this directory (e.g. a copy taken once for a whole bench run). */
@@ -129,7 +131,7 @@ async function startWranglerOnce(opts: StartOptions): Promise<WranglerDev> {
   // wrangler needs Node >= 22.12: the `node` devDependency puts one in node_modules/.bin.
   const child = spawn(join(BIN, 'wrangler'), args, {
     cwd,
-    env: { ...process.env, PATH: `${BIN}:${process.env.PATH}`, WRANGLER_SEND_METRICS: 'false', CI: 'true' },
+    env: { ...process.env, PATH: `${BIN}:${process.env.PATH}`, WRANGLER_SEND_METRICS: 'false', CI: 'true', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group, so stop() also ends workerd
   })
