@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import type { HttpFunction } from '../../src/engine/http-function'
 import { DEFAULT_LIMITS, type WorkerLimits, workerLimits } from '../../src/engine/limits'
-import type { EngineMessage, InvocationResult } from '../../src/protocol/messages'
+import type { EngineMessage, InvocationResult, InvokeFunction } from '../../src/protocol/messages'
 import {
   type CallAnswer,
   type CalleeRecord,
@@ -476,16 +476,22 @@ describe('answers that come after the worker\'s socket is gone', () => {
   })
 })
 
+/** Session A's worker invokes `fn`, which session B's worker serves; resolves once B's worker has the call. */
+async function aCallsB(fn: string, invocation: Partial<InvokeFunction> = {}) {
+  const world = new World()
+  const a = world.add('A')
+  const b = world.add('B')
+  world.serve('B', fn)
+  a.core.message({ type: 'invokefunction', invocation_id: fn[0]!, function_id: fn, ...invocation })
+  await settle()
+  return { world, a, b }
+}
+
 describe('deadlines', () => {
   const timedOut = (sent: EngineMessage[]) => results(sent).filter((r) => r.error?.code === 'timeout')
 
   it('answers a caller `timeout` at its deadline, and the callee forgets the call: its late answer is dropped', async () => {
-    const world = new World()
-    const a = world.add('A')
-    const b = world.add('B')
-    world.serve('B', 'hangs')
-    a.core.message({ type: 'invokefunction', invocation_id: 'h', function_id: 'hangs' })
-    await settle()
+    const { world, a, b } = await aCallsB('hangs')
     const engineId = invocations(b.sent)[0]!.invocation_id!
     // Still in flight after the persist delay: both sides arm their alarm for the deadline.
     a.core.persist()
@@ -515,12 +521,7 @@ describe('deadlines', () => {
   })
 
   it("takes the caller's timeout_ms, and passes what is left of it to the callee", async () => {
-    const world = new World()
-    const a = world.add('A')
-    const b = world.add('B')
-    world.serve('B', 'slow')
-    a.core.message({ type: 'invokefunction', invocation_id: 's', function_id: 'slow', timeout_ms: 500 })
-    await settle()
+    const { world, a, b } = await aCallsB('slow', { timeout_ms: 500 })
     expect(invocations(b.sent)[0]).not.toHaveProperty('timeout_ms') // the worker gets the engine's message
     expect(a.core.nextDeadline()).toBe(world.clock + 500)
     expect(b.core.nextDeadline()).toBe(world.clock + 500)
@@ -543,12 +544,7 @@ describe('deadlines', () => {
   })
 
   it('keeps deadlines across a rebuild (an eviction), and a worker that left gets its timeout on reattach', async () => {
-    const world = new World()
-    const a = world.add('A')
-    const b = world.add('B')
-    world.serve('B', 'hangs')
-    a.core.message({ type: 'invokefunction', invocation_id: 'h', function_id: 'hangs' })
-    await settle()
+    const { world, a, b } = await aCallsB('hangs')
     a.core.persist()
     b.core.persist()
     const rebuiltB = world.rebuild('B')
@@ -563,12 +559,7 @@ describe('deadlines', () => {
   })
 
   it('arms nothing for a call that ends before the persist delay', async () => {
-    const world = new World()
-    const a = world.add('A')
-    const b = world.add('B')
-    world.serve('B', 'fast')
-    a.core.message({ type: 'invokefunction', invocation_id: 'f', function_id: 'fast' })
-    await settle()
+    const { world, a, b } = await aCallsB('fast')
     answerLast(world, 'B', 1)
     await settle()
     a.core.persist()
@@ -580,12 +571,7 @@ describe('deadlines', () => {
 
 describe('persistence', () => {
   it("writes a short invocation's caller record before the call leaves (two rows), and nothing on the callee's side", async () => {
-    const world = new World()
-    const a = world.add('A')
-    const b = world.add('B')
-    world.serve('B', 'fast')
-    a.core.message({ type: 'invokefunction', invocation_id: 'f', function_id: 'fast' })
-    await settle()
+    const { world, a, b } = await aCallsB('fast')
     // When the callee's worker got the call, the caller's record was already stored (a reset of
     // A from here on cannot lose what its worker waits for).
     expect(invocations(b.sent)).toHaveLength(1)
