@@ -204,11 +204,17 @@ describe('STREAM_AUTH_FUNCTION fails closed', () => {
 })
 
 describe('subscriber sockets and bad frames', () => {
-  it('a binary frame closes the socket with 1003 (on /streams and on a group socket); the Worker serves the next subscriber', async () => {
-    const ns = unique('ns-binary')
-    const iii = worker(ns, 'security-binary')
+  /** A namespace whose handshakes pass and whose one join function lets everyone in. */
+  async function openNamespace(prefix: string): Promise<{ ns: string; iii: Iii }> {
+    const ns = unique(`ns-${prefix}`)
+    const iii = worker(ns, `security-${prefix}`)
     await anonymousAuth(iii)
     iii.registerTrigger({ type: 'stream:join', function_id: iii.registerFunction('security::allow', async () => ({ unauthorized: false })).id, config: {} })
+    return { ns, iii }
+  }
+
+  it('a binary frame closes the socket with 1003 (on /streams and on a group socket); the Worker serves the next subscriber', async () => {
+    const { ns, iii } = await openNamespace('binary')
     const stream = unique('s')
     await iii.trigger({ function_id: 'stream::set', payload: { stream_name: stream, group_id: 'g', item_id: 'a', data: 1 } })
     await sleep(JOIN_VIEW_MS)
@@ -233,10 +239,7 @@ describe('subscriber sockets and bad frames', () => {
   })
 
   it('one /streams socket holds 50 live subscriptions: a re-join does not count twice, a leave frees one, the 51st closes it with 1008', async () => {
-    const ns = unique('ns-cap')
-    const iii = worker(ns, 'security-cap')
-    await anonymousAuth(iii)
-    iii.registerTrigger({ type: 'stream:join', function_id: iii.registerFunction('security::allow', async () => ({ unauthorized: false })).id, config: {} })
+    const { ns, iii } = await openNamespace('cap')
     await sleep(JOIN_VIEW_MS)
     const stream = unique('s')
     const sub = await subscriber(ns, '/streams')
@@ -254,10 +257,7 @@ describe('subscriber sockets and bad frames', () => {
   })
 
   it('ten subscriptions of one group per /streams socket: the 11th closes it with 1008, saying so', async () => {
-    const ns = unique('ns-group-cap')
-    const iii = worker(ns, 'security-group-cap')
-    await anonymousAuth(iii)
-    iii.registerTrigger({ type: 'stream:join', function_id: iii.registerFunction('security::allow', async () => ({ unauthorized: false })).id, config: {} })
+    const { ns, iii } = await openNamespace('group-cap')
     await sleep(JOIN_VIEW_MS)
     const stream = unique('s')
     const sub = await subscriber(ns, '/streams')
