@@ -105,6 +105,9 @@ export class SessionObject extends DurableObject<Env> {
   /** The name the worker gave (`engine::workers::register`), for its log entries; not kept across a sleep. */
   #workerName: string | undefined
 
+  /** How long a caller waits for a call that names no `timeout_ms`, from III_INVOCATION_TIMEOUT_MS (read once, as the bounds are). */
+  readonly #invocationTimeoutMs = ((ms) => (Number.isFinite(ms) && ms > 0 ? ms : DEFAULT_INVOCATION_TIMEOUT_MS))(Number(this.env.III_INVOCATION_TIMEOUT_MS))
+
   /** This deployment's bounds per worker (limits.ts), from its vars. */
   readonly #limits = workerLimits((name) => (this.env as unknown as Record<string, unknown>)[name], (message) => this.#log(message))
 
@@ -183,10 +186,7 @@ export class SessionObject extends DurableObject<Env> {
     fetch: (url, init) => fetch(url, init),
     waitUntil: (promise) => this.ctx.waitUntil(promise),
     now: () => Date.now(),
-    invocationTimeoutMs: () => {
-      const ms = Number(this.env.III_INVOCATION_TIMEOUT_MS)
-      return Number.isFinite(ms) && ms > 0 ? ms : DEFAULT_INVOCATION_TIMEOUT_MS
-    },
+    invocationTimeoutMs: () => this.#invocationTimeoutMs,
     wakeAt: (at) => this.#wakeAt(at),
   }
 
