@@ -23,6 +23,12 @@ interface Env {
    */
   III_INVOCATION_TIMEOUT_MS?: string
   /**
+   * How long an HTTP trigger's request waits for its function's result or the start of its
+   * streamed response (ms; default 30,000, the engine's `default_timeout`): then 504, and the
+   * invocation is dropped (src/http/bridge.ts). A response that has started streams as long as it lasts.
+   */
+  III_HTTP_TIMEOUT_MS?: string
+  /**
    * Bounds per connected worker (src/engine/limits.ts), positive integers; past one a registration
    * is refused (a trigger is answered `limit_exceeded`, a function or trigger type only logged) and
    * an invocation answered `too_many_invocations`. Defaults: 1,000 functions, 1,000 triggers of

@@ -11,7 +11,7 @@ import { keySigned } from './channel/keys'
 import { mintChannel } from './channel/mint'
 import { signingKey } from './channel/signing'
 import { NAMESPACE_HEADER } from './engine/session-object'
-import { notFound, serveHttpTrigger } from './http/bridge'
+import { connectExchange, notFound, serveHttpTrigger } from './http/bridge'
 import { httpError, refuse } from './http/errors'
 import { engineGuard } from './http/guard'
 import { API_PATH, CHANNEL_SOCKET_PATH, CHANNELS_PATH, OTEL_PATH, PAGE_ASSETS_PATH, STREAMS_PATH } from './paths'
@@ -80,11 +80,13 @@ app.post(CHANNELS_PATH, async (c) => {
 /** `…/ws/channels/:id?key=…&dir=read|write`; the SDK keeps the path prefix of its engine address. */
 async function channelSocket(c: Context<App>): Promise<Response> {
   if (!isUpgrade(c)) refuse(426, 'expected a WebSocket upgrade')
-  const { channelId, end, key, window } = valueOr(parseChannelSocketTarget(c.req.param('id')!, c.req.query('key'), c.req.query('dir'), c.req.query('window')))
+  const { channelId, exchange, end, key, window } = valueOr(parseChannelSocketTarget(c.req.param('id')!, c.req.query('key'), c.req.query('dir'), c.req.query('window')))
   // A forged or wrong-direction key is refused here: no object wakes for it.
   if (!(await keySigned(key, channelId, end === 'writer' ? 'write' : 'read', await signingKey(c.env)))) {
     refuse(404, 'channel not found or wrong key')
   }
+  // A channel of an HTTP request lives in the session serving it (engine/exchange.ts).
+  if (exchange) return connectExchange(c.env, exchange, c.req.raw) ?? refuse(404, 'channel not found or wrong key')
   return connectEnd(c.env, { channelId, end, window }, c.req.raw)
 }
 
@@ -195,7 +197,7 @@ app.get(`${PAGE_ASSETS_PATH}/*`, page)
 
 /** Everything else may be an http trigger registered by a worker. */
 app.all('*', async (c) => {
-  const response = await serveHttpTrigger(c.env, c.req.raw, (p) => c.executionCtx.waitUntil(p))
+  const response = await serveHttpTrigger(c.env, c.req.raw)
   return response ?? notFound(c.req.raw)
 })
 

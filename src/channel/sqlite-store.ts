@@ -72,7 +72,14 @@ export class SqliteFrameStore implements DurableFrameStore {
     private readonly sql: SqlStorage,
     private readonly meter: RowMeter = { rowsWritten: 0 },
     private readonly rowBytes = ROW_PAYLOAD_BYTES,
-  ) {}
+    /**
+     * The table's name: a channel's own object has one (`frame_rows`); a session keeps one per HTTP
+     * request whose client is slower than its function (engine/exchange.ts), so several can spill at once.
+     */
+    private readonly table = 'frame_rows',
+  ) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`not a table name: ${table}`)
+  }
 
   append(firstSeq: number, frames: readonly Frame[]): void {
     if (frames.length === 0) return
@@ -135,7 +142,7 @@ export class SqliteFrameStore implements DurableFrameStore {
   /** The channel is over: everything goes (DROP TABLE writes no rows; a DELETE would write one each). */
   clear(): void {
     this.#exec('DROP TABLE IF EXISTS frame_rows')
-    this.#exec('DROP TABLE IF EXISTS frames')
+    if (this.table === 'frame_rows') this.#exec('DROP TABLE IF EXISTS frames')
     this.#hasTable = false
     this.#next = null
   }
@@ -192,6 +199,7 @@ export class SqliteFrameStore implements DurableFrameStore {
    * outlives a deploy, so a late reader may still come for them. Repacked once, in row-sized steps.
    */
   #migrateOneRowPerFrame(): void {
+    if (this.table !== 'frame_rows') return
     if (this.#exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'frames'").length === 0) return
     for (let from = -1; ; ) {
       const rows = this.#exec<{ seq: number; data: string | ArrayBuffer }>('SELECT seq, data FROM frames WHERE seq > ? ORDER BY seq LIMIT 64', from)
@@ -202,7 +210,8 @@ export class SqliteFrameStore implements DurableFrameStore {
     this.#exec('DROP TABLE frames')
   }
 
+  /** Every statement names `frame_rows`: it is this store's table, whatever it is called. */
   #exec<T extends Record<string, SqlStorageValue>>(query: string, ...bindings: unknown[]): T[] {
-    return execCounted<T>(this.sql, this.meter, query, ...bindings)
+    return execCounted<T>(this.sql, this.meter, this.table === 'frame_rows' ? query : query.replaceAll('frame_rows', this.table), ...bindings)
   }
 }

@@ -8,7 +8,7 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import { digestHex, matchesDigest, newRandomKey } from '../channel/keys'
-import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
+import { CloseCode, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { type InvocationResult, parseWorkerMessage } from '../protocol/messages'
 import { registryStub, sessionStub, statusStub } from '../stubs'
 import { socketTag } from '../tags'
@@ -30,6 +30,10 @@ import { SESSION_SCHEMA } from './sqlite-store'
 import { lookupFunction, viewCacheFor } from './cache'
 import { workerLimits } from './limits'
 import { LINK_IDLE_MS, LINK_PATH, type LinkFrame, Links } from './links'
+import { type BodySource, EXCHANGE_ID_HEADER, EXCHANGE_PART_HEADER, EXCHANGE_PATH, EXCHANGE_TABLE_PREFIX, type ExchangeAnswer, HttpExchange } from './exchange'
+import { channelLimits } from '../channel/limits'
+import { DEFAULT_BUFFER_SIZE } from '../protocol/refs'
+import { type RowMeter, execCounted } from '../channel/sqlite-store'
 
 /** Header the front door sets on the upgrade: the namespace the engine address named. */
 export const NAMESPACE_HEADER = 'x-iii-namespace'
@@ -74,13 +78,23 @@ interface SessionRow {
 /** An HTTP trigger's invocation, from the front door. */
 export interface HttpCall {
   function_id: string
+  /** The function's input; its `request_body` and `response` refs name this request's exchange. */
   data: unknown
   metadata?: unknown
   /** Version of the registry view the front door matched the route in. */
   viewVersion: number
+  /** The request's exchange id (a uuid; its channel ids carry it). */
+  exchange: string
+  /** A small JSON body read whole, or where to pull the body from when the worker reads it. */
+  body: Uint8Array | BodySource | null
+  /** The request's `content-length`, when it declared one. */
+  bodyLength: number | null
+  /** III_HTTP_TIMEOUT_MS: how long the request waits for a result or the start of a response. */
+  timeoutMs: number
 }
 
 export type HttpAnswer =
+  | Exclude<ExchangeAnswer, { status: 'done' }>
   | { status: 'done'; outcome: Outcome }
   /** The front door's route table is older than the last route change: refresh and retry. */
   | { status: 'stale' }
@@ -104,6 +118,12 @@ export class SessionObject extends DurableObject<Env> {
   #events = 0
   /** The name the worker gave (`engine::workers::register`), for its log entries; not kept across a sleep. */
   #workerName: string | undefined
+  /** HTTP requests this session hosts right now (exchange.ts), by exchange id. */
+  readonly #exchanges = new Map<string, HttpExchange>()
+  /** A request's response channel holds and spills as any channel does (CHANNEL_* vars). */
+  readonly #exchangeLimits = channelLimits(this.env, DEFAULT_BUFFER_SIZE)
+  /** Rows this object wrote since it woke, as workerd counts them (bench H4). */
+  readonly #meter: RowMeter = { rowsWritten: 0 }
 
   /** How long a caller waits for a call that names no `timeout_ms`, from III_INVOCATION_TIMEOUT_MS (read once, as the bounds are). */
   readonly #invocationTimeoutMs = ((ms) => (Number.isFinite(ms) && ms > 0 ? ms : DEFAULT_INVOCATION_TIMEOUT_MS))(Number(this.env.III_INVOCATION_TIMEOUT_MS))
@@ -118,22 +138,22 @@ export class SessionObject extends DurableObject<Env> {
       return { callee: of('callee') as CalleeRecord[], caller: of('caller') as CallerRecord[] }
     },
     putInflight: (side, records) => {
-      for (const r of records) this.ctx.storage.sql.exec('INSERT OR REPLACE INTO inflight (id, side, body) VALUES (?, ?, ?)', r.id, side, JSON.stringify(r))
+      for (const r of records) this.#write('INSERT OR REPLACE INTO inflight (id, side, body) VALUES (?, ?, ?)', r.id, side, JSON.stringify(r))
     },
     removeInflight: (side, ids) => {
-      for (const id of ids) this.ctx.storage.sql.exec('DELETE FROM inflight WHERE side = ? AND id = ?', side, id)
+      for (const id of ids) this.#write('DELETE FROM inflight WHERE side = ? AND id = ?', side, id)
     },
     loadOwned: () => this.ctx.storage.sql.exec<{ id: string }>('SELECT id FROM owned').toArray().map((r) => r.id),
-    own: (id) => void this.ctx.storage.sql.exec('INSERT OR IGNORE INTO owned (id) VALUES (?)', id),
-    disown: (id) => void this.ctx.storage.sql.exec('DELETE FROM owned WHERE id = ?', id),
+    own: (id) => void this.#write('INSERT OR IGNORE INTO owned (id) VALUES (?)', id),
+    disown: (id) => void this.#write('DELETE FROM owned WHERE id = ?', id),
     loadHttp: () => {
       const sql = this.ctx.storage.sql
       // A session made before this table existed has none (SESSION_SCHEMA creates it for new ones).
       if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'http_function'").toArray().length === 0) return []
       return sql.exec<{ body: string }>('SELECT body FROM http_function').toArray().map((r) => JSON.parse(r.body) as HttpFunction)
     },
-    putHttp: (fn) => void this.ctx.storage.sql.exec('INSERT OR REPLACE INTO http_function (id, body) VALUES (?, ?)', fn.id, JSON.stringify(fn)),
-    removeHttp: (id) => void this.ctx.storage.sql.exec('DELETE FROM http_function WHERE id = ?', id),
+    putHttp: (fn) => void this.#write('INSERT OR REPLACE INTO http_function (id, body) VALUES (?, ?)', fn.id, JSON.stringify(fn)),
+    removeHttp: (id) => void this.#write('DELETE FROM http_function WHERE id = ?', id),
   }
 
   readonly #host: SessionHost = {
@@ -230,6 +250,7 @@ export class SessionObject extends DurableObject<Env> {
     this.#row = this.#loadRow()
     this.#socket = ctx.getWebSockets('worker')[0] ?? null
     if (!this.#row) return
+    this.#dropExchangeTables()
     this.#core = new SessionCore(ctx.id.toString(), this.#store, this.#host, this.#row.state === 'open', this.#limits)
     // 'open' without its socket: it is closing right now (the event that woke us), or the object
     // was reset (a deploy) and the socket went with it. Either way the worker has left.
@@ -242,7 +263,9 @@ export class SessionObject extends DurableObject<Env> {
    */
   override async fetch(request: Request): Promise<Response> {
     this.#events++
-    if (new URL(request.url).pathname === LINK_PATH) return this.#acceptLink()
+    const path = new URL(request.url).pathname
+    if (path === LINK_PATH) return this.#acceptLink()
+    if (path === EXCHANGE_PATH) return this.#acceptExchangeSocket(request)
     if (this.#row) return new Response('this session already has a worker', { status: 409 })
     const namespace = request.headers.get(NAMESPACE_HEADER) ?? ''
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
@@ -251,7 +274,7 @@ export class SessionObject extends DurableObject<Env> {
     const token = newRandomKey()
     const now = Date.now()
     this.#row = { namespace, tokenDigest: await digestHex(token), connectedAt: now, state: 'open' }
-    this.ctx.storage.sql.exec(SESSION_SCHEMA)
+    this.#write(SESSION_SCHEMA)
     this.#saveRow()
     const workerId = this.ctx.id.toString()
     this.#core = new SessionCore(workerId, this.#store, this.#host, true, this.#limits)
@@ -279,15 +302,45 @@ export class SessionObject extends DurableObject<Env> {
     this.#links.settled(results)
   }
 
-  /** An HTTP trigger's invocation; answers once the function's result is in. */
+  /**
+   * An HTTP trigger's invocation. This session hosts the request's two channels (exchange.ts) and
+   * answers once the function answered with a result, or its response started streaming.
+   */
   async invokeHttp(call: HttpCall): Promise<HttpAnswer> {
     this.#events++
     const core = this.#core
     if (!core) return { status: 'gone' }
     if (call.viewVersion < core.routeVersion) return { status: 'stale' }
-    const pending = core.incomingLocal(call.function_id, call.data, call.metadata)
-    if (typeof pending === 'string') return { status: pending }
-    const { traceparent: _t, baggage: _b, ...outcome } = await pending
+    // The body's source is a stub of the front door's, released when this call returns unless kept.
+    const source = call.body
+    const body = source && !(source instanceof Uint8Array) && typeof (source as { dup?: unknown }).dup === 'function' ? (source as BodySource & { dup(): BodySource }).dup() : source
+    const release = () => {
+      const dispose = (Symbol as unknown as { dispose?: symbol }).dispose
+      const kept = body as unknown as Record<symbol, (() => void) | undefined> | null
+      if (body !== source && dispose && kept) kept[dispose]?.()
+    }
+    const exchange = new HttpExchange(call.exchange, {
+      limits: this.#exchangeLimits,
+      sql: this.ctx.storage.sql,
+      meter: this.#meter,
+      body,
+      bodyLength: call.bodyLength,
+      log: (message) => this.#log(message),
+      onDone: () => {
+        this.#exchanges.delete(call.exchange)
+        release()
+      },
+    })
+    const pending = core.incomingLocal(call.function_id, call.data, call.metadata, call.exchange)
+    if (typeof pending === 'string') {
+      release()
+      return { status: pending }
+    }
+    this.#exchanges.set(call.exchange, exchange)
+    const timedOut = { error: { code: 'timeout', message: `HTTP request timed out after ${call.timeoutMs} ms (III_HTTP_TIMEOUT_MS)` } }
+    const answer = await exchange.settle(pending, call.timeoutMs, () => core.abandon(call.exchange, timedOut))
+    if (answer.status !== 'done') return answer
+    const { traceparent: _t, baggage: _b, ...outcome } = answer.outcome
     return { status: 'done', outcome }
   }
 
@@ -323,9 +376,9 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Counters for listings and the bench (not counted as traffic). */
-  stats(): { active_invocations: number; invocations: number; events: number } {
+  stats(): { active_invocations: number; invocations: number; events: number; rows_written: number } {
     const core = this.#core
-    return { active_invocations: core?.activeInvocations ?? 0, invocations: core?.invocationsHandled ?? 0, events: this.#events }
+    return { active_invocations: core?.activeInvocations ?? 0, invocations: core?.invocationsHandled ?? 0, events: this.#events, rows_written: this.#meter.rowsWritten }
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
@@ -381,7 +434,34 @@ export class SessionObject extends DurableObject<Env> {
   #wakeAt(at: number): void {
     if (this.#alarmAt !== null && this.#alarmAt <= at) return
     this.#alarmAt = at
+    this.#meter.rowsWritten++ // Cloudflare bills setting an alarm as a row written
     this.ctx.waitUntil(this.ctx.storage.setAlarm(at).catch((err) => this.#log(`alarm not set: ${err}`)))
+  }
+
+  /**
+   * A worker's socket for a channel of an HTTP request this session hosts, forwarded by the front
+   * door (its key checked there). Not hibernatable (exchange.ts says why). A request that is over,
+   * or that this instance never hosted (it was reset since), closes the socket at once.
+   */
+  #acceptExchangeSocket(request: Request): Response {
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
+    server.accept()
+    const part = request.headers.get(EXCHANGE_PART_HEADER) === 'body' ? 'body' : 'response'
+    const exchange = this.#exchanges.get(request.headers.get(EXCHANGE_ID_HEADER) ?? '')
+    if (exchange) exchange.attach(part, server)
+    else {
+      // Answer the peer's Close too, or its `close` waits (docs/platform.md).
+      server.addEventListener('close', () => {})
+      server.close(part === 'body' ? CloseCode.WriterLost : CloseCode.ReaderGone, 'this HTTP request is over')
+    }
+    return new Response(null, { status: 101, webSocket: client })
+  }
+
+  /** Tables of requests a previous instance hosted when it was reset: nobody can read them now. */
+  #dropExchangeTables(): void {
+    const sql = this.ctx.storage.sql
+    const tables = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?", `${EXCHANGE_TABLE_PREFIX}%`).toArray()
+    for (const { name } of tables) sql.exec(`DROP TABLE IF EXISTS "${name}"`)
   }
 
   /** A caller session's link: hibernatable, tagged (the caller's id rides in each call). */
@@ -484,7 +564,12 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   #saveRow(): void {
-    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO session (id, body) VALUES (1, ?)', JSON.stringify(this.#row))
+    this.#write('INSERT OR REPLACE INTO session (id, body) VALUES (1, ?)', JSON.stringify(this.#row))
+  }
+
+  /** A statement that writes, counted as workerd bills it (the status page and bench H4 read the count). */
+  #write(query: string, ...bindings: unknown[]): void {
+    execCounted(this.ctx.storage.sql, this.#meter, query, ...bindings)
   }
 
   #log(message: string): void {

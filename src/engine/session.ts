@@ -393,16 +393,28 @@ export class SessionCore {
     return served.then((outcome) => ({ status: 'done' as const, outcome }))
   }
 
-  /** An invocation for code in some isolate (an HTTP trigger); resolves with its outcome. */
-  incomingLocal(functionId: string, data: unknown, metadata?: unknown): Promise<Traced> | 'not_here' | 'gone' {
+  /**
+   * An invocation for code in some isolate (an HTTP trigger); resolves with its outcome. `id`: the
+   * engine id to use (the request's, so that `abandon(id)` can drop it).
+   */
+  incomingLocal(functionId: string, data: unknown, metadata?: unknown, id: string = this.host.newId()): Promise<Traced> | 'not_here' | 'gone' {
     if (!this.#open) return 'gone'
     if (!this.owned.has(functionId)) return 'not_here'
     this.#handled++
     const http = this.#http.get(functionId)
-    if (http) return this.#serve({ id: this.host.newId(), functionId, caller: null, http: true }, (r) => this.#request(r, http, data))
-    return this.#serve({ id: this.host.newId(), functionId, caller: null }, (r) =>
+    if (http) return this.#serve({ id, functionId, caller: null, http: true }, (r) => this.#request(r, http, data))
+    return this.#serve({ id, functionId, caller: null }, (r) =>
       this.host.send({ type: 'invokefunction', function_id: functionId, data, metadata, invocation_id: r.id }),
     )
+  }
+
+  /**
+   * Drops a local invocation whose requester stopped waiting (an HTTP request that timed out): its
+   * waiter gets `outcome`, and the worker's late answer is dropped like any unknown one.
+   */
+  abandon(id: string, outcome: Traced): void {
+    const record = this.#callee.records.get(id)
+    if (record && record.caller === null) this.#complete(record, outcome)
   }
 
   /** Does this session still hold (and so will deliver) this invocation? */

@@ -1,55 +1,76 @@
 // HTTP trigger bridge (docs/architecture.md, "One HTTP request"): the route is matched in this
-// isolate's registry views, two channels are made here (no object touched until this Worker opens
-// its ends, which creates them near it), the session serving the function is called directly, the
-// request body streams into one channel and the response is read from the other: `set_status` /
-// `set_headers` text frames first, then binary frames as body chunks, passed on as they arrive.
+// isolate's registry views and the session serving the function is called directly. That session
+// hosts the request's two channels (engine/exchange.ts): their ids name it, so the worker's sockets
+// for them reach it through the front door, the body is pulled from here only when the worker reads
+// it, and the response comes back as a stream. No channel object is made and nothing is written
+// for a request whose function answers with a result or streams to a client that keeps up.
 
-import { mintChannel } from '../channel/mint'
-import { connectEnd } from '../channel/connect'
+import { RpcTarget } from 'cloudflare:workers'
+import { newAccessKey } from '../channel/keys'
 import { signingKey } from '../channel/signing'
 import { viewCacheFor } from '../engine/cache'
+import { type BodySource, EXCHANGE_ID_HEADER, EXCHANGE_PART_HEADER, EXCHANGE_PATH } from '../engine/exchange'
 import type { HttpAnswer } from '../engine/session-object'
-import type { Outcome } from '../engine/session'
-import { type ChannelRef, DEFAULT_BUFFER_SIZE } from '../protocol/refs'
+import { type ChannelRef, type ExchangeChannelId, formatExchangeChannelId } from '../protocol/refs'
 import { sessionStub } from '../stubs'
 import { invokeFunction } from '../engine/invoke'
 import { httpError } from './errors'
 import { runGates } from './middleware'
-import { parseControlFrame, resultResponse } from './response'
+import { resultResponse } from './response'
 import { type Resolution, RETRY_AFTER_S, resolveHttp } from './router'
 import type { RouteMatch } from './routes'
 
 /** JSON bodies up to this size are also parsed into `body`; larger ones only stream. */
 const JSON_BODY_LIMIT = 1 << 20
-/** Request body chunks are cut to the SDK's frame size. */
-const FRAME_BYTES = 64 * 1024
-/** After an empty result, how long to wait for a response frame before answering 204. */
-const EMPTY_RESULT_GRACE_MS = 3000
 
-/** What the bridge learns from the session: the function's outcome, or an answer of its own. */
-type Settled = Outcome | { response: () => Response }
+/** How long a request waits for its function's result or the start of its response (III_HTTP_TIMEOUT_MS). */
+export const DEFAULT_HTTP_TIMEOUT_MS = 30_000
 
-const departedResponse = (retryAfterS: number) => () => {
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304])
+
+const departedResponse = (retryAfterS: number) => {
   const res = httpError(503, 'UNAVAILABLE', 'the worker serving this route just left (a deploy or a reconnect); try again shortly')
   res.headers.set('retry-after', String(retryAfterS))
   return res
 }
 
+export const notFound = (request: Request) =>
+  httpError(404, 'NOT_FOUND', `no route or http trigger for ${request.method} ${new URL(request.url).pathname}`)
+
+export function httpTimeoutMs(env: Env): number {
+  const ms = Number(env.III_HTTP_TIMEOUT_MS)
+  return Number.isFinite(ms) && ms > 0 ? ms : DEFAULT_HTTP_TIMEOUT_MS
+}
+
+/**
+ * The request body as the session pulls it, once, when the worker reads it: nothing crosses for a
+ * function that never does, and a retry on another session still has it.
+ */
+class RequestBody extends RpcTarget implements BodySource {
+  #stream: ReadableStream<Uint8Array> | null
+  constructor(stream: ReadableStream<Uint8Array>) {
+    super()
+    this.#stream = stream
+  }
+  open(): ReadableStream<Uint8Array> | null {
+    const stream = this.#stream
+    this.#stream = null
+    return stream
+  }
+}
+
 /** Serves `request` through a matching http trigger, or returns null when none matches. */
-export async function serveHttpTrigger(env: Env, request: Request, waitUntil: (p: Promise<unknown>) => void): Promise<Response | null> {
+export async function serveHttpTrigger(env: Env, request: Request): Promise<Response | null> {
   const url = new URL(request.url)
   const views = (namespace: string) => viewCacheFor(env, namespace)
   const resolve = (fresh: boolean) => resolveHttp(views, request.method, url.pathname, { fresh, now: Date.now })
   let resolution: Resolution = await resolve(false)
   if (resolution.kind === 'none') return null
-  if (resolution.kind === 'departed') return departedResponse(resolution.retryAfterS)()
-  const route = resolution
-  const key = await signingKey(env)
-  const mint = () => mintChannel(key, { bufferSize: DEFAULT_BUFFER_SIZE, namespace: route.namespace, now: Date.now() })
-  const [requestChannel, responseChannel] = await Promise.all([mint(), mint()])
-  const [responseReader, requestWriter] = await Promise.all([openEnd(env, responseChannel.reader), openEnd(env, requestChannel.writer)])
-  const { body, upload } = await takeBody(request)
-  waitUntil(pumpBody(upload, requestWriter))
+  if (resolution.kind === 'departed') return departedResponse(resolution.retryAfterS)
+  const namespace = resolution.namespace
+  const [key, { body, upload }] = await Promise.all([signingKey(env), takeBody(request)])
+  const declared = request.headers.get('content-length')
+  const bodyLength = declared !== null && /^\d+$/.test(declared) ? Number(declared) : null
   const dataFor = (match: RouteMatch) => ({
     query_params: Object.fromEntries(url.searchParams),
     path_params: match.path_params,
@@ -59,178 +80,105 @@ export async function serveHttpTrigger(env: Env, request: Request, waitUntil: (p
     method: request.method,
     body,
     trigger: { type: 'http', path: match.api_path, method: request.method },
-    request_body: requestChannel.reader,
-    response: responseChannel.writer,
   })
 
-  /** The trigger's condition and middleware, if it has any: a Response ends the request before the function. */
-  const gates = (match: RouteMatch) => {
-    if (!match.condition && match.middleware.length === 0) return null
-    const { request_body: _, response: _r, ...conditionInput } = dataFor(match)
-    const seen = { method: request.method, headers: conditionInput.headers, query_params: conditionInput.query_params, path_params: match.path_params }
-    return runGates(match, seen, conditionInput, (call) => invokeFunction(env, route.namespace, call))
+  // The trigger's condition and middleware, if it has any: a Response ends the request before the function.
+  const match0 = resolution.match
+  if (match0.condition || match0.middleware.length > 0) {
+    const conditionInput = dataFor(match0)
+    const seen = { method: request.method, headers: conditionInput.headers, query_params: conditionInput.query_params, path_params: match0.path_params }
+    const gate = await runGates(match0, seen, conditionInput, (call) => invokeFunction(env, namespace, call))
+    if (gate) return gate
   }
 
-  /** Calls the serving session; a stale view (the session says so) is refreshed and tried once more. */
-  const settle = async (): Promise<Settled> => {
-    const gate = await gates(route.match)
-    if (gate) return { response: () => gate }
-    for (let attempt = 0; ; attempt++) {
-      if (resolution.kind === 'none') return { response: () => notFound(request) }
-      if (resolution.kind === 'departed') return { response: departedResponse(resolution.retryAfterS) }
-      const { match, view } = resolution
-      const stub = sessionStub(env, match.worker)
-      let answer: HttpAnswer
+  const timeoutMs = httpTimeoutMs(env)
+  // Calls the serving session; a stale view (the session says so) is refreshed and tried once more.
+  for (let attempt = 0; ; attempt++) {
+    if (resolution.kind === 'none') return notFound(request)
+    if (resolution.kind === 'departed') return departedResponse(resolution.retryAfterS)
+    const { match, view } = resolution
+    const stub = sessionStub(env, match.worker)
+    let answer: HttpAnswer
+    if (!stub) answer = { status: 'gone' }
+    else {
+      const exchange = crypto.randomUUID()
+      const refs = await exchangeRefs(key, match.worker, exchange)
       try {
-        answer = stub
-          ? ((await stub.invokeHttp({ function_id: match.function_id, data: dataFor(match), metadata: match.metadata, viewVersion: view.version })) as HttpAnswer)
-          : { status: 'gone' }
+        answer = (await stub.invokeHttp({
+          function_id: match.function_id,
+          data: { ...dataFor(match), request_body: refs.body, response: refs.response },
+          metadata: match.metadata,
+          viewVersion: view.version,
+          exchange,
+          body: upload,
+          bodyLength,
+          timeoutMs,
+        })) as HttpAnswer
       } catch (err) {
-        // The session was reset while the function ran: say so at once, don't wait for a TTL.
-        return { response: () => httpError(502, 'BAD_GATEWAY', `the worker's session went away mid-request: ${err instanceof Error ? err.message : String(err)}`) }
+        // The session was reset while the function ran: say so at once, don't wait for a timeout.
+        return httpError(502, 'BAD_GATEWAY', `the worker's session went away mid-request: ${err instanceof Error ? err.message : String(err)}`)
       }
-      if (answer.status === 'done') return answer.outcome
-      if (answer.status === 'gone') return { response: departedResponse(RETRY_AFTER_S) }
-      if (attempt >= 1) return { response: () => notFound(request) }
-      resolution = await resolve(true)
     }
+    switch (answer.status) {
+      case 'done':
+        if ('error' in answer.outcome) return httpError(500, answer.outcome.error.code, answer.outcome.error.message)
+        return resultResponse(answer.outcome.result) ?? new Response(null, { status: 204 })
+      case 'stream':
+        return new Response(NULL_BODY_STATUS.has(answer.status_code) ? null : answer.body, { status: answer.status_code, headers: answer.headers })
+      case 'broken':
+        return httpError(502, 'BAD_GATEWAY', answer.reason)
+      case 'timeout':
+        return httpError(504, 'GATEWAY_TIMEOUT', `the function did not answer within ${answer.timeoutMs} ms (III_HTTP_TIMEOUT_MS)`)
+      case 'empty':
+        return new Response(null, { status: 204 })
+    }
+    // `stale`, `not_here`, `gone`: the view named a session that no longer serves the route (a
+    // restart or a reconnect of its worker). Look again, once, before answering anything.
+    if (attempt >= 1) return answer.status === 'gone' ? departedResponse(RETRY_AFTER_S) : notFound(request)
+    resolution = await resolve(true)
+    if (answer.status === 'gone' && resolution.kind === 'route' && resolution.match.worker === match.worker) return departedResponse(RETRY_AFTER_S)
   }
-  return assembleResponse(responseReader, settle(), requestWriter)
 }
 
-export const notFound = (request: Request) =>
-  httpError(404, 'NOT_FOUND', `no route or http trigger for ${request.method} ${new URL(request.url).pathname}`)
-
-/** Opens one channel end from inside this Worker, as a WebSocket client of the channel object. */
-async function openEnd(env: Env, ref: ChannelRef): Promise<WebSocket> {
-  const res = await connectEnd(env, { channelId: ref.channel_id, end: ref.direction === 'read' ? 'reader' : 'writer', window: null })
-  const ws = res.webSocket
-  if (!ws) throw new Error(`channel ${ref.channel_id} refused the ${ref.direction} end (${res.status})`)
-  ws.binaryType = 'arraybuffer'
-  // A finished channel drops its object, which the socket reports as an error: its close says enough.
-  ws.addEventListener('error', () => {})
-  ws.accept()
-  return ws
+/**
+ * A worker's socket for a channel of an HTTP request (its key already checked), to the session
+ * hosting it; null when the id names no session of ours. The headers are ours, never the client's.
+ */
+export function connectExchange(env: Env, id: ExchangeChannelId, upgrade: Request): Promise<Response> | null {
+  const stub = sessionStub(env, id.session)
+  if (!stub) return null
+  const headers = new Headers(upgrade.headers)
+  headers.set(EXCHANGE_ID_HEADER, id.exchange)
+  headers.set(EXCHANGE_PART_HEADER, id.part)
+  return stub.fetch(`https://session${EXCHANGE_PATH}`, { headers })
 }
 
-/** JSON bodies (small enough) are read whole and parsed; everything else streams untouched. */
-async function takeBody(request: Request): Promise<{ body: unknown; upload: ReadableStream<Uint8Array> | Uint8Array | null }> {
+/** The refs the worker gets: the body's read end and the response's write end, hosted by `session`. */
+async function exchangeRefs(key: CryptoKey, session: string, exchange: string): Promise<{ body: ChannelRef; response: ChannelRef }> {
+  const body = formatExchangeChannelId({ session, exchange, part: 'body' })
+  const response = formatExchangeChannelId({ session, exchange, part: 'response' })
+  const [bodyKey, responseKey] = await Promise.all([newAccessKey(key, body, 'read'), newAccessKey(key, response, 'write')])
+  return {
+    body: { channel_id: body, access_key: bodyKey, direction: 'read' },
+    response: { channel_id: response, access_key: responseKey, direction: 'write' },
+  }
+}
+
+/** JSON bodies (small enough) are read whole and parsed; everything else is pulled when the worker reads it. */
+async function takeBody(request: Request): Promise<{ body: unknown; upload: Uint8Array | BodySource | null }> {
+  if (!request.body) return { body: null, upload: null }
   const isJson = /^application\/([\w.+-]+\+)?json\b/i.test(request.headers.get('content-type') ?? '')
   const length = Number(request.headers.get('content-length') ?? NaN)
-  if (!request.body || !isJson || !(length <= JSON_BODY_LIMIT)) return { body: null, upload: request.body }
-  const bytes = new Uint8Array(await request.arrayBuffer())
+  if (!isJson || !(length <= JSON_BODY_LIMIT)) return { body: null, upload: new RequestBody(request.body) }
+  let bytes: Uint8Array
+  try {
+    bytes = new Uint8Array(await request.arrayBuffer())
+  } catch {
+    return { body: null, upload: new Uint8Array(0) } // the client went away: the reader sees a short body (4001)
+  }
   try {
     return { body: JSON.parse(new TextDecoder().decode(bytes)), upload: bytes }
   } catch {
     return { body: null, upload: bytes } // not JSON after all: the function still gets the raw body
   }
-}
-
-/** Writes the request body into its channel in ≤ 64 KiB frames, then ends it cleanly. */
-async function pumpBody(upload: ReadableStream<Uint8Array> | Uint8Array | null, ws: WebSocket): Promise<void> {
-  const send = (bytes: Uint8Array) => {
-    for (let at = 0; at < bytes.byteLength; at += FRAME_BYTES) ws.send(bytes.subarray(at, at + FRAME_BYTES))
-  }
-  try {
-    if (upload instanceof Uint8Array) send(upload)
-    else if (upload) for await (const chunk of upload) send(chunk)
-    ws.close(1000, 'request_complete')
-  } catch {
-    // The client went away mid-upload: the function's reader sees an abnormal end (4001).
-    try {
-      ws.close(1011, 'request body aborted')
-    } catch {
-      // the channel is already gone
-    }
-  }
-}
-
-const NULL_BODY_STATUS = new Set([101, 204, 205, 304])
-
-/**
- * Builds the Response from whichever comes first: the first body frame (stream it), the end of
- * the response channel, or the invocation's outcome (an error, or a `{status_code, headers, body}`
- * result for functions that never touch the response channel). A response channel that breaks
- * (its object reset) before anything came answers 502 at once.
- */
-function assembleResponse(ws: WebSocket, settled: Promise<Settled>, requestWriter: WebSocket): Promise<Response> {
-  return new Promise((resolve) => {
-    let status = 200
-    const headers = new Headers()
-    let sawFrame = false
-    let done = false
-    let body!: ReadableStreamDefaultController<Uint8Array>
-    const stream = new ReadableStream<Uint8Array>({
-      start: (controller) => void (body = controller),
-      // The HTTP client went away: closing our reader end makes the function's writes fail.
-      cancel: () => ws.close(1000, 'http client went away'),
-    })
-    const respond = (response: () => Response) => {
-      if (done) return
-      done = true
-      resolve(response())
-    }
-    const respondWithStream = () => respond(() => new Response(NULL_BODY_STATUS.has(status) ? null : stream, { status, headers }))
-    const closeChannels = () => {
-      for (const socket of [ws, requestWriter]) {
-        try {
-          socket.close(1000)
-        } catch {
-          // already closed
-        }
-      }
-    }
-
-    ws.addEventListener('message', (event) => {
-      sawFrame = true
-      if (typeof event.data === 'string') {
-        if (done) return // control frames after the body started cannot change it
-        const control = parseControlFrame(event.data)
-        if (control?.type === 'set_status') status = control.status_code
-        else if (control?.type === 'set_headers') for (const [k, v] of control.headers) headers.append(k, v)
-        return
-      }
-      respondWithStream()
-      body.enqueue(new Uint8Array(event.data as ArrayBuffer))
-    })
-    ws.addEventListener('close', (event) => {
-      if (event.code !== 1000 && !done) {
-        return respond(() => httpError(502, 'BAD_GATEWAY', `the response channel broke before the function answered (${event.code})`))
-      }
-      respondWithStream()
-      try {
-        if (event.code === 1000) body.close()
-        else body.error(new Error(`response stream ended abnormally (${event.code} ${event.reason})`))
-      } catch {
-        // already cancelled by the client
-      }
-    })
-    settled.then((o) => {
-      if ('response' in o) {
-        if (done) return // the body is streaming: the response channel's end decides
-        closeChannels()
-        return respond(o.response)
-      }
-      if ('error' in o) {
-        if (done) {
-          body.error(new Error(o.error.message))
-          return ws.close(1000)
-        }
-        ws.close(1000)
-        return respond(() => httpError(500, o.error.code, o.error.message))
-      }
-      const fromResult = !sawFrame && resultResponse(o.result)
-      if (fromResult) {
-        ws.close(1000)
-        return respond(() => fromResult)
-      }
-      // The function used the response channel (or will): its end decides. Guard against one
-      // that did neither, so no request hangs until the channel expires.
-      setTimeout(() => {
-        if (sawFrame || done) return
-        ws.close(1000)
-        respond(() => new Response(null, { status: 204 }))
-      }, EMPTY_RESULT_GRACE_MS)
-    })
-  })
 }

@@ -51,12 +51,35 @@ export function parseChannelId(text: string): ChannelId | null {
 export const DEFAULT_BUFFER_SIZE = 64
 export const MAX_BUFFER_SIZE = 1024
 
+/**
+ * The two channels of one HTTP trigger's request are not objects: the session serving the function
+ * hosts them for as long as the request lasts (docs/architecture.md, "One HTTP request"), so their
+ * id names that session: `http.<session id, 64 hex>.<exchange uuid>.<body|response>`. The worker
+ * reads `body` and writes `response`; the other end of each is the front door, over RPC.
+ */
+export interface ExchangeChannelId {
+  session: string
+  exchange: string
+  part: 'body' | 'response'
+}
+
+const EXCHANGE_CHANNEL_ID = /^http\.([0-9a-f]{64})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.(body|response)$/
+
+export const formatExchangeChannelId = (id: ExchangeChannelId) => `http.${id.session}.${id.exchange}.${id.part}`
+
+export function parseExchangeChannelId(text: string): ExchangeChannelId | null {
+  const m = EXCHANGE_CHANNEL_ID.exec(text)
+  return m ? { session: m[1]!, exchange: m[2]!, part: m[3] as ExchangeChannelId['part'] } : null
+}
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; status: 400 | 404; message: string }
 
 export interface ChannelSocketTarget {
   channelId: string
-  /** The parsed id (buffer size, creation time, namespace). */
-  channel: ChannelId
+  /** The parsed id (buffer size, creation time, namespace); null for a channel of an HTTP request. */
+  channel: ChannelId | null
+  /** A channel an HTTP request's session hosts (the worker reads `body`, writes `response`), or null. */
+  exchange: ExchangeChannelId | null
   end: End
   key: string
   /** Flow-control window in bytes asked for by a reader of our own (`&window=`), or null. */
@@ -82,8 +105,11 @@ export function parseChannelSocketTarget(
   }
   // A malformed id or key cannot name an existing channel: answer as for an unknown one.
   const channel = parseChannelId(id)
-  if (!channel || !ACCESS_KEY.test(key)) return { ok: false, status: 404, message: 'channel not found or wrong key' }
-  return { ok: true, value: { channelId: id, channel, end: dir === 'write' ? 'writer' : 'reader', key, window: windowBytes } }
+  const exchange = channel ? null : parseExchangeChannelId(id)
+  // Of an HTTP request's channels, the worker holds only the body's read end and the response's write end.
+  const exchangeEnd = exchange && (exchange.part === 'body' ? 'read' : 'write') === dir && windowBytes === null
+  if ((!channel && !exchangeEnd) || !ACCESS_KEY.test(key)) return { ok: false, status: 404, message: 'channel not found or wrong key' }
+  return { ok: true, value: { channelId: id, channel, exchange, end: dir === 'write' ? 'writer' : 'reader', key, window: windowBytes } }
 }
 
 /** `buffer_size` of `POST /channels` and `engine::channels::create`: frames, default 64, clamped to 1..1024. */

@@ -1,6 +1,7 @@
 // What a function says about its HTTP response: control frames and result objects.
 import { describe, expect, it } from 'vitest'
-import { parseControlFrame, resultResponse } from '../../src/http/response'
+import { resultResponse } from '../../src/http/response'
+import { parseControlFrame } from '../../src/protocol/http-control'
 
 describe('parseControlFrame', () => {
   it('reads set_status and set_headers as the http() helper writes them', () => {
