@@ -18,6 +18,8 @@ export default defineConfig({
                 III_SIGNING_SECRET: 'workers-test-signing-secret',
                 // Links between sessions close soon after use, so tests can evict an idle caller.
                 III_LINK_IDLE_MS: '300',
+                // HTTP triggers answer 504 after this (test/workers/exchange.test.ts); above the 3 s wait for a late response writer.
+                III_HTTP_TIMEOUT_MS: '4000',
                 // How many channels the churn test creates (.ci/run sets 10,000).
                 III_CHURN_CHANNELS: process.env.III_CHURN_CHANNELS ?? '300',
               },

@@ -40,7 +40,7 @@ const ASK_TIMEOUT_MS = 5_000
 /** Changes to the set of functions within this long fire `engine::functions-available` once. */
 const FUNCTIONS_CHANGED_DELAY_MS = 500
 
-type SessionStats = { active_invocations: number; invocations: number; events: number }
+type SessionStats = { active_invocations: number; invocations: number; events: number; rows_written?: number }
 
 
 export class RegistryObject extends DurableObject<Env> {
@@ -166,6 +166,8 @@ export class RegistryObject extends DurableObject<Env> {
       /** Changes when the registry was evicted and woke again: its count restarted (it was idle). */
       registryInstance: this.#instance,
       sessions: Object.fromEntries([...sessions].map(([id, s]) => [id, s.events])),
+      /** Rows each session wrote since it woke (bench H4: an HTTP request should write none). */
+      session_rows: Object.fromEntries([...sessions].map(([id, s]) => [id, s.rows_written ?? 0])),
       status,
     }
   }

@@ -7,6 +7,8 @@ import {
   MAX_WINDOW,
   MIN_WINDOW,
   formatChannelId,
+  formatExchangeChannelId,
+  parseExchangeChannelId,
   parseBufferSize,
   parseChannelId,
   parseChannelSocketTarget,
@@ -21,8 +23,27 @@ const key = 'A'.repeat(40) + '_-9' // 43 base64url characters
 
 describe('parseChannelSocketTarget', () => {
   it('maps dir=write to the writer and dir=read to the reader', () => {
-    expect(parseChannelSocketTarget(id, key, 'write')).toEqual({ ok: true, value: { channelId: id, channel, end: 'writer', key, window: null } })
-    expect(parseChannelSocketTarget(id, key, 'read')).toEqual({ ok: true, value: { channelId: id, channel, end: 'reader', key, window: null } })
+    expect(parseChannelSocketTarget(id, key, 'write')).toEqual({ ok: true, value: { channelId: id, channel, exchange: null, end: 'writer', key, window: null } })
+    expect(parseChannelSocketTarget(id, key, 'read')).toEqual({ ok: true, value: { channelId: id, channel, exchange: null, end: 'reader', key, window: null } })
+  })
+
+  it("names an HTTP request's channels by the session hosting them: the body's read end and the response's write end only", () => {
+    const session = 'ab'.repeat(32)
+    const exchange = { session, exchange: uuid, part: 'body' as const }
+    const bodyId = formatExchangeChannelId(exchange)
+    const responseId = formatExchangeChannelId({ ...exchange, part: 'response' })
+    expect(bodyId).toBe(`http.${session}.${uuid}.body`)
+    expect(parseExchangeChannelId(responseId)).toEqual({ ...exchange, part: 'response' })
+    expect(parseChannelSocketTarget(bodyId, key, 'read')).toEqual({ ok: true, value: { channelId: bodyId, channel: null, exchange, end: 'reader', key, window: null } })
+    expect(parseChannelSocketTarget(responseId, key, 'write')).toMatchObject({ ok: true, value: { end: 'writer', exchange: { part: 'response' } } })
+    // The other ends are the front door's, over RPC: no ref for them exists, and none is accepted.
+    expect(parseChannelSocketTarget(bodyId, key, 'write')).toMatchObject({ ok: false, status: 404 })
+    expect(parseChannelSocketTarget(responseId, key, 'read')).toMatchObject({ ok: false, status: 404 })
+    expect(parseChannelSocketTarget(bodyId, key, 'read', String(MIN_WINDOW))).toMatchObject({ ok: false, status: 404 })
+    for (const bad of [`http.${session.slice(1)}.${uuid}.body`, `http.${session}.${uuid}.other`, `http.${session.toUpperCase()}.${uuid}.body`, `${bodyId}.x`, `https.${session}.${uuid}.body`]) {
+      expect(parseChannelSocketTarget(bad, key, 'read')).toMatchObject({ ok: false, status: 404 })
+      expect(parseChannelId(bad)).toBeNull()
+    }
   })
 
   it('answers 400 for a bad dir or a missing key', () => {
