@@ -2,12 +2,13 @@
 // `npm run bench`: starts `wrangler dev` (ours), the bare-DO baseline (bench/bare-do/) and the Node
 // ws relay (bench/node-relay.mjs) on loopback, runs P1–P8, prints a Markdown table and writes
 // bench/results.json and bench/results.svg. Progress goes to stderr. ~5 minutes on 2 cores.
-//   node bench/run.mjs [--quick] [--only=P|P5|S|D|R]
+//   node bench/run.mjs [--quick] [--only=P|P5|S|D|H|R]
 //   --quick: small sizes, 1 run each (a smoke test of the bench itself); --only: the relay rows (P),
 //   the memory and storage rows alone (P5, P9), the engine-at-scale rows (S1–S5: ours against the
 //   single-engine design, BASELINE_COMMIT) or the data module rows (D1–D3: state round trips,
-//   stream fan-out) alone, or the robustness row (R7: another worker's calls while one worker floods
-//   the engine with registrations).
+//   stream fan-out) alone, the HTTP-trigger rows (H0–H4: latency, throughput and storage cost per
+//   request against a GET that touches no object), or the robustness row (R7: another worker's calls
+//   while one worker floods the engine with registrations).
 // Needs Node >= 22.12 for wrangler (npm run puts node_modules/.bin first on PATH).
 import { cpus, loadavg, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
@@ -20,6 +21,7 @@ import { checkTarget, fmt, median, table, writeOutputs } from './lib/report.mjs'
 import { httpDownload, invokeLatency, invokeRate, sdkWorkers } from './lib/sdk.mjs'
 import { dataWorker, stateRoundTrips, streamFanout } from './lib/data.mjs'
 import { floodRun } from './lib/flood.mjs'
+import { CONCURRENCY as H_CONCURRENCY, UPLOAD_BYTES, httpCosts, httpLatency, httpRate, httpTargets, httpWorker } from './lib/http.mjs'
 import { BASELINE_COMMIT, baselineSource, busiestShare, createChannelCost, reconnectStorm, registryCalls } from './lib/scale.mjs'
 
 const MiB = c.MiB
@@ -29,6 +31,7 @@ const RUN_P = ONLY === undefined || ONLY === 'P'
 const RUN_P5 = RUN_P || ONLY === 'P5'
 const RUN_S = ONLY === undefined || ONLY === 'S'
 const RUN_D = ONLY === undefined || ONLY === 'D'
+const RUN_H = ONLY === undefined || ONLY === 'H'
 const RUN_R = ONLY === undefined || ONLY === 'R'
 const SCALE = QUICK
   ? { s1K: 16, s1Inv: 800, s1Req: 160, s2N: 100, s3N: 200, s4Lat: 300, s4Rate: 500, s4Runs: 1, s5Workers: 50 }
@@ -42,6 +45,9 @@ const CFG = {
   // R7: the finding's burst (issue 21, item 6); 1,000 is the documented default bound of functions per worker.
   ...(QUICK ? { rFunctions: 2000, rRoutes: 400 } : { rFunctions: 10_000, rRoutes: 2000 }),
   rBound: 1000,
+  // H0–H4: about a minute and a half in all on 2 idle cores (three fresh wrangler dev; a trigger request
+  // takes 4–6× a plain GET today, so the counts are what keeps H small). H4's counts are per request.
+  ...(QUICK ? { hLat: 100, hWarm: 20, hRate: 200, hRateRuns: 1, hCostN: 20, hUploadN: 5 } : { hLat: 300, hWarm: 30, hRate: 200, hRateRuns: 3, hCostN: 100, hUploadN: 20 }),
 }
 const HARD_LIMIT_MS = 1_200_000 // stop whatever runs at 20 min and report what we have (the full run took 13 min before R7)
 
@@ -95,6 +101,8 @@ if (RUN_P) await relayRows()
 if (RUN_P5) await memoryRows()
 if (RUN_S) await scaleRows()
 if (RUN_D) await dataRows()
+// A worker that does not register fails H alone; the rows after it still run.
+if (RUN_H) await httpRows().catch((e) => (errors.push({ key: 'H', error: String(e?.message ?? e) }), log(`  H: FAILED: ${e?.message ?? e}`)))
 if (RUN_R) await floodRows()
 
 clearTimeout(hard)
@@ -264,6 +272,59 @@ async function dataRows() {
 }
 
 /**
+ * H0–H4: HTTP triggers served by an SDK worker in this process, each against GET /api/info (no
+ * object) in the same wrangler dev, interleaved; the bare Worker's GET as the platform's floor. A
+ * fresh wrangler dev for the latencies, another for the rates (every trigger request leaves objects
+ * behind, which slows local workerd), a third counting storage rows (III_COUNTERS) for H4.
+ */
+async function httpRows() {
+  const bare = await startWrangler({ config: 'bench/bare-do/wrangler.toml', label: 'bare DO' })
+  try {
+    for (const part of ['latency', 'rate']) {
+      const ours = await startWrangler({ label: `ours (http ${part})`, cwd: sourceSnapshot() })
+      let worker = null
+      try {
+        worker = await httpWorker(ours)
+        const T = httpTargets(ours, bare)
+        const targets = { info: T.info, json: T.json, stream: T.stream, bare: T.bare }
+        if (part === 'latency') {
+          log(`H0–H2: ${CFG.hLat} sequential requests each (after ${CFG.hWarm}), GET /api/info, JSON trigger, http() trigger and the bare Worker in turns`)
+          const l = await step('H:lat', () => httpLatency(targets, CFG.hLat, CFG.hWarm))
+          if (l) log(`  ${Object.entries(l).map(([k, v]) => `${k} p50 ${fmt(v.p50, 2)} p99 ${fmt(v.p99, 2)} ms`).join(', ')}`)
+        } else {
+          log(`H0/H3: ${CFG.hRate} requests at concurrency ${H_CONCURRENCY} per target, ${CFG.hRateRuns} rounds in turns`)
+          for (let i = 1; i <= CFG.hRateRuns; i++) {
+            const got = {}
+            for (const [k, t] of Object.entries(targets)) got[k] = (await step(`H:rate:${k}`, () => httpRate(t, CFG.hRate)))?.perSecond
+            log(`  round ${i}/${CFG.hRateRuns}: ` + Object.entries(got).map(([k, v]) => `${k} ${fmt(v, 0)}/s`).join(', '))
+          }
+        }
+      } finally {
+        await worker?.stop()
+        await ours.stop()
+      }
+    }
+  } finally {
+    await bare.stop()
+  }
+
+  log(`H4: objects created and storage rows written per request (${CFG.hCostN} requests each, ${CFG.hUploadN} uploads of ${UPLOAD_BYTES} B), counting`)
+  const counted = await startWrangler({ label: 'ours (http, counting)', cwd: sourceSnapshot(), vars: { III_COUNTERS: '1' } })
+  let worker = null
+  try {
+    worker = await httpWorker(counted)
+    const T = httpTargets(counted)
+    for (const [key, t, n] of [['H4 (a)', T.json, CFG.hCostN], ['H4 (b)', T.stream, CFG.hCostN], ['H4 (c)', T.upload, CFG.hUploadN]]) {
+      const r = await step(key, () => httpCosts(counted, t, n))
+      if (r) log(`  ${key} ${t.name}: objects/request ${JSON.stringify(r.objectsPerRequest)}, rows/request: channels ${fmt(r.channelRowsPerRequest, 2)} (${fmt(r.channelsReportingPerRequest, 2)} channels reported), sessions ${r.sessionRowsPerRequest === null ? 'n/a' : fmt(r.sessionRowsPerRequest, 2)}`)
+    }
+  } finally {
+    await worker?.stop()
+    await counted.stop()
+  }
+}
+
+/**
  * R7: a canary's echo while another worker floods registrations (functions, then functions and
  * routes); a fresh wrangler each. Both as `wrangler dev` runs by default and without its local trace
  * collector (X_LOCAL_OBSERVABILITY=false), which records every event of every object on the
@@ -308,6 +369,73 @@ async function bareIdle(proc, n, T) {
   } finally {
     for (const s of socks) s.terminate()
   }
+}
+
+/** H0–H4 as table rows, from their medians. */
+function httpRowList(h, runs) {
+  const L = h.lat
+  const lat = (k) => (L?.[k] ? `${fmt(L[k].p50, 2)} (${fmt(L[k].p99, 2)}) ms` : '–')
+  const vsGet = (k) => (L?.[k] && L.info ? { p50: L[k].p50 / L.info.p50, p99: L[k].p99 / L.info.p99 } : { p50: NaN, p99: NaN })
+  const perS = (x) => `${fmt(x, 0)}/s`
+  const latRow = (id, key, what, limit) => {
+    const r = vsGet(key)
+    return {
+      id,
+      measure: `${what}: p50 (p99), ${CFG.hLat} sequential, in turns with H0`,
+      ours: lat(key),
+      baseline: `H0 ${lat('info')}`,
+      ratio: `p50 ${fmt(r.p50, 2)}× (p99 ${fmt(r.p99, 2)}×)`,
+      check: Math.max(r.p50, r.p99),
+      target: { op: '<=', value: limit, unit: '× (p50 and p99)' },
+      runs: runs('H:lat'),
+      chart: { label: `${id} latency / GET /api/info (worse of p50, p99)`, value: Math.max(r.p50, r.p99) },
+    }
+  }
+  const rateRow = (id, key, what, limit) => ({
+    id,
+    measure: `${what}: req/s at concurrency ${H_CONCURRENCY} (${CFG.hRate} per round, in turns with H0)`,
+    ours: perS(h.rate[key]),
+    baseline: `H0 ${perS(h.rate.info)}`,
+    ratio: `${fmt(h.rate[key] / h.rate.info, 2)}×`,
+    check: h.rate[key] / h.rate.info,
+    target: { op: '>=', value: limit },
+    runs: runs(`H:rate:${key}`, 'H:rate:info'),
+    chart: { label: `${id} req/s / GET /api/info`, value: h.rate[key] / h.rate.info },
+  })
+  const objectsText = (r) => Object.entries(r.objectsPerRequest).map(([cls, v]) => `${fmt(v, 2)} ${cls}`).join(', ') || '0'
+  const sessionText = (r) => (r.sessionRowsPerRequest === null ? 'n/a (no session_rows in /api/counters)' : fmt(r.sessionRowsPerRequest, 2))
+  // The sessions' part unknown and the rest 0: the target cannot be judged ('n/a').
+  const costCheck = (r) => {
+    if (!r) return NaN
+    const known = Math.max(r.objectsTotalPerRequest, r.channelRowsPerRequest)
+    return r.sessionRowsPerRequest === null ? (known > 0 ? known : 'n/a') : Math.max(known, r.sessionRowsPerRequest)
+  }
+  const costRow = (id, r, what, n, target) => ({
+    id,
+    measure: `${what}, per request (${n} requests, wrangler dev counting): Durable Objects created (new SQLite files, by class); storage rows written by channels, by sessions`,
+    ours: r ? `objects ${objectsText(r)}; rows: channels ${fmt(r.channelRowsPerRequest, 2)}, sessions ${sessionText(r)}` : '–',
+    ratio: r ? `${fmt(r.objectsTotalPerRequest, 2)} objects, ${fmt(r.channelRowsPerRequest + (r.sessionRowsPerRequest ?? 0), 2)}${r.sessionRowsPerRequest === null ? '+?' : ''} rows` : '–',
+    check: target ? costCheck(r) : undefined,
+    target: target ? { op: '<=', value: 0, unit: ' objects and rows' } : undefined,
+    runs: runs(id),
+  })
+  return [
+    {
+      id: 'H0',
+      measure: `GET /api/info (touches no object): p50 (p99) over ${CFG.hLat} sequential; req/s at concurrency ${H_CONCURRENCY}`,
+      ours: `${lat('info')}; ${perS(h.rate.info)}`,
+      baseline: `bare Worker GET ${lat('bare')}; ${perS(h.rate.bare)}`,
+      ratio: L?.info && L.bare ? `p50 ${fmt(L.info.p50 / L.bare.p50, 2)}× the bare Worker` : '–',
+      runs: runs('H:lat', 'H:rate:info', 'H:rate:bare'),
+    },
+    latRow('H1', 'json', 'HTTP trigger, the function returns `{ status_code: 200, body: { ok: true } }`', 1.5),
+    latRow('H2', 'stream', "HTTP trigger with `http()`: status, headers, `res.stream.end('hello')`, `res.close()`", 2.5),
+    rateRow('H3 (json)', 'json', 'the H1 trigger', 0.5),
+    rateRow('H3 (stream)', 'stream', 'the H2 trigger', 0.3),
+    costRow('H4 (a)', h.a, 'the H1 trigger', CFG.hCostN, true),
+    costRow('H4 (b)', h.b, 'the H2 trigger', CFG.hCostN, true),
+    costRow('H4 (c)', h.c, `POST of ${UPLOAD_BYTES / 1024 / 1024} MiB to an \`http()\` trigger that reads it whole and answers its length`, CFG.hUploadN, false),
+  ]
 }
 
 function finish() {
@@ -355,6 +483,13 @@ function finish() {
     d1: (raw['D1'] ?? [])[0] ?? null,
     d2: (raw['D2'] ?? [])[0] ?? null,
     d3: (raw['D3'] ?? [])[0] ?? null,
+    h: {
+      lat: (raw['H:lat'] ?? [])[0] ?? null,
+      rate: Object.fromEntries(['info', 'json', 'stream', 'bare'].map((k) => [k, m(`H:rate:${k}`, (x) => x.perSecond)])),
+      a: (raw['H4 (a)'] ?? [])[0] ?? null,
+      b: (raw['H4 (b)'] ?? [])[0] ?? null,
+      c: (raw['H4 (c)'] ?? [])[0] ?? null,
+    },
     r7: (raw['R7'] ?? [])[0] ?? null,
     r7r: (raw['R7r'] ?? [])[0] ?? null,
     r7n: (raw['R7n'] ?? [])[0] ?? null,
@@ -405,6 +540,7 @@ function finish() {
     { id: 'D3', measure: `stream fan-out: one stream::set to a group with ${CFG.dSubs} live subscribers, until the last has it (${CFG.dFanRuns} sets)`, ours: d3 ? `p50 ${fmt(d3.p50, 2)} (p99 ${fmt(d3.p99, 2)}) ms` : '–', ratio: d3 ? `p50 ${fmt(d3.p50, 2)} ms` : '–', runs: runs('D3') },
   ]
   if (RUN_D) rows.push(...dataRowList)
+  if (RUN_H) rows.push(...httpRowList(P.h, runs))
   const flood = (key, r, what, collector, noop = false) => ({
     id: key,
     measure: `canary echo (called every 20 ms by another SDK worker, 10 s timeout) while one raw socket sends ${what} in one burst${collector ? '' : ', wrangler dev without its local trace collector'}: p99 (p50, max), timeouts; ${noop ? 'when the engine was through the burst' : 'functions accepted and when the last is callable'}`,

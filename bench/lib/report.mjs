@@ -9,18 +9,20 @@ export const median = (xs) => {
 }
 const fmt = (x, d = 1) => (x === null || x === undefined || Number.isNaN(x) ? '–' : typeof x === 'number' ? x.toFixed(d) : String(x))
 
-/** A row's target as text and whether `value` meets it. */
+/** A row's target as text and whether `value` meets it ('n/a': part of the value is not measured, so neither). */
 export function checkTarget(target, value) {
   if (!target) return { text: '', met: null }
+  const text = `${target.op === '>=' ? '≥' : '≤'} ${target.value}${target.unit ?? '×'}`
+  if (value === 'n/a') return { text, met: null }
   const met = Number.isFinite(value) ? (target.op === '>=' ? value >= target.value : value <= target.value) : false
-  return { text: `${target.op === '>=' ? '≥' : '≤'} ${target.value}${target.unit ?? '×'}`, met }
+  return { text, met }
 }
 
 export function table(rows) {
   const out = ['| row | measure | ours | baseline | ratio / value | target | met | runs |', '|---|---|---|---|---|---|---|---|']
   for (const r of rows) {
     const t = checkTarget(r.target, r.check)
-    const met = t.met === null ? '' : t.met ? 'yes' : '**no**'
+    const met = t.met === null ? (t.text ? 'n/a' : '') : t.met ? 'yes' : '**no**'
     out.push(`| ${r.id} | ${r.measure} | ${r.ours} | ${r.baseline ?? ''} | ${r.ratio ?? ''} | ${t.text} | ${met} | ${r.runs} |`)
   }
   return out.join('\n')
