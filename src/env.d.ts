@@ -39,6 +39,13 @@ interface Env {
   III_MAX_HTTP_ROUTES_PER_WORKER?: string
   III_MAX_TRIGGER_TYPES_PER_WORKER?: string
   III_MAX_INVOCATIONS_PER_WORKER?: string
+  /**
+   * CORS on HTTP triggers (src/http/cors.ts), comma-separated: the origins whose pages may read
+   * trigger responses (`https://app.example, http://localhost:5173`; empty or `*`: any) and the
+   * methods they may use (`GET, POST`; empty or `*`: any). Neither set: any origin, any method.
+   */
+  III_HTTP_CORS_ORIGINS?: string
+  III_HTTP_CORS_METHODS?: string
   /** How long a caller's session keeps an unused link to another session (ms; default 10 s). */
   III_LINK_IDLE_MS?: string
   /**

@@ -12,6 +12,7 @@ import { mintChannel } from './channel/mint'
 import { signingKey } from './channel/signing'
 import { NAMESPACE_HEADER } from './engine/session-object'
 import { connectExchange, notFound, serveHttpTrigger } from './http/bridge'
+import { httpTriggerCors } from './http/cors'
 import { httpError, refuse } from './http/errors'
 import { engineGuard } from './http/guard'
 import { API_PATH, CHANNEL_SOCKET_PATH, CHANNELS_PATH, OTEL_PATH, PAGE_ASSETS_PATH, STREAMS_PATH } from './paths'
@@ -195,8 +196,8 @@ const page = (c: Context<App>) => c.env.ASSETS.fetch(c.req.raw)
 app.get('/', page)
 app.get(`${PAGE_ASSETS_PATH}/*`, page)
 
-/** Everything else may be an http trigger registered by a worker. */
-app.all('*', async (c) => {
+/** Everything else may be an http trigger registered by a worker (with CORS: http/cors.ts). */
+app.all('*', httpTriggerCors(), async (c) => {
   const response = await serveHttpTrigger(c.env, c.req.raw)
   return response ?? notFound(c.req.raw)
 })

@@ -15,7 +15,8 @@ let dev: WranglerDev
 let iii: Iii
 const MiB = 1024 * 1024
 const DOWNLOAD_BYTES = 50 * MiB
-const SSE_INTERVAL_MS = 200
+/** How long the SSE function waits for the client to see an event before it gives up (and the test fails). */
+const SSE_SEEN_TIMEOUT_MS = 10_000
 
 /** Deterministic pseudo-random bytes in 256 KiB pieces, so both sides can hash without storing. */
 function* pattern(total: number): Generator<Buffer> {
@@ -38,8 +39,34 @@ const patternSha = (total: number) => {
 /** What the abortable download's function saw, read by the test from this same process. */
 const abortProbe = { written: 0, failed: null as string | null }
 const uploadProbe = { firstChunkAt: 0, chunks: 0 }
-/** When the SSE function wrote each event (same process as the client, so the same clock). */
-const sseWrittenAt: number[] = []
+/**
+ * The SSE function and the client share this process: the function writes event n+1 only once the
+ * client said it saw event n, and both note what happened in one log. If the bridge held events
+ * back, the function would wait in vain, note it, and the log would show it.
+ */
+const sse = {
+  log: [] as string[],
+  waiting: new Map<number, () => void>(),
+  /** The client saw event `n`. */
+  saw(n: number) {
+    sse.log.push(`saw ${n}`)
+    sse.waiting.get(n)?.()
+  },
+  /** Resolves once the client saw event `n`, or after SSE_SEEN_TIMEOUT_MS with a note in the log. */
+  seen(n: number): Promise<void> {
+    if (sse.log.includes(`saw ${n}`)) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        sse.log.push(`event ${n} not seen by the client`)
+        resolve()
+      }, SSE_SEEN_TIMEOUT_MS)
+      sse.waiting.set(n, () => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  },
+}
 
 beforeAll(async () => {
   dev = await startWrangler()
@@ -59,7 +86,7 @@ beforeAll(async () => {
   )
   iii.registerTrigger({ type: 'http', function_id: 'files::download', config: { api_path: 'files/:filename', http_method: 'GET' } })
 
-  // Seed example 2: server-sent events.
+  // Seed example 2: server-sent events (the seed sleeps between events; here each waits for the client to see the last).
   iii.registerFunction(
     'events::stream',
     http(async (_req, res) => {
@@ -67,12 +94,12 @@ beforeAll(async () => {
       res.headers({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
       for (let i = 1; i <= 5; i++) {
         const frame = `id: ${i}\nevent: progress\ndata: ${JSON.stringify({ step: i, total: 5 })}\n\n`
-        sseWrittenAt.push(Date.now())
+        sse.log.push(`wrote ${i}`)
         res.stream.write(Buffer.from(frame))
-        await new Promise((r) => setTimeout(r, SSE_INTERVAL_MS))
+        await sse.seen(i)
       }
       const done = `id: 6\nevent: done\ndata: ${JSON.stringify({ message: 'complete' })}\n\n`
-      sseWrittenAt.push(Date.now())
+      sse.log.push('wrote 6')
       res.stream.write(Buffer.from(done))
       res.stream.end()
     }),
@@ -158,23 +185,26 @@ describe('http triggers', () => {
     expect(hash.digest('hex')).toBe(patternSha(DOWNLOAD_BYTES))
   })
 
-  it('streams the seed SSE example: six events, each arriving as it is written', async () => {
+  it('streams the seed SSE example: six events, each reaching the client before the next is written', async () => {
+    sse.log.length = 0
     const res = await fetch(`${dev.baseUrl}/events/stream`)
     expect(res.headers.get('content-type')).toBe('text/event-stream')
-    const arrivals: { at: number; id: string }[] = []
+    const ids: number[] = []
     let text = ''
     const decoder = new TextDecoder()
     for await (const chunk of res.body!) {
       text += decoder.decode(chunk, { stream: true })
-      for (const id of text.match(/^id: \d+$/gm) ?? []) if (!arrivals.some((a) => a.id === id)) arrivals.push({ at: Date.now(), id })
+      for (const [, id] of text.matchAll(/^id: (\d+)$/gm)) {
+        if (ids.includes(Number(id))) continue
+        ids.push(Number(id))
+        sse.saw(Number(id))
+      }
     }
-    expect(arrivals.map((a) => a.id)).toEqual(['id: 1', 'id: 2', 'id: 3', 'id: 4', 'id: 5', 'id: 6'])
+    expect(ids).toEqual([1, 2, 3, 4, 5, 6])
     expect(text).toContain('event: done\ndata: {"message":"complete"}')
-    // Each event must reach the client while the function is still sleeping before the next one.
-    const gaps = arrivals.slice(1).map((a, i) => a.at - arrivals[i]!.at)
-    const latencies = arrivals.map((a, i) => a.at - sseWrittenAt[i]!)
-    console.log(`e2e sse arrival gaps (ms, written every ${SSE_INTERVAL_MS}): ${gaps.join(', ')}; write-to-arrival latency (ms): ${latencies.join(', ')}`)
-    for (const gap of gaps) expect(gap).toBeGreaterThan(SSE_INTERVAL_MS / 2)
+    // Order and cause: the function wrote each event only after the client saw the one before, so
+    // every event reached the client while the later ones were not written yet (nothing buffered).
+    expect(sse.log).toEqual(['wrote 1', 'saw 1', 'wrote 2', 'saw 2', 'wrote 3', 'saw 3', 'wrote 4', 'saw 4', 'wrote 5', 'saw 5', 'wrote 6', 'saw 6'])
   })
 
   it('streams a 20 MiB upload to a function that reads it incrementally', async () => {
