@@ -7,7 +7,7 @@
 import { type Server, type Socket, connect as tcpConnect, createServer } from 'node:net'
 import { http } from '@iii-dev/helpers/http'
 import { registerWorker } from 'iii-sdk'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type Iii, sdkSuite } from './support/sdk'
 import { sleep, until } from './support/wait'
@@ -24,10 +24,10 @@ async function serveRoute(iii: Iii, name: string, fn: string, path: string): Pro
   iii.registerFunction(fn, async () => ({ status_code: 200, body: { by: name } }))
   iii.registerTrigger({ type: 'http', function_id: fn, config: { api_path: path, http_method: 'GET' } })
   // A call after registering waits for this worker's registrations to reach the registry.
-  await until(async () => {
-    const { triggers } = (await iii.trigger({ function_id: 'engine::registered-triggers::list', payload: {} })) as { triggers: { function_id: string }[] }
-    return triggers.some((t) => t.function_id === fn)
-  }, `the route of ${fn} registered`)
+  await until(`the route of ${fn} registered`, async () => {
+    const listed = (await iii.trigger({ function_id: 'engine::registered-triggers::list', payload: { function_id: fn, worker: name } })) as { registered_triggers: unknown[] }
+    return listed.registered_triggers.length > 0
+  })
 }
 
 /** A TCP proxy to `port` whose connections can all be cut at once (a network drop). */
@@ -82,12 +82,12 @@ describe('a route whose worker comes back', () => {
       proxy.cut()
       const seen = new Set<number>()
       let back = 0
-      await until(async () => {
+      await until('the route back after the reconnect', async () => {
         const { status } = await served(baseUrl, '/back/cut')
         seen.add(status)
         if (status === 200) back = Date.now() - cutAt
         return status === 200
-      }, 'the route back after the reconnect', 15_000)
+      }, 15_000)
       console.log(`e2e route back after a socket cut: ${back} ms (statuses meanwhile: ${[...seen].join(', ')})`)
       expect([...seen].every((s) => s === 200 || s === 503)).toBe(true)
       expect(back).toBeLessThan(5000)
@@ -113,7 +113,7 @@ describe('requests that go wrong', () => {
     iii.registerFunction('wrong::ok', async () => ({ status_code: 200, body: { ok: true } }))
     iii.registerTrigger({ type: 'http', function_id: 'wrong::hang', config: { api_path: 'wrong/hang' } })
     iii.registerTrigger({ type: 'http', function_id: 'wrong::ok', config: { api_path: 'wrong/ok' } })
-    await until(async () => (await fetch(`${baseUrl}/wrong/ok`)).status === 200, 'routes registered')
+    await until('routes registered', async () => (await fetch(`${baseUrl}/wrong/ok`)).status === 200)
     const res = await fetch(`${baseUrl}/wrong/hang`)
     expect(res.status).toBe(504)
     expect(await res.json()).toMatchObject({ error: { code: 'GATEWAY_TIMEOUT', message: expect.stringContaining('1500 ms') } })
@@ -138,7 +138,7 @@ describe('requests that go wrong', () => {
       }),
     )
     iii.registerTrigger({ type: 'http', function_id: 'wrong::long', config: { api_path: 'wrong/long' } })
-    await until(async () => (await fetch(`${baseUrl}/wrong/long`, { method: 'HEAD' })).status !== 404, 'route registered')
+    await until('route registered', async () => (await fetch(`${baseUrl}/wrong/long`, { method: 'HEAD' })).status !== 404)
     const res = await fetch(`${baseUrl}/wrong/long`)
     expect(res.status).toBe(200)
     expect(await res.text()).toBe(Array.from({ length: 5 }, (_, i) => `tick ${i}\n`).join(''))
@@ -148,7 +148,8 @@ describe('requests that go wrong', () => {
     const { baseUrl, port } = suite.dev
     const iii = suite.worker('upload')
     const reader = new Promise<{ code: number; reason: string; bytes: number }>((resolve) => {
-      iii.registerFunction('wrong::upload', async (req: { request_body: { url: string } }) => {
+      iii.registerFunction('wrong::upload', async (req: { headers: Record<string, string>; request_body: { url: string } }) => {
+        if (req.headers['content-length'] !== '1000000') return { status_code: 200, body: 'probe' }
         // A raw reader on the body channel (the SDK's own reader ends the same way but drops the code).
         const ws = new WebSocket(req.request_body.url)
         let bytes = 0
@@ -159,7 +160,7 @@ describe('requests that go wrong', () => {
       })
     })
     iii.registerTrigger({ type: 'http', function_id: 'wrong::upload', config: { api_path: 'wrong/upload', http_method: 'POST' } })
-    await until(async () => (await fetch(`${baseUrl}/wrong/upload`, { method: 'POST', body: '' })).status !== 404, 'route registered')
+    await until('route registered', async () => (await fetch(`${baseUrl}/wrong/upload`, { method: 'POST', body: '' })).status !== 404)
     // A client that declares 1,000,000 bytes, sends 300,000 and goes away.
     const socket = tcpConnect(port, '127.0.0.1')
     await new Promise((r) => socket.on('connect', r))
@@ -173,4 +174,3 @@ describe('requests that go wrong', () => {
   })
 })
 
-afterAll(() => {})
