@@ -18,8 +18,8 @@ export interface WorkerCounts {
 export class RegistryIndex {
   /** Route shape (`GET a/:/b`) → registered path → the http triggers on it, with their configs. */
   readonly #byShape = new Map<string, Map<string, Map<string, unknown>>>()
-  /** Function id → how many http triggers route to it. */
-  readonly #routesTo = new Map<string, number>()
+  /** Function id → the http triggers that route to it. */
+  readonly #routesTo = new Map<string, Set<string>>()
   readonly #workers = new Map<string, WorkerCounts>()
 
   /** A trigger now in the registry (one it replaces was taken out first). */
@@ -28,7 +28,9 @@ export class RegistryIndex {
     counts.triggers++
     if (t.trigger_type !== HTTP) return
     counts.httpRoutes++
-    this.#routesTo.set(t.function_id, (this.#routesTo.get(t.function_id) ?? 0) + 1)
+    let routes = this.#routesTo.get(t.function_id)
+    if (!routes) this.#routesTo.set(t.function_id, (routes = new Set()))
+    routes.add(t.id)
     const route = compileRoute({ id: t.id, function_id: t.function_id, config: t.config })
     const shape = routeShape(route)
     let paths = this.#byShape.get(shape)
@@ -43,9 +45,9 @@ export class RegistryIndex {
     counts.triggers--
     if (t.trigger_type === HTTP) {
       counts.httpRoutes--
-      const n = (this.#routesTo.get(t.function_id) ?? 1) - 1
-      if (n > 0) this.#routesTo.set(t.function_id, n)
-      else this.#routesTo.delete(t.function_id)
+      const routes = this.#routesTo.get(t.function_id)
+      routes?.delete(t.id)
+      if (routes?.size === 0) this.#routesTo.delete(t.function_id)
       const route = compileRoute({ id: t.id, function_id: t.function_id, config: t.config })
       const shape = routeShape(route)
       const paths = this.#byShape.get(shape)
@@ -70,6 +72,11 @@ export class RegistryIndex {
   /** Does an http trigger route to this function? */
   routesTo(functionId: string): boolean {
     return this.#routesTo.has(functionId)
+  }
+
+  /** The ids of the http triggers that route to this function. */
+  routesOf(functionId: string): ReadonlySet<string> {
+    return this.#routesTo.get(functionId) ?? new Set()
   }
 
   counts(workerId: string): WorkerCounts {

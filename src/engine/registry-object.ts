@@ -2,14 +2,17 @@
 // Sessions send registrations here and refresh their views from it; no invocation and no warm
 // HTTP request comes here. It tells sessions what concerns them (notices), in order per session.
 // The default namespace's registry also keeps the namespace directory and, without
-// III_SIGNING_SECRET, the deployment's generated signing secret.
+// III_SIGNING_SECRET, the deployment's generated signing secret, and tells the namespaces its new
+// routes reach into (a default route always wins: registry-shadow.ts).
 
 import { asObject } from '../protocol/json'
 import { DurableObject } from 'cloudflare:workers'
 import { newRandomKey } from '../channel/keys'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
 import { cronStub, registryStub, sessionStub, statusStub } from '../stubs'
+import type { HttpRoute } from '../http/routes'
 import { orAfter } from '../timeout'
+import { viewCacheFor } from './cache'
 import type { CronJob } from './cron-object'
 import {
   EngineError,
@@ -27,8 +30,10 @@ import {
 } from './introspection'
 import { callSession } from './invoke'
 import { workerLimits } from './limits'
-import { type Change, type Effect, FUNCTIONS_AVAILABLE, type Notice, type Notices, RegistryCore, type RegistrySnapshot, WORKERS_AVAILABLE } from './registry'
+import { type Change, type DefaultRoutes, type Effect, FUNCTIONS_AVAILABLE, type Notice, type Notices, RegistryCore, type RegistrySnapshot, WORKERS_AVAILABLE } from './registry'
+import { namespacesReached } from './registry-shadow'
 import { REGISTRY_SCHEMA, SqliteRegistryStore } from './sqlite-store'
+import { recentlyDeparted } from './view'
 
 /** After a wake, sessions are asked whether their worker is still there this much later (a deploy resets them all). */
 const SWEEP_DELAY_MS = 30_000
@@ -58,14 +63,20 @@ export class RegistryObject extends DurableObject<Env> {
     ctx.storage.sql.exec(REGISTRY_SCHEMA)
     this.#store = new SqliteRegistryStore(ctx.storage.sql)
     const log = (message: string) => console.warn(`[registry ${this.#namespace}] ${message}`)
-    this.#core = new RegistryCore(this.#store, { limits: workerLimits((name) => (env as unknown as Record<string, unknown>)[name], log), log })
+    this.#core = new RegistryCore(this.#store, {
+      limits: workerLimits((name) => (env as unknown as Record<string, unknown>)[name], log),
+      log,
+      defaultVersion: Number(this.#store.meta('default_version') ?? 0),
+    })
     if (this.#core.workers.size > 0) void ctx.blockConcurrencyWhile(() => this.#scheduleSweep())
   }
 
   /** A session's registrations, in order; answers what its own worker must be told. */
   async apply(namespace: string, workerId: string, changes: Change[]): Promise<Notice | null> {
     this.#events++
-    const notices = this.#core.apply(workerId, changes, Date.now())
+    const defaults = await this.#defaultRoutes(namespace, changes)
+    const notices = this.#core.apply(workerId, changes, Date.now(), defaults)
+    this.#saveDefaultVersion()
     await this.#noteNamespace(namespace)
     const mine = notices.get(workerId) ?? null
     notices.delete(workerId)
@@ -143,6 +154,14 @@ export class RegistryObject extends DurableObject<Env> {
     return [...this.#core.namespaces].sort()
   }
 
+  /** Routes the default namespace now serves that reach into this namespace (called by the default namespace's registry). */
+  defaultRoutesAdded(namespace: string, routes: HttpRoute[], version: number): void {
+    this.#events++
+    const notices = this.#core.defaultRoutesAdded(namespace, routes, version)
+    this.#saveDefaultVersion()
+    this.#send(notices)
+  }
+
   /** Enters a namespace in the directory (called by that namespace's registry, once). */
   noteNamespace(name: string): void {
     this.#events++
@@ -217,6 +236,13 @@ export class RegistryObject extends DurableObject<Env> {
         case 'worker_event':
           this.#fire(WORKERS_AVAILABLE, () => ({ event: effect.event, worker_id: effect.worker_id }))
           break
+        case 'http_routes_added':
+          if (namespace !== DEFAULT_NAMESPACE) break
+          for (const [reached, routes] of namespacesReached(effect.routes, this.#core.namespaces)) {
+            const announce = registryStub(this.env, reached).defaultRoutesAdded(reached, routes, effect.version)
+            this.#background(`new routes not announced to namespace ${reached}`, announce)
+          }
+          break
       }
     }
   }
@@ -250,6 +276,27 @@ export class RegistryObject extends DurableObject<Env> {
     const last = Number(this.#store.meta('last_sweep') ?? 0)
     if (Date.now() - last < SWEEP_EVERY_MS || (await this.ctx.storage.getAlarm()) !== null) return
     await this.ctx.storage.setAlarm(Date.now() + SWEEP_DELAY_MS)
+  }
+
+  /**
+   * For a namespace's batch that registers an http trigger: the default namespace's routes, from
+   * a refresh of this isolate's view started now (one registry call). Without an answer the batch
+   * is checked against the cached view, or not at all: the front door still lets the default win.
+   */
+  async #defaultRoutes(namespace: string, changes: readonly Change[]): Promise<DefaultRoutes | null> {
+    if (namespace === DEFAULT_NAMESPACE || !changes.some((c) => c.type === 'registertrigger' && c.trigger_type === 'http')) return null
+    const cache = viewCacheFor(this.env, DEFAULT_NAMESPACE)
+    const view = await cache.fresher(Date.now()).catch((err) => {
+      console.warn(`[registry ${namespace}] the default namespace's routes could not be read; checking against the cached ones: ${err}`)
+      return cache.cached
+    })
+    return view && { namespace, routes: [...view.routes, ...recentlyDeparted(view, Date.now())], version: view.version }
+  }
+
+  /** Kept beside the versions the store keeps: snapshots carry it, so it must survive an eviction. */
+  #saveDefaultVersion(): void {
+    const version = String(this.#core.defaultVersion)
+    if (this.#core.defaultVersion > 0 && this.#store.meta('default_version') !== version) this.#store.setMeta('default_version', version)
   }
 
   /** A namespace's registry enters itself in the default registry's directory, once. */

@@ -8,14 +8,22 @@
 // announced to every session (a notice), so a session can tell a front door that its cached table
 // is older than the last route change. A function taken over by another worker is announced to
 // its old owner (`lost`), so the old owner stops accepting invocations for it.
+//
+// A default-namespace route always wins over a namespace's (registry-shadow.ts): a namespace's
+// registry refuses an http trigger that a route of the default namespace would serve, and the
+// default's registry says which routes it added (an effect), so the namespaces they reach into log
+// the routes now shadowed and announce a new route version. A namespace's snapshot says which
+// default version its routes were last checked against (`defaultVersion`), so a front door whose
+// default view is older looks at the default namespace again before serving the namespace.
 
-import { compileRoute, httpTriggerProblem } from '../http/routes'
+import { type HttpRoute, compileRoute, httpTriggerProblem } from '../http/routes'
 import { asObject } from '../protocol/json'
 import { parseCron } from './cron'
 import { isCustomStreamFunction } from '../data/custom-stream'
 import { DATA_TRIGGER_TYPES, type DataTrigger, dataTriggerProblem } from '../data/triggers'
 import { DEFAULT_LIMITS, type LimitKind, type WorkerLimits, limitExceeded } from './limits'
 import { RegistryIndex } from './registry-index'
+import { servedByDefault, shadowRefusal, shadowWarning, shadowedRoutes } from './registry-shadow'
 import type {
   EngineMessage,
   RegisterFunction,
@@ -104,6 +112,8 @@ export type Effect =
   | { type: 'cron_cancel'; id: string }
   | { type: 'functions_changed' }
   | { type: 'worker_event'; event: 'worker_connected' | 'worker_disconnected' | 'worker_metadata_updated'; worker_id: string }
+  /** HTTP routes now served that were not (registered, or their function served again), at `version`: in the default namespace they shadow namespaces' routes. */
+  | { type: 'http_routes_added'; routes: HttpRoute[]; version: number }
 
 /** Trigger types the engine itself serves: never offered to a worker, never parked. */
 export const FUNCTIONS_AVAILABLE = 'engine::functions-available'
@@ -141,6 +151,12 @@ export interface RegistrySnapshot {
   namespaces: string[]
   /** Triggers of the data modules' types (state, subscribe, stream…), which the caller's session fires. */
   triggers?: DataTrigger[]
+  /**
+   * A namespace's: the default registry's version its routes were last checked against (a
+   * registration, or default routes announced to it). A default view older than this may miss a
+   * default route that wins over one of this namespace's.
+   */
+  defaultVersion?: number
 }
 
 export type Kind = 'worker' | 'function' | 'trigger' | 'trigger_type' | 'departed' | 'namespace'
@@ -164,11 +180,23 @@ export interface RegistryStore {
   saveVersions(version: number, routeVersion: number): void
 }
 
+/** What a namespace's registry knows of the default namespace when it registers: an http trigger one of these routes would serve is refused. */
+export interface DefaultRoutes {
+  /** This registry's namespace: its routes are served under `/<namespace>/`. */
+  namespace: string
+  /** The default namespace's routes: live ones and those whose worker just left. */
+  routes: readonly HttpRoute[]
+  /** The default registry's version these routes are from. */
+  version: number
+}
+
 export interface RegistryOptions {
   /** Bounds per worker on triggers and trigger types (limits.ts). */
   limits?: WorkerLimits
-  /** Where a refusal by a bound is said (once per worker and bound). */
+  /** Where a refusal by a bound, or a route a default route shadows, is said. */
   log?: (message: string) => void
+  /** `defaultVersion` as last stored (the store keeps versions, the registry object this one). */
+  defaultVersion?: number
 }
 
 export class RegistryCore {
@@ -180,11 +208,17 @@ export class RegistryCore {
   readonly namespaces = new Set<string>()
   version: number
   routeVersion: number
+  /** See RegistrySnapshot.defaultVersion (0 in the default namespace). */
+  defaultVersion: number
   #notices: Notices = new Map()
   #effects: Effect[] = []
   #functionIdsChanged = false
   #routesChanged = false
   #changed = false
+  /** Http triggers of this batch whose route may now be served (see Effect `http_routes_added`). */
+  readonly #routesAdded = new Set<string>()
+  /** Set during an `apply` of a namespace's registry. */
+  #defaults: DefaultRoutes | null = null
   readonly #index = new RegistryIndex()
   readonly #limits: WorkerLimits
   readonly #log: (message: string) => void
@@ -212,15 +246,43 @@ export class RegistryCore {
     for (const n of saved.namespace) this.namespaces.add(n.id)
     this.version = saved.version
     this.routeVersion = saved.routeVersion
+    this.defaultVersion = options.defaultVersion ?? 0
   }
 
-  /** Applies a session's changes in order; returns what each session must be told. */
-  apply(workerId: string, changes: readonly Change[], now: number): Notices {
+  /**
+   * Applies a session's changes in order; returns what each session must be told. A namespace's
+   * registry passes the default namespace's routes when the changes register an http trigger.
+   */
+  apply(workerId: string, changes: readonly Change[], now: number, defaults: DefaultRoutes | null = null): Notices {
     if (!this.workers.has(workerId)) {
       this.#put('worker', { id: workerId, connectedAt: now })
       this.#effects.push({ type: 'worker_event', event: 'worker_connected', worker_id: workerId })
     }
-    for (const change of changes) this.#applyOne(workerId, change)
+    this.#defaults = defaults
+    try {
+      for (const change of changes) this.#applyOne(workerId, change)
+    } finally {
+      this.#defaults = null
+    }
+    return this.#finish()
+  }
+
+  /**
+   * Routes the default namespace now serves (its Effect `http_routes_added`, for this namespace):
+   * ours they overlap lose those requests from now on, since a default route always wins. Each is
+   * logged for the operator, and every session hears a new route version, so a front door whose
+   * cached default view is older than these routes is told its view is stale and looks again.
+   */
+  defaultRoutesAdded(namespace: string, routes: readonly HttpRoute[], version: number): Notices {
+    const ours = [...this.triggers.values()]
+      .filter((t) => t.trigger_type === HTTP)
+      .map((t) => compileRoute({ id: t.id, function_id: t.function_id, config: t.config }))
+    const shadowed = shadowedRoutes(namespace, routes, ours)
+    for (const s of shadowed) this.#log(shadowWarning(namespace, s))
+    if (shadowed.length > 0) {
+      this.defaultVersion = Math.max(this.defaultVersion, version)
+      this.#routesChanged = this.#changed = true
+    }
     return this.#finish()
   }
 
@@ -279,6 +341,7 @@ export class RegistryCore {
         })),
       departed: [...this.departed.values()],
       namespaces: [...this.namespaces].sort(),
+      ...(this.defaultVersion > 0 ? { defaultVersion: this.defaultVersion } : {}),
       triggers: [...this.triggers.values()]
         .filter((t) => DATA_TRIGGER_TYPES.has(t.trigger_type))
         .map(({ id, trigger_type, function_id, config, metadata }) => ({ id, trigger_type, function_id, config, ...(metadata !== undefined ? { metadata } : {}) })),
@@ -305,7 +368,10 @@ export class RegistryCore {
         const previous = this.functions.get(change.id)
         // A second registration of an id moves it to the new worker (as in the iii engine).
         if (previous && previous.workerId !== workerId) this.#tell(previous.workerId).lost.push(change.id)
-        if (this.#index.routesTo(change.id) && previous?.workerId !== workerId) this.#routesChanged = true
+        if (this.#index.routesTo(change.id) && previous?.workerId !== workerId) {
+          this.#routesChanged = true
+          for (const id of this.#index.routesOf(change.id)) this.#routesAdded.add(id)
+        }
         if (!previous) this.#functionIdsChanged = true
         return this.#put('function', { ...fields, workerId } satisfies FunctionEntry)
       }
@@ -377,9 +443,11 @@ export class RegistryCore {
       return void refuse(message, code)
     }
     if (entry.trigger_type === HTTP) {
-      const problem = httpTriggerProblem(entry.config) ?? this.#index.conflict(entry.id, entry.config)
+      const problem = httpTriggerProblem(entry.config) ?? this.#index.conflict(entry.id, entry.config) ?? this.#servedByDefault(entry.config)
       if (problem) return void refuse(problem)
       this.#routesChanged = true
+      this.#routesAdded.add(entry.id)
+      if (this.#defaults) this.defaultVersion = Math.max(this.defaultVersion, this.#defaults.version)
     }
     if (entry.trigger_type === CRON) {
       const parsed = parseCron(asObject(entry.config).expression)
@@ -396,6 +464,13 @@ export class RegistryCore {
     this.#put('trigger', entry)
     if (entry.trigger_type === CRON) this.#effects.push({ type: 'cron_schedule', trigger: entry })
     this.#offer(entry)
+  }
+
+  /** Why a namespace may not take this route (a default route serves its path already), or null. */
+  #servedByDefault(config: unknown): string | null {
+    if (!this.#defaults) return null
+    const by = servedByDefault(this.#defaults.routes, this.#defaults.namespace, config)
+    return by && shadowRefusal(this.#defaults.namespace, config, by)
   }
 
   /** The bound a worker's new trigger would pass (a trigger it registers again under its id is not new), or null. */
@@ -498,6 +573,13 @@ export class RegistryCore {
       this.store.saveVersions(this.version, this.routeVersion)
     }
     if (this.#functionIdsChanged) this.#effects.push({ type: 'functions_changed' })
+    const added: HttpRoute[] = []
+    for (const id of this.#routesAdded) {
+      const t = this.triggers.get(id)
+      if (t?.trigger_type === HTTP && this.functions.has(t.function_id)) added.push(compileRoute({ id: t.id, function_id: t.function_id, config: t.config }))
+    }
+    this.#routesAdded.clear()
+    if (added.length > 0) this.#effects.push({ type: 'http_routes_added', routes: added, version: this.version })
     const notices = this.#notices
     this.#notices = new Map()
     this.#changed = this.#routesChanged = this.#functionIdsChanged = false

@@ -4,7 +4,7 @@
 
 import { type HttpRoute, compileRoute } from '../http/routes'
 import type { DataTrigger } from '../data/triggers'
-import type { RegistrySnapshot } from './registry'
+import { DEPARTED_ROUTE_MS, type RegistrySnapshot } from './registry'
 import type { FunctionTarget } from './session'
 
 export interface RegistryView {
@@ -19,6 +19,8 @@ export interface RegistryView {
   namespaces: Set<string>
   /** The data modules' triggers (state, subscribe, stream…): the session making a change fires them. */
   dataTriggers: DataTrigger[]
+  /** A namespace's: a default view older than this is looked at again before it serves (RegistrySnapshot.defaultVersion). */
+  defaultVersion: number
 }
 
 export function viewOf(snapshot: RegistrySnapshot): RegistryView {
@@ -32,8 +34,13 @@ export function viewOf(snapshot: RegistrySnapshot): RegistryView {
     departed: snapshot.departed.map((d) => ({ route: compileRoute({ id: d.id, function_id: d.function_id, config: d.config }), leftAt: d.leftAt })),
     namespaces: new Set(snapshot.namespaces),
     dataTriggers: snapshot.triggers ?? [],
+    defaultVersion: snapshot.defaultVersion ?? 0,
   }
 }
+
+/** Routes of `view` whose worker left less than DEPARTED_ROUTE_MS before `now` (answered 503, not 404). */
+export const recentlyDeparted = (view: RegistryView, now: number): HttpRoute[] =>
+  view.departed.filter((d) => d.leftAt + DEPARTED_ROUTE_MS > now).map((d) => d.route)
 
 /** Fetches a snapshot, or null when `knownVersion` is still current. */
 export type SnapshotSource = (knownVersion: number | null) => Promise<RegistrySnapshot | null>

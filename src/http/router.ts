@@ -1,10 +1,13 @@
 // Which function serves an HTTP request, from the registry views cached in this isolate: no call to
 // a registry on a warm request. The default namespace serves `/<api_path>`; a namespace `ns`
-// serves `/ns/<api_path>` (its name must be in the default registry's directory), and wins when
-// both match. A miss refreshes the views before anyone answers 404.
+// serves `/ns/<api_path>` (its name must be in the default registry's directory). A default route
+// always wins: a namespace gets a request only when no default route, live or just departed,
+// matches its path, so no namespace can take requests addressed to a default route (its headers,
+// its cookies); a namespace view newer than our default view (`defaultVersion`) makes us look at
+// the default namespace again first. A miss refreshes the views before anyone answers 404.
 
-import { DEPARTED_ROUTE_MS } from '../engine/registry'
 import type { RegistryView, ViewCache } from '../engine/view'
+import { recentlyDeparted } from '../engine/view'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
 import { type RouteMatch, matchRoute } from './routes'
 
@@ -23,7 +26,15 @@ export interface ResolveOptions {
   now: () => number
 }
 
-/** Resolves `method path` against the cached views of the default namespace and of its first segment. */
+const DEPARTED: Resolution = { kind: 'departed', retryAfterS: RETRY_AFTER_S }
+
+/**
+ * Resolves `method path` against the cached views of the default namespace and of its first
+ * segment, in this order: a live default route, a default route whose worker just left (503: it is
+ * likely back soon, and its requests are not the namespace's meanwhile), a live route of the
+ * namespace, a namespace route whose worker just left. Anything but a live route is looked up
+ * again in fresh views first.
+ */
 export async function resolveHttp(views: (namespace: string) => ViewCache, method: string, pathname: string, options: ResolveOptions): Promise<Resolution> {
   const arrival = options.now()
   const segments = pathname.split('/').filter((s) => s !== '')
@@ -37,28 +48,29 @@ export async function resolveHttp(views: (namespace: string) => ViewCache, metho
     const scoped = namespace ? await load(views(namespace), fresh) : null
     return { defaults, namespace, scoped }
   }
-  const liveMatch = ({ defaults, namespace, scoped }: Awaited<ReturnType<typeof lookIn>>): Resolution | null => {
-    const inScope = scoped && matchRoute(scoped.routes, method, rest)
-    if (inScope) return { kind: 'route', namespace: namespace!, view: scoped, match: inScope as RouteMatch & { worker: string } }
+  const departed = (view: RegistryView | null, path: string) => view !== null && matchRoute(recentlyDeparted(view, options.now()), method, path) !== null
+  const decide = ({ defaults, namespace, scoped }: Awaited<ReturnType<typeof lookIn>>): Resolution | null => {
     const inDefault = matchRoute(defaults.routes, method, pathname)
     if (inDefault) return { kind: 'route', namespace: DEFAULT_NAMESPACE, view: defaults, match: inDefault as RouteMatch & { worker: string } }
+    if (departed(defaults, pathname)) return DEPARTED
+    const inScope = scoped && matchRoute(scoped.routes, method, rest)
+    if (inScope) return { kind: 'route', namespace: namespace!, view: scoped, match: inScope as RouteMatch & { worker: string } }
     return null
   }
 
-  let views_ = await lookIn(options.fresh ?? false)
-  let found = liveMatch(views_)
-  if (!found && !options.fresh) {
-    views_ = await lookIn(true)
-    found = liveMatch(views_)
+  let seen = await lookIn(options.fresh ?? false)
+  let found = decide(seen)
+  // A cached departure may be over (its worker registered again) and a miss may be a new route.
+  if (found?.kind !== 'route' && !options.fresh) {
+    seen = await lookIn(true)
+    found = decide(seen)
+  }
+  // The namespace's registry checked its routes against a newer default view than ours (a route
+  // there may win now): a refresh started after we read that, so it holds that version or later.
+  if (found?.kind === 'route' && found.namespace !== DEFAULT_NAMESPACE && found.view.defaultVersion > seen.defaults.version) {
+    seen = { ...seen, defaults: await views(DEFAULT_NAMESPACE).fresher(options.now()) }
+    found = decide(seen)
   }
   if (found) return found
-  const now = options.now()
-  const departed = (view: RegistryView | null, path: string) =>
-    view && matchRoute(
-      view.departed.filter((d) => d.leftAt + DEPARTED_ROUTE_MS > now).map((d) => d.route),
-      method,
-      path,
-    )
-  if (departed(views_.scoped, rest) ?? departed(views_.defaults, pathname)) return { kind: 'departed', retryAfterS: RETRY_AFTER_S }
-  return { kind: 'none' }
+  return departed(seen.scoped, rest) ? DEPARTED : { kind: 'none' }
 }

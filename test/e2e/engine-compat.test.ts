@@ -1,8 +1,8 @@
 // Where the SDK looks at the engine (issue 12), with the real iii-sdk against `wrangler dev`: trigger
 // lifecycle, the engine's own trigger types, introspection and log builtins, route conflicts, HTTP
 // middleware and cron. Behaviour as the iii engine v0.22.1 (docs/engine-compat.md).
-import { describe, expect, it, vi } from 'vitest'
-import { type Iii, sdkSuite } from './support/sdk'
+import { describe, expect, it } from 'vitest'
+import { type Iii, refusals, sdkSuite } from './support/sdk'
 import { sleep, until } from './support/wait'
 
 const suite = sdkSuite()
@@ -17,15 +17,6 @@ async function triggerIdOf(w: Iii, functionId: string): Promise<string> {
     })
     return registered_triggers[0]?.id
   })
-}
-
-/** What the SDK logs when the engine refuses a trigger (it has no other way to surface it). */
-function refusals() {
-  const spy = vi.spyOn(console, 'error').mockImplementation(() => {})
-  return {
-    messages: () => spy.mock.calls.map((args) => args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')),
-    restore: () => spy.mockRestore(),
-  }
 }
 
 describe('trigger lifecycle', () => {

@@ -1,11 +1,12 @@
 // The registry's rules (control plane), in Node: registrations, ownership moving, triggers handed
-// to providers, departures, versions and what each session is told.
+// to providers, departures, versions, what each session is told, and a default route winning.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { listFunctions, listTriggers, listTriggerTypes, listWorkers } from '../../src/engine/introspection'
 import { DEFAULT_LIMITS } from '../../src/engine/limits'
 import { DEPARTED_ROUTE_MS, RegistryCore } from '../../src/engine/registry'
-import { httpRouteConflict } from '../../src/http/routes'
+import { namespacesReached, servedByDefault, shadowedRoutes } from '../../src/engine/registry-shadow'
+import { type HttpRoute, compileRoute, httpRouteConflict, matchRoute } from '../../src/http/routes'
 import { MemoryRegistryStore } from './fakes'
 
 const fn = (id: string) => ({ type: 'registerfunction' as const, id })
@@ -280,6 +281,143 @@ describe('bounds per worker', () => {
         })
       }),
       { numRuns: 300 },
+    )
+  })
+})
+
+describe('a default-namespace route always wins over a namespace\'s', () => {
+  const served = (id: string, api_path: string, http_method = 'GET') => compileRoute({ id, function_id: `default::${id}`, config: { api_path, http_method } })
+  const defaults = (...routes: HttpRoute[]) => ({ namespace: 'adm', routes, version: 7 })
+  const refusal = (notices: Map<string, { messages: unknown[] }>) => (notices.get('w1')?.messages ?? []).find((m) => (m as { type: string }).type === 'triggerregistrationresult') as
+    | { id: string; error: { code: string; message: string } }
+    | undefined
+
+  it('refuses a namespace route the default namespace already serves, saying what to do, through the refusal the SDK shows', () => {
+    const reg = new RegistryCore(new MemoryRegistryStore())
+    const notices = reg.apply('w1', [fn('adm::users'), http('t', 'adm::users', 'users')], 1, defaults(served('d', 'adm/users')))
+    expect(refusal(notices)).toEqual({
+      type: 'triggerregistrationresult',
+      id: 't',
+      trigger_type: 'http',
+      function_id: 'adm::users',
+      error: {
+        code: 'trigger_registration_failed',
+        message:
+          "Route 'GET users' in namespace 'adm' would be served at '/adm/users', which the default namespace's route 'GET /adm/users' already serves " +
+          '(a default-namespace route always wins): choose another api_path, or another namespace',
+      },
+    })
+    expect(reg.triggers.size).toBe(0)
+  })
+
+  it('matches as a request would: a default :param covers it, HEAD falls back to GET, another method or a partial overlap does not', () => {
+    const cases: [string, string, HttpRoute, boolean][] = [
+      ['users', 'GET', served('p', ':tenant/users'), true],
+      ['users/:id', 'GET', served('p', 'adm/users/:user'), true],
+      ['users/:id', 'GET', served('p', 'adm/:what/:which'), true],
+      ['users', 'HEAD', served('d', 'adm/users'), true],
+      ['users', 'GET', served('d', 'adm/users', 'HEAD'), false],
+      ['users', 'POST', served('d', 'adm/users'), false],
+      // Only /adm/users/me is the default's: the namespace keeps the rest (and loses that one at request time).
+      ['users/:id', 'GET', served('d', 'adm/users/me'), false],
+      ['users', 'GET', served('d', 'other/users'), false],
+      ['users', 'GET', served('d', 'users'), false],
+    ]
+    for (const [path, method, route, refused] of cases) {
+      const reg = new RegistryCore(new MemoryRegistryStore())
+      const notices = reg.apply('w1', [fn('f'), http('t', 'f', path, method)], 1, defaults(route))
+      expect({ path, method, route: `${route.method} ${route.apiPath}`, refused: refusal(notices) !== undefined }).toEqual({ path, method, route: `${route.method} ${route.apiPath}`, refused })
+    }
+  })
+
+  it('checks nothing without the default namespace\'s routes (the default namespace itself)', () => {
+    const reg = new RegistryCore(new MemoryRegistryStore())
+    expect(refusal(reg.apply('w1', [fn('f'), http('t', 'f', 'adm/users')], 1))).toBeUndefined()
+    expect(reg.snapshot(1).defaultVersion).toBeUndefined()
+  })
+
+  it('says in its snapshot which default version its routes were checked against, so older default views are looked at again', () => {
+    const reg = new RegistryCore(new MemoryRegistryStore(), { defaultVersion: 3 })
+    expect(reg.snapshot(1).defaultVersion).toBe(3)
+    reg.apply('w1', [fn('f'), http('t', 'f', 'users')], 1, defaults(served('d', 'adm/other')))
+    expect(reg.snapshot(1).defaultVersion).toBe(7)
+    // A refused route changes nothing.
+    reg.apply('w1', [http('u', 'f', 'other')], 2, { namespace: 'adm', routes: [served('d', 'adm/other')], version: 9 })
+    expect(reg.defaultVersion).toBe(7)
+  })
+
+  it('announces the routes it now serves, with their function served, once per batch', () => {
+    const reg = new RegistryCore(new MemoryRegistryStore())
+    reg.apply('w1', [http('t1', 'later', 'adm/users'), fn('f'), http('t2', 'f', 'adm/x'), http('t3', 'f', 'adm/gone'), { type: 'unregistertrigger', id: 't3' }], 1)
+    expect(reg.takeEffects().filter((e) => e.type === 'http_routes_added')).toEqual([
+      { type: 'http_routes_added', routes: [expect.objectContaining({ triggerId: 't2', apiPath: '/adm/x' })], version: reg.version },
+    ])
+    // The parked trigger's route is served once its function is.
+    reg.apply('w2', [fn('later')], 2)
+    expect(reg.takeEffects().filter((e) => e.type === 'http_routes_added')).toEqual([
+      { type: 'http_routes_added', routes: [expect.objectContaining({ triggerId: 't1', apiPath: '/adm/users' })], version: reg.version },
+    ])
+    reg.apply('w2', [fn('unrouted')], 3)
+    expect(reg.takeEffects().filter((e) => e.type === 'http_routes_added')).toEqual([])
+  })
+
+  it('sends a route to the namespace its first segment names, or to every namespace for a :param', () => {
+    const routes = [served('a', 'adm/users'), served('b', ':tenant/users'), served('c', 'nobody/users'), served('d', 'users')]
+    const reached = namespacesReached(routes, ['adm', 'team-a'])
+    expect(Object.fromEntries([...reached].map(([ns, rs]) => [ns, rs.map((r) => r.triggerId)]))).toEqual({ adm: ['a', 'b'], 'team-a': ['b'] })
+  })
+
+  it('logs the namespace routes a later default route shadows and moves the route version, so every session tells front doors to look again', () => {
+    const logs: string[] = []
+    const reg = new RegistryCore(new MemoryRegistryStore(), { log: (m) => logs.push(m) })
+    reg.apply('w1', [fn('adm::users'), http('t', 'adm::users', 'users'), http('u', 'adm::users', 'users/:id'), http('o', 'adm::users', 'other')], 1)
+    reg.apply('w2', [{ type: 'connect', at: 2 }], 2)
+    const before = reg.routeVersion
+    const notices = reg.defaultRoutesAdded('adm', [served('d', 'adm/users'), served('me', ':tenant/users/me')], 12)
+    expect(reg.routeVersion).toBeGreaterThan(before)
+    expect(notices.get('w1')?.routeVersion).toBe(reg.routeVersion)
+    expect(notices.get('w2')?.routeVersion).toBe(reg.routeVersion)
+    expect(logs).toEqual([
+      "route 'GET /users' (trigger t) is shadowed by the default namespace's route 'GET /adm/users': from now on GET /adm/users is served by the default namespace's function default::d " +
+        '(a default-namespace route always wins); give this route another api_path, or move it to another namespace',
+      "route 'GET /users/:id' (trigger u) is shadowed by the default namespace's route 'GET /:tenant/users/me': from now on GET /adm/users/me (of GET /adm/users/:id) is served by the default namespace's function default::me " +
+        '(a default-namespace route always wins); give this route another api_path, or move it to another namespace',
+    ])
+    // Routes that overlap none of ours change nothing.
+    const version = reg.version
+    expect(reg.defaultRoutesAdded('adm', [served('x', 'adm/nothing'), served('y', 'adm/users', 'POST')], 13).size).toBe(0)
+    expect(reg.version).toBe(version)
+    expect(reg.snapshot(3).defaultVersion).toBe(12)
+  })
+})
+
+describe('which namespace routes a default route shadows', () => {
+  const words = ['adm', 'users', 'me', ':a', ':b']
+  const methods = ['GET', 'HEAD', 'POST']
+  const routeOf = (id: string, segments: string[], method: string) => compileRoute({ id, function_id: id, config: { api_path: segments.join('/') || '/', http_method: method } })
+  /** Every request path of up to 3 segments over the literals, and one literal neither route names. */
+  const requests = (() => {
+    const out: string[][] = [[]]
+    for (let n = 0; n < 3; n++) for (const p of out.filter((p) => p.length === n)) for (const w of ['adm', 'users', 'me', 'zz']) out.push([...p, w])
+    return out
+  })()
+
+  it('says "shadowed" exactly when some request would go to both, "whole" exactly when every request of ours would (property)', () => {
+    const route = fc.record({ segments: fc.array(fc.constantFrom(...words), { maxLength: 3 }), method: fc.constantFrom(...methods) })
+    fc.assert(
+      fc.property(route, route, (ns, dflt) => {
+        const ours = routeOf('ours', ns.segments, ns.method)
+        const by = routeOf('by', dflt.segments, dflt.method)
+        const both = (m: string, p: string[]) => matchRoute([by], m, `/${['adm', ...p].join('/')}`) !== null && matchRoute([ours], m, `/${p.join('/')}`) !== null
+        const ourRequests = methods.flatMap((m) => requests.filter((p) => matchRoute([ours], m, `/${p.join('/')}`)).map((p) => [m, p] as const))
+        const shadowed = shadowedRoutes('adm', [by], [ours])
+        expect(shadowed.length > 0).toBe(ourRequests.some(([m, p]) => both(m, p)))
+        // "whole" (no `only`) is what a registration is refused for.
+        const whole = shadowed.length > 0 && shadowed[0]!.only === undefined
+        expect(whole).toBe(servedByDefault([by], 'adm', { api_path: ns.segments.join('/') || '/', http_method: ns.method }) !== null)
+        expect(whole).toBe(ourRequests.length > 0 && ourRequests.every(([m, p]) => both(m, p)))
+      }),
+      { numRuns: 500 },
     )
   })
 })

@@ -1,5 +1,6 @@
 // Registry views as caches hold them, and HTTP routing from them: no registry call on a warm
-// request, a miss refreshes before 404, namespaces under /<name>/, 503 for a route whose worker left.
+// request, a miss refreshes before 404, namespaces under /<name>/ where a default route always
+// wins, 503 for a route whose worker left.
 import { describe, expect, it } from 'vitest'
 import { DEPARTED_ROUTE_MS, type RegistrySnapshot } from '../../src/engine/registry'
 import { type SnapshotSource, ViewCache } from '../../src/engine/view'
@@ -117,6 +118,7 @@ describe('resolveHttp', () => {
       resolve: (method: string, path: string, fresh = false) => resolveHttp(views, method, path, { fresh, now: () => now }),
       calls: () => [...regs.values()].reduce((n, r) => n + r.calls.length, 0),
       regs,
+      views,
       tick: (ms: number) => void (now += ms),
     }
   }
@@ -138,8 +140,8 @@ describe('resolveHttp', () => {
     expect(await w.resolve('GET', '/nothing')).toEqual({ kind: 'none' })
   })
 
-  it('serves a namespace\'s routes under /<namespace>/, preferred over the default namespace\'s', async () => {
-    const w = world(() => snapshot(1, { namespaces: ['team-a'], routes: [route('d', 'default::x', 'team-a/x'), route('d2', 'default::y', 'y')] }), {
+  it('serves a namespace\'s routes under /<namespace>/ when no default route matches', async () => {
+    const w = world(() => snapshot(1, { namespaces: ['team-a'], routes: [route('d2', 'default::y', 'y')] }), {
       'team-a': () => snapshot(4, { routes: [route('s', 'scoped::x', 'x', 'w9')] }),
     })
     expect(await w.resolve('GET', '/team-a/x')).toMatchObject({ kind: 'route', namespace: 'team-a', match: { function_id: 'scoped::x', worker: 'w9', api_path: '/x' } })
@@ -147,6 +149,65 @@ describe('resolveHttp', () => {
     // A first segment that is no namespace costs no call to a registry of that name.
     await w.resolve('GET', '/random/x')
     expect([...w.regs.keys()].sort()).toEqual(['', 'team-a'])
+  })
+
+  describe('a default route always wins over a namespace\'s', () => {
+    const adm = () => snapshot(4, { routes: [route('s', 'adm::users', 'users', 'w9'), route('s2', 'adm::other', 'other', 'w9', 'HEAD')] })
+
+    it('whatever the namespace registered for the same path: literal, :param or HEAD falling back to GET', async () => {
+      const w = world(() => snapshot(1, { namespaces: ['adm'], routes: [route('d', 'default::users', 'adm/users'), route('p', 'default::tenant', ':tenant/other')] }), { adm })
+      expect(await w.resolve('GET', '/adm/users')).toMatchObject({ kind: 'route', namespace: '', match: { function_id: 'default::users', api_path: '/adm/users' } })
+      // `/:tenant/other` matches `/adm/other` as well: the namespace's HEAD route gets nothing.
+      expect(await w.resolve('HEAD', '/adm/other')).toMatchObject({ kind: 'route', namespace: '', match: { function_id: 'default::tenant', path_params: { tenant: 'adm' } } })
+      // A method the default does not serve there is the namespace's.
+      expect(await w.resolve('POST', '/adm/users')).toEqual({ kind: 'none' })
+    })
+
+    it('from the moment a front door sees the default route, even when the namespace\'s came first', async () => {
+      let defaults = snapshot(1, { namespaces: ['adm'] })
+      const w = world(() => defaults, { adm })
+      expect(await w.resolve('GET', '/adm/users')).toMatchObject({ namespace: 'adm', match: { function_id: 'adm::users' } })
+      defaults = snapshot(2, { namespaces: ['adm'], routes: [route('d', 'default::users', 'adm/users')] })
+      // The cached default view is older than the route: the namespace's session says "stale", and the retry looks again.
+      expect(await w.resolve('GET', '/adm/users', true)).toMatchObject({ namespace: '', match: { function_id: 'default::users' } })
+      expect(await w.resolve('GET', '/adm/users')).toMatchObject({ namespace: '', match: { function_id: 'default::users' } })
+    })
+
+    it('looks at the default namespace again when the namespace\'s view says its routes were checked against a newer one', async () => {
+      let defaults = snapshot(1, { namespaces: ['adm'] })
+      let scoped = adm()
+      const w = world(() => defaults, { adm: () => scoped })
+      expect(await w.resolve('GET', '/adm/users')).toMatchObject({ namespace: 'adm' })
+      const warm = w.calls()
+      await w.resolve('GET', '/adm/users')
+      expect(w.calls()).toBe(warm)
+      // The default registered adm/users (version 2) and told the namespace; this isolate refreshed
+      // only the namespace's view (a session of the namespace did), so its default view is older.
+      defaults = snapshot(2, { namespaces: ['adm'], routes: [route('d', 'default::users', 'adm/users')] })
+      scoped = { ...adm(), version: 5, routeVersion: 5, defaultVersion: 2 }
+      await w.views('adm').fresher(0)
+      expect(await w.resolve('GET', '/adm/users')).toMatchObject({ namespace: '', match: { function_id: 'default::users' } })
+      const after = w.calls()
+      await w.resolve('GET', '/adm/users')
+      expect(w.calls()).toBe(after)
+    })
+
+    it('also while the default route\'s worker just left (503), and hands the path over only after that', async () => {
+      const departed = [{ id: 'GET /adm/users', config: { api_path: 'adm/users' }, function_id: 'default::users', leftAt: 1000 }]
+      const w = world(() => snapshot(2, { namespaces: ['adm'], departed }), { adm })
+      expect(await w.resolve('GET', '/adm/users')).toMatchObject({ kind: 'departed' })
+      w.tick(DEPARTED_ROUTE_MS)
+      expect(await w.resolve('GET', '/adm/users')).toMatchObject({ kind: 'route', namespace: 'adm', match: { function_id: 'adm::users' } })
+    })
+
+    it('answers departed for a namespace route whose worker left only when no default route matches', async () => {
+      const departed = [{ id: 'GET /users', config: { api_path: 'users' }, function_id: 'adm::users', leftAt: 1000 }]
+      const w = world(() => snapshot(1, { namespaces: ['adm'], routes: [route('d', 'default::users', 'adm/users')] }), { adm: () => snapshot(3, { departed }) })
+      expect(await w.resolve('GET', '/adm/users')).toMatchObject({ kind: 'route', namespace: '', match: { function_id: 'default::users' } })
+      expect(await w.resolve('HEAD', '/adm/users')).toMatchObject({ namespace: '' })
+      const v = world(() => snapshot(1, { namespaces: ['adm'] }), { adm: () => snapshot(3, { departed }) })
+      expect(await v.resolve('GET', '/adm/users')).toMatchObject({ kind: 'departed' })
+    })
   })
 
   it('ignores routes whose function nobody serves', async () => {

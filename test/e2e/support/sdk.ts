@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import { registerWorker } from 'iii-sdk'
 import type { ChannelReader } from 'iii-sdk/channel'
-import { afterAll, afterEach, beforeAll } from 'vitest'
+import { afterAll, afterEach, beforeAll, vi } from 'vitest'
 import { type StartOptions, type WranglerDev, startWrangler } from './wrangler'
 
 export type Iii = ReturnType<typeof registerWorker>
@@ -25,6 +25,15 @@ export async function digestChannel(reader: ChannelReader): Promise<Digest> {
     bytes += (chunk as Buffer).length
   }
   return { sha256: hash.digest('hex'), bytes, texts }
+}
+
+/** What the SDK logs when the engine refuses a trigger (it has no other way to surface it); `restore` when done. */
+export function refusals() {
+  const spy = vi.spyOn(console, 'error').mockImplementation(() => {})
+  return {
+    messages: () => spy.mock.calls.map((args) => args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')),
+    restore: () => spy.mockRestore(),
+  }
 }
 
 /**
