@@ -67,7 +67,6 @@ export async function serveHttpTrigger(env: Env, request: Request): Promise<Resp
   let resolution: Resolution = await resolve(false)
   if (resolution.kind === 'none') return null
   if (resolution.kind === 'departed') return departedResponse(resolution.retryAfterS)
-  const namespace = resolution.namespace
   const [key, { body, upload }] = await Promise.all([signingKey(env), takeBody(request)])
   const declared = request.headers.get('content-length')
   const bodyLength = declared !== null && /^\d+$/.test(declared) ? Number(declared) : null
@@ -82,21 +81,28 @@ export async function serveHttpTrigger(env: Env, request: Request): Promise<Resp
     trigger: { type: 'http', path: match.api_path, method: request.method },
   })
 
-  // The trigger's condition and middleware, if it has any: a Response ends the request before the function.
-  const match0 = resolution.match
-  if (match0.condition || match0.middleware.length > 0) {
-    const conditionInput = dataFor(match0)
-    const seen = { method: request.method, headers: conditionInput.headers, query_params: conditionInput.query_params, path_params: match0.path_params }
-    const gate = await runGates(match0, seen, conditionInput, (call) => invokeFunction(env, namespace, call))
-    if (gate) return gate
+  /** The trigger's condition and middleware, if it has any: a Response ends the request before the function. */
+  const gates = (namespace: string, match: RouteMatch) => {
+    if (!match.condition && match.middleware.length === 0) return null
+    const conditionInput = dataFor(match)
+    const seen = { method: request.method, headers: conditionInput.headers, query_params: conditionInput.query_params, path_params: match.path_params }
+    return runGates(match, seen, conditionInput, (call) => invokeFunction(env, namespace, call))
   }
 
   const timeoutMs = httpTimeoutMs(env)
+  let gated: string | null = null
   // Calls the serving session; a stale view (the session says so) is refreshed and tried once more.
   for (let attempt = 0; ; attempt++) {
     if (resolution.kind === 'none') return notFound(request)
     if (resolution.kind === 'departed') return departedResponse(resolution.retryAfterS)
-    const { match, view } = resolution
+    const { match, view, namespace } = resolution
+    // A retry may land on another route (its namespace's, or the default's that now wins): its own gates run.
+    const route = `${namespace}\n${match.trigger_id}`
+    if (gated !== route) {
+      gated = route
+      const gate = await gates(namespace, match)
+      if (gate) return gate
+    }
     const stub = sessionStub(env, match.worker)
     let answer: HttpAnswer
     if (!stub) answer = { status: 'gone' }
