@@ -32,7 +32,7 @@ describe('RPC surfaces', () => {
 
   it('registry and status: their control-plane and status calls only', async () => {
     const registry = env.REGISTRY.get(env.REGISTRY.idFromName('registry:surface-check'))
-    expect(await runInDurableObject(registry, publicMethods)).toEqual(['alarm', 'apply', 'counters', 'leave', 'namespaces', 'noteNamespace', 'query', 'signingSecret', 'snapshot', 'status'])
+    expect(await runInDurableObject(registry, publicMethods)).toEqual(['alarm', 'apply', 'counters', 'defaultRoutesAdded', 'leave', 'namespaces', 'noteNamespace', 'query', 'signingSecret', 'snapshot', 'status'])
     const status = env.STATUS.get(env.STATUS.idFromName('status:surface-check'))
     expect(await runInDurableObject(status, publicMethods)).toEqual(['channels', 'countChannel', 'counters', 'log', 'logs', 'report'])
   })
