@@ -21,7 +21,7 @@ import { checkTarget, fmt, median, table, writeOutputs } from './lib/report.mjs'
 import { httpDownload, invokeLatency, invokeRate, sdkWorkers } from './lib/sdk.mjs'
 import { dataWorker, stateRoundTrips, streamFanout } from './lib/data.mjs'
 import { floodRun } from './lib/flood.mjs'
-import { CONCURRENCY as H_CONCURRENCY, UPLOAD_BYTES, httpCosts, httpLatency, httpRate, httpTargets, httpWorker } from './lib/http.mjs'
+import { CONCURRENCY as H_CONCURRENCY, UPLOAD_BYTES, bareHopClient, httpCosts, httpLatency, httpRate, httpTargets, httpWorker } from './lib/http.mjs'
 import { BASELINE_COMMIT, baselineSource, busiestShare, createChannelCost, reconnectStorm, registryCalls } from './lib/scale.mjs'
 
 const MiB = c.MiB
@@ -279,6 +279,7 @@ async function dataRows() {
  */
 async function httpRows() {
   const bare = await startWrangler({ config: 'bench/bare-do/wrangler.toml', label: 'bare DO' })
+  const hopClient = await bareHopClient(bare)
   try {
     for (const part of ['latency', 'rate']) {
       const ours = await startWrangler({ label: `ours (http ${part})`, cwd: sourceSnapshot() })
@@ -286,9 +287,9 @@ async function httpRows() {
       try {
         worker = await httpWorker(ours)
         const T = httpTargets(ours, bare)
-        const targets = { info: T.info, json: T.json, stream: T.stream, bare: T.bare }
+        const targets = { info: T.info, json: T.json, stream: T.stream, bare: T.bare, ...(part === 'latency' ? { hop: T.hop, hopSocket: T.hopSocket } : {}) }
         if (part === 'latency') {
-          log(`H0–H2: ${CFG.hLat} sequential requests each (after ${CFG.hWarm}), GET /api/info, JSON trigger, http() trigger and the bare Worker in turns`)
+          log(`H0–H2: ${CFG.hLat} sequential requests each (after ${CFG.hWarm}), GET /api/info, JSON trigger, http() trigger, the bare Worker and its two hops in turns`)
           const l = await step('H:lat', () => httpLatency(targets, CFG.hLat, CFG.hWarm))
           if (l) log(`  ${Object.entries(l).map(([k, v]) => `${k} p50 ${fmt(v.p50, 2)} p99 ${fmt(v.p99, 2)} ms`).join(', ')}`)
         } else {
@@ -305,6 +306,7 @@ async function httpRows() {
       }
     }
   } finally {
+    hopClient.stop()
     await bare.stop()
   }
 
@@ -377,14 +379,17 @@ function httpRowList(h, runs) {
   const lat = (k) => (L?.[k] ? `${fmt(L[k].p50, 2)} (${fmt(L[k].p99, 2)}) ms` : '–')
   const vsGet = (k) => (L?.[k] && L.info ? { p50: L[k].p50 / L.info.p50, p99: L[k].p99 / L.info.p99 } : { p50: NaN, p99: NaN })
   const perS = (x) => `${fmt(x, 0)}/s`
-  const latRow = (id, key, what, limit) => {
+  // The platform's floor for the same path (bench/bare-do, BareHop), against the bare Worker's own GET.
+  const floor = (k) => (L?.[k] && L.bare ? { p50: L[k].p50 / L.bare.p50, p99: L[k].p99 / L.bare.p99 } : null)
+  const latRow = (id, key, what, limit, floorKey) => {
     const r = vsGet(key)
+    const f = floor(floorKey)
     return {
       id,
-      measure: `${what}: p50 (p99), ${CFG.hLat} sequential, in turns with H0`,
+      measure: `${what}: p50 (p99), ${CFG.hLat} sequential, in turns with H0; the floor: the bare Worker's ${floorKey === 'hop' ? 'hop to a Node client on its socket and back' : 'hop answered on a new socket, as `http()` opens one'}`,
       ours: lat(key),
-      baseline: `H0 ${lat('info')}`,
-      ratio: `p50 ${fmt(r.p50, 2)}× (p99 ${fmt(r.p99, 2)}×)`,
+      baseline: `H0 ${lat('info')}; floor ${lat(floorKey)} vs bare GET ${lat('bare')}`,
+      ratio: `p50 ${fmt(r.p50, 2)}× (p99 ${fmt(r.p99, 2)}×)${f ? `; floor p50 ${fmt(f.p50, 2)}× (p99 ${fmt(f.p99, 2)}×)` : ''}`,
       check: Math.max(r.p50, r.p99),
       target: { op: '<=', value: limit, unit: '× (p50 and p99)' },
       runs: runs('H:lat'),
@@ -428,8 +433,8 @@ function httpRowList(h, runs) {
       ratio: L?.info && L.bare ? `p50 ${fmt(L.info.p50 / L.bare.p50, 2)}× the bare Worker` : '–',
       runs: runs('H:lat', 'H:rate:info', 'H:rate:bare'),
     },
-    latRow('H1', 'json', 'HTTP trigger, the function returns `{ status_code: 200, body: { ok: true } }`', 1.5),
-    latRow('H2', 'stream', "HTTP trigger with `http()`: status, headers, `res.stream.end('hello')`, `res.close()`", 2.5),
+    latRow('H1', 'json', 'HTTP trigger, the function returns `{ status_code: 200, body: { ok: true } }`', 1.5, 'hop'),
+    latRow('H2', 'stream', "HTTP trigger with `http()`: status, headers, `res.stream.end('hello')`, `res.close()`", 2.5, 'hopSocket'),
     rateRow('H3 (json)', 'json', 'the H1 trigger', 0.5),
     rateRow('H3 (stream)', 'stream', 'the H2 trigger', 0.3),
     costRow('H4 (a)', h.a, 'the H1 trigger', CFG.hCostN, true),

@@ -35,9 +35,58 @@ export class BareRelay extends DurableObject {
   }
 }
 
+// Baseline (b), the floor of one HTTP trigger (bench H1, H2): a request to the Worker, a call to one
+// object, a frame to a Node client on a socket it holds, the client's answer back, the response.
+// `/hop`: the client answers on its socket (what a `{status_code, body}` result costs at least).
+// `/hop-socket`: the client opens a new socket to the Worker, which the object accepts, and answers
+// on it (what the SDK's `http()` helper costs at least: one WebSocket handshake per response).
+// The client connects to `/ws-client` first.
+export class BareHop extends DurableObject {
+  waiting = new Map()
+  next = 0
+
+  async fetch(request) {
+    const url = new URL(request.url)
+    if (url.pathname === '/ws-client') {
+      const [client, server] = Object.values(new WebSocketPair())
+      this.ctx.acceptWebSocket(server, ['client'])
+      return new Response(null, { status: 101, webSocket: client })
+    }
+    const answer = /^\/ws-answer\/(\d+)$/.exec(url.pathname)
+    if (answer) {
+      const [client, server] = Object.values(new WebSocketPair())
+      server.accept()
+      server.addEventListener('message', (e) => {
+        this.waiting.get(answer[1])?.(e.data)
+        server.close(1000, '')
+      })
+      server.addEventListener('close', () => {})
+      return new Response(null, { status: 101, webSocket: client })
+    }
+    const socket = this.ctx.getWebSockets('client')[0]
+    if (!socket) return new Response('no client', { status: 503 })
+    const id = String(this.next++)
+    const answered = new Promise((resolve) => this.waiting.set(id, resolve))
+    socket.send(JSON.stringify({ id, socket: url.pathname === '/hop-socket' }))
+    const body = await answered
+    this.waiting.delete(id)
+    return new Response(body)
+  }
+
+  webSocketMessage(_ws, message) {
+    const { id, body } = JSON.parse(message)
+    this.waiting.get(id)?.(body)
+  }
+
+  webSocketClose(ws, code) {
+    try { ws.close(code === 1005 || code === 1006 ? 1000 : code, '') } catch {}
+  }
+}
+
 export default {
   fetch(request, env) {
     const url = new URL(request.url)
+    if (/^\/(hop|hop-socket|ws-client|ws-answer\/\d+)$/.test(url.pathname)) return env.HOP.get(env.HOP.idFromName('hop')).fetch(request)
     const m = /^\/ws\/([\w-]+)$/.exec(url.pathname)
     if (!m) return new Response('bare relay', { status: request.method === 'GET' ? 200 : 404 })
     if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('upgrade', { status: 426 })

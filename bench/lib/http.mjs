@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { http } from '@iii-dev/helpers/http'
 import { registerWorker } from 'iii-sdk'
 import { Agent, fetch } from 'undici'
+import WebSocket from 'ws'
 import { sleep } from './procs.mjs'
 
 const MiB = 1024 * 1024
@@ -40,8 +41,34 @@ export function httpTargets(ours, bare) {
       body: () => upload,
       ok: (body) => body === String(UPLOAD_BYTES),
     },
-    ...(bare ? { bare: { name: 'GET bare Worker', url: `${bare.baseUrl}/`, ok: (body) => body === 'bare relay' } } : {}),
+    ...(bare
+      ? {
+          bare: { name: 'GET bare Worker', url: `${bare.baseUrl}/`, ok: (body) => body === 'bare relay' },
+          hop: { name: 'bare hop (Worker, object, Node client on its socket, back)', url: `${bare.baseUrl}/hop`, ok: (body) => body === 'hop' },
+          hopSocket: { name: 'bare hop answered on a new socket', url: `${bare.baseUrl}/hop-socket`, ok: (body) => body === 'hop' },
+        }
+      : {}),
   }
+}
+
+/**
+ * The Node client of the bare floor (bench/bare-do/worker.js, BareHop): answers each frame on its
+ * socket, or on a new socket to the Worker when asked (as the SDK's `http()` helper opens one).
+ */
+export async function bareHopClient(bare) {
+  const ws = new WebSocket(`${bare.wsUrl}/ws-client`)
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  ws.on('message', (data) => {
+    const { id, socket } = JSON.parse(String(data))
+    if (!socket) return ws.send(JSON.stringify({ id, body: 'hop' }))
+    const answer = new WebSocket(`${bare.wsUrl}/ws-answer/${id}`)
+    answer.on('open', () => answer.send('hop'))
+    answer.on('error', () => {})
+  })
+  return { stop: () => ws.close() }
 }
 
 /** One request, its body read whole; throws unless it got 200 and the expected answer. */
