@@ -88,6 +88,24 @@ describe('the session hosts an HTTP request', () => {
     expect(await (await pending).json()).toEqual({ bytes: 300_000 })
   })
 
+  it('still hands over the body when the worker reads it after its response started (an echo)', async () => {
+    const worker = await serve('x::echo', 'x-echo', 'POST')
+    const body = chunk(3, 200_000)
+    const pending = frontDoor('http://localhost/x-echo', { method: 'POST', body, headers: { 'content-type': 'application/octet-stream' } })
+    const inv = await worker.next(ofType('invokefunction'))
+    const writer = await openResponse(inv)
+    writer.ws.send(new TextEncoder().encode('echo:'))
+    const res = await pending // answered: the call that carried the body's handle is over
+    const reader = await connect(inv.data.request_body as ChannelRef)
+    expect((await reader.closed).code).toBe(1000)
+    const got = concat(reader.frames)
+    expect(got).toEqual(body)
+    writer.ws.send(got.subarray(0, 10))
+    writer.ws.close(1000)
+    result(worker, inv, null)
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(new Uint8Array([...new TextEncoder().encode('echo:'), ...body.subarray(0, 10)]))
+  })
+
   it('ends a body cut short of its content-length, or broken, with 4001', async () => {
     const worker = await serve('x::short', 'x-short', 'POST')
     for (const how of ['short', 'broken'] as const) {
