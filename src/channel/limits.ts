@@ -1,6 +1,6 @@
 // Channel limits from `[vars]` (wrangler.toml), read once per object and checked at start.
 
-import type { ChannelLimits } from './core'
+import type { ChannelLimits, Task } from './core'
 import { MAX_STORED_FRAME_BYTES, ROW_PAYLOAD_BYTES } from './packing'
 
 export interface LimitVars {
@@ -52,4 +52,22 @@ export function channelLimits(vars: LimitVars, bufferSize: number): ChannelLimit
 
 export function ttlSeconds(vars: LimitVars): number {
   return positiveInt(vars, 'CHANNEL_TTL_SECONDS')
+}
+
+/**
+ * A ChannelCore host's `schedule`: each task runs once after its delay, however often it was asked
+ * for meanwhile. A batch waits a little for more frames (fewer, fuller rows); a backed-up reader is
+ * looked at again a little later. Pending timers keep a Durable Object in memory meanwhile.
+ */
+export function taskTimer(run: (task: Task) => void): (task: Task) => void {
+  const scheduled = new Set<Task>()
+  return (task) => {
+    if (scheduled.has(task)) return
+    scheduled.add(task)
+    const delay = task === 'flush' ? FLUSH_DELAY_MS : task === 'recheck' ? RECHECK_DELAY_MS : 0
+    setTimeout(() => {
+      scheduled.delete(task)
+      run(task)
+    }, delay)
+  }
 }

@@ -15,9 +15,9 @@ import { parseChannelId, parseReaderAck } from '../protocol/refs'
 import { httpError } from '../http/errors'
 import { statusStub } from '../stubs'
 import { socketTag } from '../tags'
-import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type ReaderFlow, type Task, emptyEnds } from './core'
+import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type ReaderFlow, emptyEnds } from './core'
 import { connectRequest } from './connect'
-import { FLUSH_DELAY_MS, RECHECK_DELAY_MS, channelLimits, ttlSeconds } from './limits'
+import { channelLimits, taskTimer, ttlSeconds } from './limits'
 import { CHANNEL_SCHEMA, type RowMeter, SqliteFrameStore, execCounted } from './sqlite-store'
 
 type ChannelRow = {
@@ -92,7 +92,6 @@ export class ChannelObject extends DurableObject<Env> {
   /** Rows written by this object since it woke: frames, its own row, alarms (reported for the bench). */
   readonly #meter: RowMeter = { rowsWritten: 0 }
   readonly #store = new SqliteFrameStore(this.ctx.storage.sql, this.#meter)
-  readonly #scheduled = new Set<Task>()
   #core: ChannelCore | null = null
   #row: ChannelRow | null = null
   /** Storage cleanup of a finished channel; the object is dropped once it is done. */
@@ -105,18 +104,10 @@ export class ChannelObject extends DurableObject<Env> {
   #eventsTold = 0
 
   readonly #host: ChannelHost = {
-    schedule: (task) => {
-      if (this.#scheduled.has(task)) return
-      this.#scheduled.add(task)
-      // A batch waits a little for more frames (fewer, fuller rows); a backed-up reader is looked
-      // at again a little later. Pending timers keep the object in memory meanwhile.
-      const delay = task === 'flush' ? FLUSH_DELAY_MS : task === 'recheck' ? RECHECK_DELAY_MS : 0
-      setTimeout(() => {
-        this.#scheduled.delete(task)
-        this.#core?.runTask(task)
-        if (task === 'drain' || task === 'recheck') this.#keepReader()
-      }, delay)
-    },
+    schedule: taskTimer((task) => {
+      this.#core?.runTask(task)
+      if (task === 'drain' || task === 'recheck') this.#keepReader()
+    }),
     saveEnds: (ends) => {
       this.#exec('UPDATE channel SET ends = ?', JSON.stringify(ends))
     },

@@ -18,9 +18,9 @@
 // TCP connection ~10 s (docs/platform.md), and the SDK's reader ends its stream only then. A
 // request in flight keeps the object awake anyway.
 
-import { ChannelCore, type ChannelHost, type ChannelLimits, type Peer, type Task } from '../channel/core'
+import { ChannelCore, type ChannelHost, type ChannelLimits, type Peer } from '../channel/core'
 import type { Frame } from '../channel/frame'
-import { FLUSH_DELAY_MS, RECHECK_DELAY_MS } from '../channel/limits'
+import { taskTimer } from '../channel/limits'
 import { type RowMeter, SqliteFrameStore } from '../channel/sqlite-store'
 import { CloseCode, closeReason, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { isResponseResult, parseControlFrame } from '../protocol/http-control'
@@ -88,7 +88,6 @@ export class HttpExchange {
   #bodyReader: WebSocket | null = null
   #core: ChannelCore | null = null
   #store: SqliteFrameStore | null = null
-  readonly #scheduled = new Set<Task>()
   /** The stream the front door answers with, and what was written to it and not yet taken. */
   readonly #out: { readable: ReadableStream<Uint8Array>; writer: WritableStreamDefaultWriter<Uint8Array>; queued: number }
   #started = false
@@ -231,15 +230,7 @@ export class HttpExchange {
     this.#settle({ status: 'stream', status_code: this.#status, headers: [...this.#headers], body: out.readable })
   }
 
-  #schedule(task: Task): void {
-    if (this.#scheduled.has(task)) return
-    this.#scheduled.add(task)
-    const delay = task === 'flush' ? FLUSH_DELAY_MS : task === 'recheck' ? RECHECK_DELAY_MS : 0
-    setTimeout(() => {
-      this.#scheduled.delete(task)
-      this.#core?.runTask(task)
-    }, delay)
-  }
+  readonly #schedule = taskTimer((task) => this.#core?.runTask(task))
 
   /** The worker reads the body: pulled from the front door now, sent on in frames, ended as it ended. */
   #readBody(ws: WebSocket): void {
