@@ -141,11 +141,6 @@ export class HttpExchange {
     })
   }
 
-  /** The request is over for whoever has not connected yet: new sockets are refused. */
-  get isDone(): boolean {
-    return this.#done
-  }
-
   #outcome(outcome: Traced): void {
     if (this.#settled) {
       // The body is streaming: an error still ends it as broken, for the client to see.
