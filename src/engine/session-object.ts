@@ -32,6 +32,7 @@ import { workerLimits } from './limits'
 import { LINK_IDLE_MS, LINK_PATH, type LinkFrame, Links } from './links'
 import { type BodySource, EXCHANGE_ID_HEADER, EXCHANGE_PART_HEADER, EXCHANGE_PATH, EXCHANGE_TABLE_PREFIX, type ExchangeAnswer, HttpExchange } from './exchange'
 import { channelLimits } from '../channel/limits'
+import type { ChannelLimits } from '../channel/core'
 import { DEFAULT_BUFFER_SIZE } from '../protocol/refs'
 import { type RowMeter, execCounted } from '../channel/sqlite-store'
 
@@ -120,8 +121,8 @@ export class SessionObject extends DurableObject<Env> {
   #workerName: string | undefined
   /** HTTP requests this session hosts right now (exchange.ts), by exchange id. */
   readonly #exchanges = new Map<string, HttpExchange>()
-  /** A request's response channel holds and spills as any channel does (CHANNEL_* vars). */
-  readonly #exchangeLimits = channelLimits(this.env, DEFAULT_BUFFER_SIZE)
+  /** A request's response channel holds and spills as any channel does (CHANNEL_* vars; read at the first request, not at every wake). */
+  #exchangeLimits: ChannelLimits | null = null
   /** Rows this object wrote since it woke, as workerd counts them (bench H4). */
   readonly #meter: RowMeter = { rowsWritten: 0 }
 
@@ -320,7 +321,7 @@ export class SessionObject extends DurableObject<Env> {
       if (body !== source && dispose && kept) kept[dispose]?.()
     }
     const exchange = new HttpExchange(call.exchange, {
-      limits: this.#exchangeLimits,
+      limits: (this.#exchangeLimits ??= channelLimits(this.env, DEFAULT_BUFFER_SIZE)),
       sql: this.ctx.storage.sql,
       meter: this.#meter,
       body,
