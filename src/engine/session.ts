@@ -601,6 +601,11 @@ export class SessionCore {
   #settle(invocationId: string, functionId: string, outcome: Traced): void {
     const record = this.#caller.records.get(invocationId)
     if (!record || record.outcome) return
+    // The callee's timer runs on what was left of the caller's window when the call reached it
+    // (999 ms of 1000): whoever fires first, the caller is told the window it asked for.
+    if ('error' in outcome && outcome.error?.code === 'timeout' && record.timeoutMs !== undefined) {
+      outcome = { ...outcome, error: engineError.timeout(functionId, record.timeoutMs) }
+    }
     if (!this.#open) {
       record.outcome = outcome
       this.store.putInflight('caller', [record])

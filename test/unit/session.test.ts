@@ -81,6 +81,8 @@ class World {
   lookups = 0
   refreshes = 0
   breakCalls = false
+  /** How long looking a function up takes (the clock moves by it). */
+  lookupMs = 0
   ids = 0
   /** The Worker env (secrets and vars) every session reads. */
   env: Record<string, unknown> = {}
@@ -137,6 +139,7 @@ class TestHost implements SessionHost {
   }
   async lookup(fn: string, stale?: boolean) {
     this.world.lookups++
+    this.world.clock += this.world.lookupMs
     if (stale || !this.world.view.has(fn)) {
       this.world.refreshes++
       for (const [k, v] of this.world.fresh) this.world.view.set(k, v)
@@ -531,6 +534,22 @@ describe('deadlines', () => {
     expect(timedOut(a.sent)).toEqual([expect.objectContaining({ invocation_id: 's', error: expect.objectContaining({ message: expect.stringContaining('500 ms') }) })])
     a.core.expire(world.clock)
     expect(results(a.sent)).toHaveLength(1)
+  })
+
+  it('tells the caller the window it asked for, when the callee (which got what was left of it) times out first', async () => {
+    const world = new World()
+    world.lookupMs = 1
+    const a = world.add('A')
+    world.add('B')
+    world.serve('B', 'slow')
+    a.core.message({ type: 'invokefunction', invocation_id: 's', function_id: 'slow', timeout_ms: 1_000 })
+    await settle()
+    const b = world.sessions.get('B')!
+    expect(b.core.nextDeadline()).toBe(world.clock + 999)
+    world.clock += 999
+    b.core.expire(world.clock)
+    await settle()
+    expect(timedOut(a.sent)).toEqual([expect.objectContaining({ error: expect.objectContaining({ message: expect.stringContaining('within 1000 ms') }) })])
   })
 
   it('bounds calls the engine makes itself (no caller session) on the callee side', async () => {
