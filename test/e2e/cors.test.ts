@@ -8,6 +8,7 @@ import { http } from '@iii-dev/helpers/http'
 import { describe, expect, it } from 'vitest'
 import { type Iii, sdkSuite } from './support/sdk'
 import { unique, until } from './support/wait'
+import { corsHeaders } from '../cases/cors-headers'
 
 const PAGE = 'https://app.example'
 const DEV_PAGE = 'http://localhost:5173'
@@ -59,14 +60,6 @@ async function serveRoutes(iii: Iii, baseUrl: string) {
 
 const preflight = (url: string, origin: string, method: string, headers: Record<string, string> = {}) =>
   fetch(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, ...headers } })
-/** The response's CORS headers (and `vary`), by name. */
-function corsHeaders(res: Response): Record<string, string> {
-  const found: Record<string, string> = {}
-  res.headers.forEach((value, name) => {
-    if (name.startsWith('access-control-') || name === 'vary') found[name] = value
-  })
-  return found
-}
 
 describe('CORS with no vars: permissive, as the engine without a cors config', () => {
   const suite = sdkSuite()

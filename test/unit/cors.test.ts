@@ -17,6 +17,7 @@ import {
   preflightResponse,
   withCors,
 } from '../../src/http/cors'
+import { corsHeaders } from '../cases/cors-headers'
 
 const APP = 'https://app.example'
 const DEV = 'http://localhost:5173'
@@ -32,14 +33,6 @@ const preflight = (origin: string | null, method: string, extra: Record<string, 
   })
 const request = (method: string, origin: string | null) =>
   new Request('http://127.0.0.1:8787/orders', { method, headers: origin === null ? {} : { origin } })
-/** The response's CORS headers (and `vary`), by name. */
-function corsHeaders(res: Response): Record<string, string> {
-  const found: Record<string, string> = {}
-  res.headers.forEach((value, name) => {
-    if (name.startsWith('access-control-') || name === 'vary') found[name] = value
-  })
-  return found
-}
 
 describe('parseCorsPolicy', () => {
   it('is the permissive layer when neither var lists anything', () => {
