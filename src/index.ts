@@ -1,6 +1,6 @@
 // The one front door: routes only. Checks that need no state happen here, before any object wakes.
 // Which object serves what, and why, is in docs/architecture.md. Every error answers in one shape
-// (http/errors.ts); who may use the engine is decided by one middleware (http/guard.ts).
+// (protocol/http-errors.ts); who may use the engine is decided by one middleware (http/guard.ts).
 
 import { type Context, Hono } from 'hono'
 import { except } from 'hono/combine'
@@ -9,31 +9,43 @@ import { streamSSE } from 'hono/streaming'
 import { connectEnd } from './channel/connect'
 import { keySigned } from './channel/keys'
 import { mintChannel } from './channel/mint'
-import { signingKey } from './channel/signing'
+import { signingKey } from './engine/signing'
 import { NAMESPACE_HEADER } from './engine/session-object'
 import { connectExchange, notFound, serveHttpTrigger } from './http/bridge'
 import { httpTriggerCors } from './http/cors'
-import { httpError, refuse } from './http/errors'
+import { refuse } from './http/errors'
+import { httpError } from './protocol/http-errors'
 import { engineGuard } from './http/guard'
 import { API_PATH, CHANNEL_SOCKET_PATH, CHANNELS_PATH, OTEL_PATH, PAGE_ASSETS_PATH, STREAMS_PATH } from './paths'
 import { echoableCloseCode, isReservedCloseCode } from './protocol/close-codes'
 import { DEFAULT_NAMESPACE, namespaceOfEnginePath, parseNamespace } from './protocol/namespace'
 import { type Parsed, parseChannelSocketTarget, parseCreateChannelBody } from './protocol/refs'
-import { namespaceCounters, namespaceStatus } from './status/api'
-import { newSessionId, streamStub } from './stubs'
+import { namespaceCounters, namespaceStatus } from './http/status'
+import { newSessionId } from './engine/stubs'
+import { streamStub } from './data/stubs'
 import { NAME_MAX_BYTES, utf8Bytes } from './data/state'
-import { subscriberHeaders } from './data/stream-object'
+import { StreamGroupObject, subscriberHeaders } from './data/stream-object'
 import { streamAuth } from './data/stream-auth'
+import { dataEngine } from './engine/data-engine'
 import { streamHub } from './data/stream-hub'
 
 export { ChannelObject } from './channel/object'
 export { CronObject } from './engine/cron-object'
 export { StateObject } from './data/state-object'
 export { DirectoryObject } from './data/directory-object'
-export { StreamObject } from './data/stream-object'
 export { RegistryObject } from './engine/registry-object'
 export { SessionObject } from './engine/session-object'
 export { StatusObject } from './status/object'
+
+/**
+ * A stream group's object, given the engine it invokes functions through (data/engine-port.ts):
+ * bound here, where both layers are in view, so that data/ imports nothing of the engine.
+ */
+export class StreamObject extends StreamGroupObject {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env, dataEngine(env))
+  }
+}
 
 type App = { Bindings: Env }
 
@@ -118,7 +130,7 @@ app.get(`/:prefix{.+}${OTEL_PATH}`, otelSocket)
  * (data/stream-auth.ts). No auth function: null.
  */
 async function handshakeContext(c: Context<App>, namespace: string): Promise<string | null> {
-  const auth = await streamAuth(c.env, namespace, c.req.raw)
+  const auth = await streamAuth(c.env, dataEngine(c.env), namespace, c.req.raw)
   return 'status' in auth ? refuse(auth.status, auth.message) : auth.context
 }
 

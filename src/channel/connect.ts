@@ -2,8 +2,8 @@
 // the HTTP bridge (opening ends itself) both go through `connectEnd`, the object reads it back with
 // `connectRequest`. The headers are set by our own code only, never taken from the network.
 
-import type { End } from './core'
-import { channelStub } from '../stubs'
+import type { End } from '../protocol/refs'
+import { channelStub } from './stubs'
 
 const END_HEADER = 'x-iii-channel-end'
 const ID_HEADER = 'x-iii-channel-id'

@@ -21,9 +21,8 @@
 // recheck task. The SDK's reader sends nothing back and gets no window.
 
 import { CloseCode, closeReason } from '../protocol/close-codes'
+import type { End, EndPhase } from '../protocol/refs'
 import { type Frame, formatBytes, frameBytes } from './frame'
-
-export type End = 'writer' | 'reader'
 
 /** An open socket for one end, as the core sees it. */
 export interface Peer {
@@ -82,8 +81,6 @@ export interface ChannelLimits {
   /** Held back while the reader's socket reports more than this queued. */
   readerHighWaterBytes: number
 }
-
-export type EndPhase = 'waiting' | 'open' | 'done'
 
 /** The Close the reader gets once it has everything: fixed when the writer ends. */
 export interface StreamEnd {

@@ -11,11 +11,12 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import { CloseCode, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
-import { parseChannelId, parseReaderAck } from '../protocol/refs'
-import { httpError } from '../http/errors'
-import { statusStub } from '../stubs'
+import { type End, parseChannelId, parseReaderAck } from '../protocol/refs'
+import { httpError } from '../protocol/http-errors'
+import type { ChannelSnapshot } from '../status/object'
+import { statusStub } from '../status/stubs'
 import { socketTag } from '../tags'
-import { ChannelCore, type ChannelHost, type End, type EndsState, type Peer, type ReaderFlow, emptyEnds } from './core'
+import { ChannelCore, type ChannelHost, type EndsState, type Peer, type ReaderFlow, emptyEnds } from './core'
 import { connectRequest } from './connect'
 import { channelLimits, taskTimer, ttlSeconds } from './limits'
 import { CHANNEL_SCHEMA, type RowMeter, SqliteFrameStore, execCounted } from './sqlite-store'
@@ -31,28 +32,6 @@ type ChannelRow = {
   ends: string
   /** 1 once the channel ended: the row stays as a tombstone until its refs can no longer open it. */
   finished: number
-}
-
-/** What a channel tells its namespace's status object (see StatusObject), and `stats()` answers. */
-export interface ChannelSnapshot {
-  channel_id: string
-  writer: EndsState['writer']
-  reader: EndsState['reader']
-  frames_in: number
-  bytes_in: number
-  frames_out: number
-  bytes_out: number
-  backlog_frames: number
-  backlog_bytes: number
-  buffer_size: number
-  /** Bytes that went to storage (a reader that keeps up costs none). */
-  bytes_stored: number
-  /** Rows this channel's object wrote so far, as Cloudflare counts them for billing (bench). */
-  rows_written: number
-  finished: boolean
-  /** When the first end connected (the page's chart spreads a new channel's first bytes over its age). */
-  opened_at_ms: number
-  updated_at_ms: number
 }
 
 /**

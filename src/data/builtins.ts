@@ -4,10 +4,10 @@
 // one way and in the background, as the engine does after a successful write. Triggers come from the session's
 // registry view, refreshed first when the registry said a data trigger changed since it was loaded.
 
-import { EngineError } from '../engine/introspection'
-import { invokeFunction } from '../engine/invoke'
+import { EngineError } from '../protocol/outcome'
 import { asObject } from '../protocol/json'
-import { directoryStub, stateStub, streamStub } from '../stubs'
+import type { DataEngine, DataView } from './engine-port'
+import { directoryStub, stateStub, streamStub } from './stubs'
 import type { Written } from './scope'
 import { type StateEventType, type StateTarget, badInput, nameField, parseSetValue, parseTarget, stateEvent, storedText } from './state'
 import type { Where } from './state-object'
@@ -17,15 +17,10 @@ import type { StreamWritten } from './stream-object'
 import { type DataTrigger, conditionOf, stateTriggersFor, streamTriggersFor, subscribersOf } from './triggers'
 import { parseOps } from './update-ops'
 
-/** What the data modules read of the namespace's registry view. */
-export interface DataView {
-  dataTriggers: DataTrigger[]
-  /** The functions that exist (a custom stream's take its items over: custom-stream.ts). */
-  functions: { has(id: string): boolean }
-}
-
 export interface DataContext {
   env: Env
+  /** How the data modules reach functions. */
+  engine: DataEngine
   namespace(): string
   /** The namespace's view, as fresh as the last trigger or custom-stream change this session heard of. */
   view(): Promise<DataView>
@@ -122,7 +117,7 @@ function streamBuiltins(ctx: DataContext, ok: (answer: unknown) => Exclude<Writt
     return (await ctx.view()).functions.has(id) ? id : null
   }
   const callCustom = async (function_id: string, data: unknown): Promise<CustomOutcome> => {
-    const outcome = await invokeFunction(ctx.env, ctx.namespace(), { function_id, data })
+    const outcome = await ctx.engine.invoke(ctx.namespace(), { function_id, data })
     return 'accepted' in outcome ? {} : outcome
   }
   /** Tells a custom stream's change to the group's subscribers (its object stores nothing of it). */
@@ -237,11 +232,11 @@ export function fire(ctx: DataContext, triggers: Promise<DataTrigger[]>, data: u
   const one = async (t: DataTrigger) => {
     const condition = conditions ? conditionOf(t) : undefined
     if (condition) {
-      const outcome = await invokeFunction(ctx.env, namespace, { function_id: condition, data })
+      const outcome = await ctx.engine.invoke(namespace, { function_id: condition, data })
       if ('error' in outcome) return console.warn(`[${t.trigger_type} ${t.id}] condition ${condition} failed: ${outcome.error.code}: ${outcome.error.message}`)
       if ('result' in outcome && outcome.result === false) return
     }
-    const outcome = await invokeFunction(ctx.env, namespace, { function_id: t.function_id, data, metadata: t.metadata, void: true })
+    const outcome = await ctx.engine.invoke(namespace, { function_id: t.function_id, data, metadata: t.metadata, void: true })
     if ('error' in outcome) console.warn(`[${t.trigger_type} ${t.id}] ${t.function_id} not invoked: ${outcome.error.code}: ${outcome.error.message}`)
   }
   ctx.waitUntil(

@@ -5,7 +5,7 @@
 // subscribers and `stream` triggers still get the change, from the group's object, which stores
 // nothing. What a function answers is read as the engine reads it. Pure.
 
-import { EngineError } from '../engine/introspection'
+import { EngineError } from '../protocol/outcome'
 import type { ErrorBody } from '../protocol/messages'
 
 export type StreamOp = 'get' | 'set' | 'delete' | 'list' | 'list_groups' | 'update'

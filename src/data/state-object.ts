@@ -8,7 +8,7 @@
 // the namespace and scope, for the alarm that retries a directory call that failed.
 
 import { DurableObject } from 'cloudflare:workers'
-import { directoryStub } from '../stubs'
+import { directoryStub } from './stubs'
 import { type ScopeStore, ScopeCore, type Written } from './scope'
 import type { UpdateOp } from './update-ops'
 

@@ -2,7 +2,7 @@
 // the engine's errors, the size limits (shared with streams), the event a `state` trigger receives.
 // StateObject (state-object.ts) keeps the values; triggers.ts says which triggers an event reaches.
 
-import { EngineError } from '../engine/introspection'
+import { EngineError } from '../protocol/outcome'
 import { asObject } from '../protocol/json'
 
 /**

@@ -11,8 +11,8 @@
 //   503 when it could not be asked (no worker serves it, it did not answer within
 //       STREAM_GATE_TIMEOUT_MS, the engine could not reach it): trying again later may work.
 
-import { invokeFunction } from '../engine/invoke'
 import { orAfter } from '../timeout'
+import type { DataEngine } from './engine-port'
 import { STREAM_GATE_TIMEOUT_MS, authAnswer, authInput } from './stream'
 
 /** The handshake may go on with this context (JSON text, or null), or is refused with a status. */
@@ -21,10 +21,10 @@ export type StreamAuth = { context: string | null } | { status: 401 | 503; messa
 /** Error codes that mean nobody could be asked, rather than that the function said no. */
 const UNREACHABLE = new Set(['function_not_found', 'invocation_stopped', 'registry_unreachable'])
 
-export async function streamAuth(env: Env, namespace: string, request: Request): Promise<StreamAuth> {
+export async function streamAuth(env: Env, engine: DataEngine, namespace: string, request: Request): Promise<StreamAuth> {
   const functionId = env.STREAM_AUTH_FUNCTION
   if (!functionId) return { context: null }
-  const call = invokeFunction(env, namespace, { function_id: functionId, data: authInput(request) })
+  const call = engine.invoke(namespace, { function_id: functionId, data: authInput(request) })
   const outcome = await orAfter(call, STREAM_GATE_TIMEOUT_MS, 'timeout' as const).catch((err: unknown) => ({
     error: { code: 'registry_unreachable', message: String(err) },
   }))

@@ -10,7 +10,7 @@
 // Everything here runs in event listeners of the front Worker: an exception would end this socket
 // with 1006, so every send and close that can throw is caught.
 
-import { streamStub } from '../stubs'
+import { streamStub } from './stubs'
 import { closeReason, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { BINARY_FRAME_CLOSE, HubSubscriptions, parseSocketMessage } from './stream'
 import { subscriberHeaders } from './stream-object'

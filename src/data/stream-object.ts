@@ -7,12 +7,11 @@
 // names the namespace, stream and group in headers when it forwards the upgrade.
 
 import { DurableObject } from 'cloudflare:workers'
-import { recentView, viewCacheFor } from '../engine/cache'
-import { invokeFunction } from '../engine/invoke'
 import { closeReason, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { socketTag } from '../tags'
 import { orAfter } from '../timeout'
 import { customStreamFunction } from './custom-stream'
+import type { DataEngine, DataView } from './engine-port'
 import type { Written } from './scope'
 import { ScopeShell, type Where } from './state-object'
 import {
@@ -80,16 +79,19 @@ interface Attachment {
 
 export type StreamWritten = { written: Written; message: StreamMessage | null }
 
-/** The registry view a group decides joins with (it hears no registry notices: at most 1 s old). */
-type JoinView = Awaited<ReturnType<typeof recentView>>
-
-export class StreamObject extends DurableObject<Env> {
+/**
+ * The stream group's object, given the engine it reaches functions through (engine-port.ts) by the
+ * class the runtime binds, StreamObject in src/index.ts: the one place that sees both layers.
+ */
+export class StreamGroupObject extends DurableObject<Env> {
   readonly #shell: ScopeShell
+  readonly #engine: DataEngine
   /** Each subscriber socket's attachment, read once per wake (a broadcast touches every socket). */
   readonly #subscribers = new Map<WebSocket, Attachment>()
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, engine: DataEngine) {
     super(ctx, env)
+    this.#engine = engine
     this.#shell = new ScopeShell(ctx, env)
     for (const ws of ctx.getWebSockets('subscriber')) this.#subscribers.set(ws, ws.deserializeAttachment() as Attachment)
   }
@@ -170,7 +172,7 @@ export class StreamObject extends DurableObject<Env> {
       return this.#fireLeave(attachment, [message])
     }
     if (this.#full(ws, attachment, message)) return
-    const view = await recentView(viewCacheFor(this.env, attachment.namespace), JOIN_VIEW_MAX_AGE_MS).catch((err) => {
+    const view = await this.#engine.recentView(attachment.namespace, JOIN_VIEW_MAX_AGE_MS).catch((err) => {
       console.warn(`[stream ${message.streamName}/${message.groupId}] join refused, join triggers unknown: ${err}`)
       return null
     })
@@ -238,7 +240,7 @@ export class StreamObject extends DurableObject<Env> {
    * subscription stays).
    */
   async #customCurrent(function_id: string, { namespace, stream_name, group_id }: Attachment, id: string | null): Promise<{ ok: true; data: unknown } | { ok: false }> {
-    const outcome = await invokeFunction(this.env, namespace, { function_id, data: { stream_name, group_id, ...(id !== null ? { item_id: id } : {}) } })
+    const outcome = await this.#engine.invoke(namespace, { function_id, data: { stream_name, group_id, ...(id !== null ? { item_id: id } : {}) } })
     if ('error' in outcome) {
       console.warn(`[stream ${stream_name}] no sync: ${function_id} failed: ${outcome.error.code}: ${outcome.error.message}`)
       return { ok: false }
@@ -247,10 +249,10 @@ export class StreamObject extends DurableObject<Env> {
   }
 
   /** Runs every `stream:join` function in turn; `joinAllowed` (stream.ts) decides from their answers. */
-  async #joinRefused(view: JoinView, { namespace, context }: Attachment, message: SocketMessage): Promise<boolean> {
+  async #joinRefused(view: DataView, { namespace, context }: Attachment, message: SocketMessage): Promise<boolean> {
     const answers: JoinAnswer[] = []
     for (const t of joinLeaveTriggers(view.dataTriggers, STREAM_JOIN_TRIGGER)) {
-      const call = invokeFunction(this.env, namespace, { function_id: t.function_id, data: joinLeaveEvent(message, context), metadata: t.metadata })
+      const call = this.#engine.invoke(namespace, { function_id: t.function_id, data: joinLeaveEvent(message, context), metadata: t.metadata })
       // A join function that never answers must not hold the join open (nor let it in).
       const outcome = await orAfter(call, STREAM_GATE_TIMEOUT_MS, 'timeout' as const).catch((err: unknown) => ({ error: { code: 'invocation_failed', message: String(err) } }))
       const answer: JoinAnswer =
@@ -266,9 +268,9 @@ export class StreamObject extends DurableObject<Env> {
   #fireLeave({ namespace, context }: Attachment, messages: SocketMessage[]): void {
     if (messages.length === 0) return
     const fire = async () => {
-      const view = await recentView(viewCacheFor(this.env, namespace), JOIN_VIEW_MAX_AGE_MS)
+      const view = await this.#engine.recentView(namespace, JOIN_VIEW_MAX_AGE_MS)
       for (const t of joinLeaveTriggers(view.dataTriggers, STREAM_LEAVE_TRIGGER)) {
-        for (const m of messages) await invokeFunction(this.env, namespace, { function_id: t.function_id, data: joinLeaveEvent(m, context), metadata: t.metadata, void: true })
+        for (const m of messages) await this.#engine.invoke(namespace, { function_id: t.function_id, data: joinLeaveEvent(m, context), metadata: t.metadata, void: true })
       }
     }
     this.ctx.waitUntil(fire().catch((err) => console.warn(`[stream] leave triggers: ${err}`)))

@@ -5,19 +5,24 @@
 // registrations have reached it; log entries go to the Worker's log and the page's recent log.
 
 import { mintChannel } from '../channel/mint'
-import { signingKey } from '../channel/signing'
-import { type DataView, dataBuiltins } from '../data/builtins'
+import { signingKey } from './signing'
+import { dataBuiltins } from '../data/builtins'
+import type { DataEngine, DataView } from '../data/engine-port'
 import { asObject } from '../protocol/json'
 import { parseBufferSize } from '../protocol/refs'
 import { LOG_LEVELS, type LogEntry, logEntry } from '../status/log'
-import type { registryStub, statusStub } from '../stubs'
-import { EngineError, type Query, type QueryAnswer } from './introspection'
+import type { registryStub } from './stubs'
+import type { statusStub } from '../status/stubs'
+import { EngineError } from '../protocol/outcome'
+import type { Query, QueryAnswer } from './introspection'
 import type { Change } from './registry'
 
 export type Builtin = (data: unknown) => Promise<unknown>
 
 export interface BuiltinContext {
   env: Env
+  /** How the data modules' functions reach other functions (data-engine.ts). */
+  engine: DataEngine
   namespace: () => string
   /** Who writes log entries: the worker's name once it told it, else its id. */
   workerName: () => string

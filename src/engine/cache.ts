@@ -1,7 +1,7 @@
 // This isolate's registry views, one per namespace, shared by every session object and every
 // request the isolate serves (docs/architecture.md, "The registry as a control plane").
 
-import { registryStub } from '../stubs'
+import { registryStub } from './stubs'
 import type { RegistrySnapshot } from './registry'
 import type { FunctionTarget } from './session'
 import { ViewCache } from './view'

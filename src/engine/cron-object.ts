@@ -7,7 +7,7 @@
 // `false` or fails skips the run, runs never overlap, ticks missed during a run are skipped.
 
 import { DurableObject } from 'cloudflare:workers'
-import { statusStub } from '../stubs'
+import { statusStub } from '../status/stubs'
 import { parseCron, rfc3339 } from './cron'
 import { invokeFunction } from './invoke'
 

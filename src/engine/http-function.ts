@@ -6,8 +6,8 @@
 
 import { parseJsonOrUndefined } from '../protocol/json'
 import type { ErrorBody } from '../protocol/messages'
+import type { Outcome } from '../protocol/outcome'
 import { hostKind } from './ip-address'
-import type { Outcome } from './session'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 

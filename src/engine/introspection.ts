@@ -4,18 +4,10 @@
 
 import { STATE_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, STREAM_TRIGGER, SUBSCRIBE_TRIGGER } from '../data/triggers'
 import { asObject } from '../protocol/json'
+import { EngineError } from '../protocol/outcome'
 import { parseCron, rfc3339 } from './cron'
-import { CRON, FUNCTIONS_AVAILABLE, type FunctionEntry, type RegistryCore, type TriggerEntry, WORKERS_AVAILABLE } from './registry'
-
-/** An error a builtin answers with (`invocationresult.error`), with the engine's code. */
-export class EngineError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
-}
+import { CRON, FUNCTIONS_AVAILABLE, type RegistryCore, WORKERS_AVAILABLE } from './registry'
+import type { FunctionEntry, TriggerEntry } from './registry-entries'
 
 /** The introspection builtins a registry answers (`engine::<name>`). */
 export type Query =

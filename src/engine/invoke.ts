@@ -5,9 +5,10 @@
 // back on the same call. There is no one-way delivery for these: if the call breaks (an object
 // reset), the outcome is an error here and nothing is retried.
 
-import { sessionStub } from '../stubs'
+import { sessionStub } from './stubs'
 import { lookupFunction, viewCacheFor } from './cache'
-import { type CallAnswer, type IncomingCall, type Outcome, engineError } from './session'
+import type { Outcome } from '../protocol/outcome'
+import { type CallAnswer, type IncomingCall, engineError } from './session'
 
 /** The caller named in calls the engine makes (not a session id, so nothing is delivered one way). */
 export const ENGINE_CALLER = 'engine'

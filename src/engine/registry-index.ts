@@ -3,8 +3,8 @@
 // conflict and each function looked through every trigger, so 2,000 routes from one worker cost
 // millions of steps, and every other object waited behind them. Pure; RegistryCore keeps it in step.
 
-import { compileRoute, routeConflictMessage, routeShape } from '../http/routes'
-import type { TriggerEntry, TriggerTypeEntry } from './registry'
+import { compileRoute, routeConflictMessage, routeShape } from './routes'
+import type { TriggerEntry, TriggerTypeEntry } from './registry-entries'
 
 const HTTP = 'http'
 

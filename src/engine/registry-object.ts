@@ -6,16 +6,17 @@
 // routes reach into (a default route always wins: registry-shadow.ts).
 
 import { asObject } from '../protocol/json'
+import { EngineError } from '../protocol/outcome'
 import { DurableObject } from 'cloudflare:workers'
 import { newRandomKey } from '../channel/keys'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
-import { cronStub, registryStub, sessionStub, statusStub } from '../stubs'
-import type { HttpRoute } from '../http/routes'
+import { cronStub, registryStub, sessionStub } from './stubs'
+import { statusStub } from '../status/stubs'
+import type { HttpRoute } from './routes'
 import { orAfter } from '../timeout'
 import { viewCacheFor } from './cache'
 import type { CronJob } from './cron-object'
 import {
-  EngineError,
   type Query,
   type QueryAnswer,
   functionInfo,

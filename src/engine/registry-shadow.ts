@@ -3,7 +3,7 @@
 // (http/router.ts): a namespace's route that a default route would serve is refused at
 // registration, and one a later default route overlaps is shadowed from then on. Pure.
 
-import { type HttpRoute, compileRoute, matchRoute } from '../http/routes'
+import { type HttpRoute, compileRoute, matchRoute } from './routes'
 import { asObject } from '../protocol/json'
 
 /**

@@ -16,12 +16,13 @@
 // default version its routes were last checked against (`defaultVersion`), so a front door whose
 // default view is older looks at the default namespace again before serving the namespace.
 
-import { type HttpRoute, compileRoute, httpTriggerProblem } from '../http/routes'
+import { type HttpRoute, compileRoute, httpTriggerProblem } from './routes'
 import { asObject } from '../protocol/json'
 import { parseCron } from './cron'
 import { isCustomStreamFunction } from '../data/custom-stream'
 import { DATA_TRIGGER_TYPES, type DataTrigger, dataTriggerProblem } from '../data/triggers'
 import { DEFAULT_LIMITS, type LimitKind, type WorkerLimits, limitExceeded } from './limits'
+import type { FunctionEntry, TriggerEntry, TriggerTypeEntry, WorkerEntry } from './registry-entries'
 import { RegistryIndex } from './registry-index'
 import { servedByDefault, shadowRefusal, shadowWarning, shadowedRoutes } from './registry-shadow'
 import type {
@@ -34,41 +35,6 @@ import type {
   UnregisterTrigger,
   UnregisterTriggerType,
 } from '../protocol/messages'
-
-export interface WorkerEntry {
-  /** The worker id: its session object's id. */
-  id: string
-  connectedAt: number
-  /** Runtime metadata a worker sends through `engine::workers::register`. */
-  metadata?: Record<string, unknown>
-}
-
-export interface FunctionEntry {
-  id: string
-  workerId: string
-  description?: string
-  request_format?: unknown
-  response_format?: unknown
-  metadata?: unknown
-  /** Set for HTTP-invoked functions (`registerFunction(id, {url, ...})`), which the engine would call. */
-  invocation?: unknown
-}
-
-export interface TriggerEntry {
-  id: string
-  /** The worker that registered the trigger (not necessarily the one serving its function). */
-  workerId: string
-  trigger_type: string
-  function_id: string
-  config: unknown
-  metadata?: unknown
-}
-
-export interface TriggerTypeEntry {
-  id: string
-  workerId: string
-  description?: string
-}
 
 /** An HTTP route whose worker left: answered 503 with Retry-After for DEPARTED_ROUTE_MS, not 404. */
 export interface DepartedRoute {

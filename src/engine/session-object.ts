@@ -10,21 +10,23 @@ import { DurableObject } from 'cloudflare:workers'
 import { digestHex, matchesDigest, newRandomKey } from '../channel/keys'
 import { CloseCode, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 import { type InvocationResult, parseWorkerMessage } from '../protocol/messages'
-import { registryStub, sessionStub, statusStub } from '../stubs'
+import { registryStub, sessionStub } from './stubs'
+import { statusStub } from '../status/stubs'
 import { socketTag } from '../tags'
 import { sessionBuiltins } from './builtins'
+import { dataEngine } from './data-engine'
 import type { Change, Notice } from './registry'
 import {
   type CallAnswer,
   type CalleeRecord,
   type CallerRecord,
   type IncomingCall,
-  type Outcome,
   SessionCore,
   type SessionHost,
   type SessionStore,
   type Waiting,
 } from './session'
+import type { Outcome } from '../protocol/outcome'
 import type { HttpFunction } from './http-function'
 import { SESSION_SCHEMA } from './sqlite-store'
 import { lookupFunction, viewCacheFor } from './cache'
@@ -224,6 +226,7 @@ export class SessionObject extends DurableObject<Env> {
 
   readonly #builtins = sessionBuiltins({
     env: this.env,
+    engine: dataEngine(this.env),
     namespace: () => this.#namespace,
     workerName: () => this.#workerName ?? this.ctx.id.toString().slice(0, 12),
     register: (change) => {

@@ -29,12 +29,11 @@
 //   dropped). Deadlines are kept by the object's alarm, armed once records outlive the persist delay.
 
 import type { EngineMessage, ErrorBody, InvocationResult, InvokeFunction, RegisterFunction, WorkerMessage } from '../protocol/messages'
+import type { Outcome } from '../protocol/outcome'
 import { type HttpCaller, type HttpFunction, type SecretLookup, callHttpFunction, parseHttpInvocation } from './http-function'
 import { DEFAULT_LIMITS, type LimitKind, type WorkerLimits, limitMessage, tooManyInvocations } from './limits'
 import { namespaceSecrets } from './namespace-secrets'
 import type { Change, Notice } from './registry'
-
-export type Outcome = { result: unknown } | { error: ErrorBody }
 
 /** An outcome with the trace context the serving worker sent back. */
 export type Traced = Outcome & { traceparent?: string; baggage?: string }

@@ -2,7 +2,7 @@
 // cache itself: versioned, refreshed only when asked for something fresher than what it has
 // (docs/architecture.md, "The registry as a control plane").
 
-import { type HttpRoute, compileRoute } from '../http/routes'
+import { type HttpRoute, compileRoute } from './routes'
 import type { DataTrigger } from '../data/triggers'
 import { DEPARTED_ROUTE_MS, type RegistrySnapshot } from './registry'
 import type { FunctionTarget } from './session'

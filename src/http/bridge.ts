@@ -7,18 +7,18 @@
 
 import { RpcTarget } from 'cloudflare:workers'
 import { newAccessKey } from '../channel/keys'
-import { signingKey } from '../channel/signing'
+import { signingKey } from '../engine/signing'
 import { viewCacheFor } from '../engine/cache'
 import { type BodySource, EXCHANGE_ID_HEADER, EXCHANGE_PART_HEADER, EXCHANGE_PATH } from '../engine/exchange'
 import type { HttpAnswer } from '../engine/session-object'
 import { type ChannelRef, type ExchangeChannelId, formatExchangeChannelId } from '../protocol/refs'
-import { sessionStub } from '../stubs'
+import { sessionStub } from '../engine/stubs'
 import { invokeFunction } from '../engine/invoke'
-import { httpError } from './errors'
+import { httpError } from '../protocol/http-errors'
 import { runGates } from './middleware'
 import { resultResponse } from './response'
 import { type Resolution, RETRY_AFTER_S, resolveHttp } from './router'
-import type { RouteMatch } from './routes'
+import type { RouteMatch } from '../engine/routes'
 
 /** JSON bodies up to this size are also parsed into `body`; larger ones only stream. */
 const JSON_BODY_LIMIT = 1 << 20

@@ -14,7 +14,7 @@
 
 import { createMiddleware } from 'hono/factory'
 import { isOwnPath } from '../paths'
-import { httpError } from './errors'
+import { httpError } from '../protocol/http-errors'
 
 const ORIGINS_VAR = 'III_HTTP_CORS_ORIGINS'
 const METHODS_VAR = 'III_HTTP_CORS_METHODS'

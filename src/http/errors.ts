@@ -1,9 +1,10 @@
-// The one shape of every HTTP error this Worker answers, as the iii engine shapes them:
-// `{"error": {"code": "NOT_FOUND", "message": "…"}}`. Routes and middleware throw `refuse(...)`;
-// the app's one `onError` renders it (src/index.ts).
+// The front door's errors, in the one shape of every HTTP error this Worker answers
+// (protocol/http-errors.ts). Routes and middleware throw `refuse(...)`; the app's one `onError`
+// renders it (src/index.ts).
 
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { httpError } from '../protocol/http-errors'
 
 /** Codes for the statuses the front door answers itself (invocation errors keep the engine's codes). */
 const CODES: Record<number, string> = {
@@ -18,11 +19,6 @@ const CODES: Record<number, string> = {
 }
 
 export const codeForStatus = (status: number): string => CODES[status] ?? 'ERROR'
-
-/** An error response in the one shape. */
-export function httpError(status: number, code: string, message: string): Response {
-  return Response.json({ error: { code, message } }, { status })
-}
 
 /** Stops a route or middleware with an error response in the one shape (rendered by `onError`). */
 export function refuse(status: ContentfulStatusCode, message: string, code = codeForStatus(status)): never {

@@ -8,9 +8,9 @@
 
 import { asObject } from '../protocol/json'
 import { orAfter } from '../timeout'
-import type { Outcome } from '../engine/session'
-import { httpError } from './errors'
-import type { RouteMatch } from './routes'
+import type { Outcome } from '../protocol/outcome'
+import { httpError } from '../protocol/http-errors'
+import type { RouteMatch } from '../engine/routes'
 
 /** How long one middleware or condition may take before the request answers 504 (the engine's default). */
 export const MIDDLEWARE_TIMEOUT_MS = 30_000

@@ -9,7 +9,7 @@
 import type { RegistryView, ViewCache } from '../engine/view'
 import { recentlyDeparted } from '../engine/view'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
-import { type RouteMatch, matchRoute } from './routes'
+import { type RouteMatch, matchRoute } from '../engine/routes'
 
 /** What a 503 suggests: the SDK reconnects about 1 s after its socket closed and registers again at once. */
 export const RETRY_AFTER_S = 2

@@ -1,8 +1,12 @@
 // Channel refs and the inputs that name a channel, parsed once at the edge into typed values.
 
-import type { End } from '../channel/core'
-
 export type Direction = 'read' | 'write'
+
+/** A channel's two ends: the writer's socket and the reader's. */
+export type End = 'writer' | 'reader'
+
+/** How far one end got (shown on the status page): not connected yet, connected, gone for good. */
+export type EndPhase = 'waiting' | 'open' | 'done'
 
 /** The serializable token of one channel end, exactly as the iii SDK expects it (docs/protocol.md). */
 export interface ChannelRef {

@@ -3,11 +3,33 @@
 // so this object is on no channel's path; it keeps the reports in memory and forgets the finished.
 
 import { DurableObject } from 'cloudflare:workers'
-import type { ChannelSnapshot } from '../channel/object'
+import type { EndPhase } from '../protocol/refs'
 import type { LogEntry } from './log'
 
 /** A channel silent this long is dropped from the page (it went away without a last word: a reset). */
 const STALE_CHANNEL_MS = 10 * 60 * 1000
+
+/** What a channel tells its namespace's status object, and its `stats()` answers (channel/object.ts). */
+export interface ChannelSnapshot {
+  channel_id: string
+  writer: EndPhase
+  reader: EndPhase
+  frames_in: number
+  bytes_in: number
+  frames_out: number
+  bytes_out: number
+  backlog_frames: number
+  backlog_bytes: number
+  buffer_size: number
+  /** Bytes that went to storage (a reader that keeps up costs none). */
+  bytes_stored: number
+  /** Rows this channel's object wrote so far, as Cloudflare counts them for billing (bench). */
+  rows_written: number
+  finished: boolean
+  /** When the first end connected (the page's chart spreads a new channel's first bytes over its age). */
+  opened_at_ms: number
+  updated_at_ms: number
+}
 
 /** What a channel's object wrote to storage in its life (bench P5: rows written per GB stored). */
 export interface ChannelStorage {

@@ -4,7 +4,8 @@
 // use a flow-control window with a reader that acknowledges part of what it got at random times.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ChannelCore, type ChannelLimits, type End, emptyEnds } from '../../src/channel/core'
+import { ChannelCore, type ChannelLimits, emptyEnds } from '../../src/channel/core'
+import type { End } from '../../src/protocol/refs'
 import { type Frame, frameBytes } from '../../src/channel/frame'
 import { closeReason } from '../../src/protocol/close-codes'
 import { FakeHost, FakePeer, MemoryFrameStore, show } from './fakes'

@@ -5,7 +5,6 @@ import { describe, expect, it } from 'vitest'
 import { parseCron, rfc3339 } from '../../src/engine/cron'
 import {
   ENGINE_FUNCTIONS,
-  EngineError,
   configSummary,
   functionInfo,
   listFunctions,
@@ -16,8 +15,9 @@ import {
   workerInfo,
 } from '../../src/engine/introspection'
 import { RegistryCore } from '../../src/engine/registry'
+import { EngineError } from '../../src/protocol/outcome'
 import { middlewareResponse, runGates } from '../../src/http/middleware'
-import { matchRoute, compileRoute } from '../../src/http/routes'
+import { matchRoute, compileRoute } from '../../src/engine/routes'
 import { logEntry } from '../../src/status/log'
 import { MemoryRegistryStore } from './fakes'
 

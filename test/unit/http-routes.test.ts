@@ -1,7 +1,7 @@
 // HTTP trigger route matching: params, precedence, methods, reserved paths.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { compileRoute, httpTriggerProblem, matchRoute } from '../../src/http/routes'
+import { compileRoute, httpTriggerProblem, matchRoute } from '../../src/engine/routes'
 
 const route = (id: string, api_path: string, http_method?: string) =>
   compileRoute({ id, function_id: `fn::${id}`, config: http_method ? { api_path, http_method } : { api_path } })

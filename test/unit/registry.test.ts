@@ -6,7 +6,7 @@ import { listFunctions, listTriggers, listTriggerTypes, listWorkers } from '../.
 import { DEFAULT_LIMITS } from '../../src/engine/limits'
 import { DEPARTED_ROUTE_MS, RegistryCore } from '../../src/engine/registry'
 import { namespacesReached, servedByDefault, shadowedRoutes } from '../../src/engine/registry-shadow'
-import { type HttpRoute, compileRoute, httpRouteConflict, matchRoute } from '../../src/http/routes'
+import { type HttpRoute, compileRoute, httpRouteConflict, matchRoute } from '../../src/engine/routes'
 import { MemoryRegistryStore } from './fakes'
 
 const fn = (id: string) => ({ type: 'registerfunction' as const, id })

@@ -5,11 +5,12 @@ import { env } from 'cloudflare:workers'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { dataBuiltins } from '../../src/data/builtins'
-import { EngineError } from '../../src/engine/introspection'
+import { dataEngine } from '../../src/engine/data-engine'
+import { EngineError } from '../../src/protocol/outcome'
 
 const NAMESPACE = 'fuzz'
 const pending: Promise<unknown>[] = []
-const builtins = dataBuiltins({ env, namespace: () => NAMESPACE, view: async () => ({ dataTriggers: [], functions: new Set<string>() }), waitUntil: (p) => void pending.push(p) })
+const builtins = dataBuiltins({ env, engine: dataEngine(env), namespace: () => NAMESPACE, view: async () => ({ dataTriggers: [], functions: new Set<string>() }), waitUntil: (p) => void pending.push(p) })
 const directory = env.DIRECTORY.get(env.DIRECTORY.idFromName(`directory:${NAMESPACE}`))
 const CODES = ['deserialization_error', 'INVALID_ARGUMENTS', 'VALUE_TOO_LARGE', 'topic_not_set']
 

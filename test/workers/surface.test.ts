@@ -5,6 +5,7 @@ import { env } from 'cloudflare:workers'
 import { runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { sessionBuiltins } from '../../src/engine/builtins'
+import { dataEngine } from '../../src/engine/data-engine'
 import { ENGINE_FUNCTIONS } from '../../src/engine/introspection'
 
 /** Methods a stub could call: the prototype chain's own names up to (not including) DurableObject. */
@@ -40,6 +41,7 @@ describe('RPC surfaces', () => {
   it('builtins: every engine function the introspection lists is served, and every served one is listed', async () => {
     const served = sessionBuiltins({
       env,
+      engine: dataEngine(env),
       namespace: () => '',
       workerName: () => 'w',
       register: () => {},

@@ -3,11 +3,14 @@
 // open channels the channel objects themselves (live counters, only while someone watches), and
 // its directory of state scopes and stream groups (with the newest groups' subscriber counts).
 
-import type { ChannelSnapshot } from '../channel/object'
+import type { ChannelSnapshot } from '../status/object'
 import type { RegistryObject } from '../engine/registry-object'
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
-import { channelStub, directoryStub, registryStub, statusStub, streamStub } from '../stubs'
-import type { LogEntry } from './log'
+import { channelStub } from '../channel/stubs'
+import { directoryStub, streamStub } from '../data/stubs'
+import { registryStub } from '../engine/stubs'
+import { statusStub } from '../status/stubs'
+import type { LogEntry } from '../status/log'
 
 /** Open channels whose live counters each status snapshot asks for (one call per channel, per second, while a page watches). */
 const LIVE_CHANNELS = 20

@@ -3,8 +3,8 @@
 // asks for it once and keeps the imported key (docs/architecture.md, "Channels born where they are used").
 
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
-import { registryStub } from '../stubs'
-import { signingKeyFor } from './keys'
+import { registryStub } from './stubs'
+import { signingKeyFor } from '../channel/keys'
 
 let generated: Promise<string> | null = null
 
