@@ -4,17 +4,8 @@
 // engine finds a function (its view cache, its sessions, their stubs) and the engine may change
 // that without touching data/ (docs/architecture.md, "Layers").
 
-import type { Outcome } from '../protocol/outcome'
+import type { EngineCall, Outcome } from '../protocol/outcome'
 import type { DataTrigger } from './triggers'
-
-/** A call made for a data module (a trigger fired, a custom stream's function, a gate), with no worker waiting on a socket. */
-export interface FunctionCall {
-  function_id: string
-  data: unknown
-  metadata?: unknown
-  /** Fire and forget: the worker gets the invocation, nobody waits for its result. */
-  void?: boolean
-}
 
 /** What the data modules read of the namespace's registry view. */
 export interface DataView {
@@ -25,7 +16,7 @@ export interface DataView {
 
 export interface DataEngine {
   /** Invokes a function of `namespace`; a void call resolves `{accepted: true}` once it was handed over. */
-  invoke(namespace: string, call: FunctionCall): Promise<Outcome | { accepted: true }>
+  invoke(namespace: string, call: EngineCall): Promise<Outcome | { accepted: true }>
   /**
    * The namespace's view, refreshed first when this isolate's last refresh is older than
    * `maxAgeMs`: for an object that hears no registry notices (a stream group deciding a join).

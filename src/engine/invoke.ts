@@ -7,19 +7,11 @@
 
 import { sessionStub } from './stubs'
 import { lookupFunction, viewCacheFor } from './cache'
-import type { Outcome } from '../protocol/outcome'
+import type { EngineCall, Outcome } from '../protocol/outcome'
 import { type CallAnswer, type IncomingCall, engineError } from './session'
 
 /** The caller named in calls the engine makes (not a session id, so nothing is delivered one way). */
 export const ENGINE_CALLER = 'engine'
-
-export interface EngineCall {
-  function_id: string
-  data: unknown
-  metadata?: unknown
-  /** Fire and forget: the worker gets the invocation, nobody waits for its result. */
-  void?: boolean
-}
 
 /** Calls `session` (a worker id) directly; `gone`/`not_here` come back as they are. */
 export async function callSession(env: Env, session: string, call: EngineCall): Promise<CallAnswer> {
