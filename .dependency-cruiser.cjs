@@ -4,6 +4,7 @@
 const LAYERS = [
   ['leaves', '^src/(paths|tags|timeout)\\.ts$'],
   ['protocol', '^src/protocol/'],
+  ['observability', '^src/observability/'],
   ['status', '^src/status/'],
   ['channel', '^src/channel/'],
   ['data', '^src/data/'],

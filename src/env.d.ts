@@ -53,6 +53,14 @@ interface Env {
    * subscriber's handshake; its answer's `context` rides in that socket's join and leave events.
    */
   STREAM_AUTH_FUNCTION?: string
+  /**
+   * An OpenTelemetry collector (OTLP/HTTP, JSON bodies): logs, spans and metrics go to
+   * `<endpoint>/v1/logs|traces|metrics` (src/observability/exporter.ts). Unset: spans and metrics
+   * are dropped; logs still reach the Worker's log, the page and `log` triggers.
+   */
+  III_OTLP_ENDPOINT?: string
+  /** The collector's headers (a secret: `wrangler secret put III_OTLP_HEADERS`), `name=value,name2=value2`, percent-encoded. */
+  III_OTLP_HEADERS?: string
   /** Set (any value) by the bench: channels tell their status object how many events they handled (S1). */
   III_COUNTERS?: string
 }

@@ -12,12 +12,12 @@ import { mintChannel } from './channel/mint'
 import { signingKey } from './engine/signing'
 import { NAMESPACE_HEADER } from './engine/session-object'
 import { connectExchange, notFound, serveHttpTrigger } from './http/bridge'
+import { serveOtelSocket } from './http/otel-socket'
 import { httpTriggerCors } from './http/cors'
 import { refuse } from './http/errors'
 import { httpError } from './protocol/http-errors'
 import { engineGuard } from './http/guard'
 import { API_PATH, CHANNEL_SOCKET_PATH, CHANNELS_PATH, OTEL_PATH, PAGE_ASSETS_PATH, STREAMS_PATH } from './paths'
-import { echoableCloseCode, isReservedCloseCode } from './protocol/close-codes'
 import { DEFAULT_NAMESPACE, namespaceOfEnginePath, parseNamespace } from './protocol/namespace'
 import { type Parsed, parseChannelSocketTarget, parseCreateChannelBody } from './protocol/refs'
 import { namespaceCounters, namespaceStatus } from './http/status'
@@ -56,11 +56,10 @@ const STATUS_STREAM_PATH = `${API_PATH}/status/stream`
 
 const isUpgrade = (c: Context<App>) => c.req.header('upgrade')?.toLowerCase() === 'websocket'
 const isChannelSocketPath = (path: string) => /(^|\/)ws\/channels(\/|$)/.test(path)
-const isOtelPath = (path: string) => path === OTEL_PATH || path.endsWith(OTEL_PATH)
 /** `[/<namespace>]/streams[/…]`: stream subscribers (their joins are decided by `stream:join` functions). */
 const isStreamsPath = (path: string) => new RegExp(`^(/[^/]+)?${STREAMS_PATH}(/|$)`).test(path)
-/** A main-socket upgrade: any upgrade that is not a channel socket, a stream subscriber or the SDK's telemetry socket. */
-const isEngineUpgrade = (c: Context<App>) => isUpgrade(c) && !isChannelSocketPath(c.req.path) && !isOtelPath(c.req.path) && !isStreamsPath(c.req.path)
+/** An upgrade to the engine: the main socket or the SDK's telemetry socket (not a channel socket or a stream subscriber). */
+const isEngineUpgrade = (c: Context<App>) => isUpgrade(c) && !isChannelSocketPath(c.req.path) && !isStreamsPath(c.req.path)
 
 /** A parsed input, or the route stops with its status and message. */
 const valueOr = <T,>(parsed: Parsed<T>): T => (parsed.ok ? parsed.value : refuse(parsed.status as 400, parsed.message))
@@ -107,18 +106,14 @@ app.get(`${CHANNEL_SOCKET_PATH}/:id`, channelSocket)
 app.get(`/:prefix{.+}${CHANNEL_SOCKET_PATH}/:id`, channelSocket)
 
 /**
- * The SDK's OpenTelemetry socket (`<address>/otel`): accepted here in the Worker and its frames
- * dropped. It needs no state, so no object serves it (the SDK opens it before its main socket).
+ * The SDK's OpenTelemetry socket (`<address>/otel`, the namespace's address): its log records become
+ * the namespace's, and go on to a collector with its spans and metrics (http/otel-socket.ts). The
+ * SDK sends it no headers: a deployed engine's token reaches it in the address (README "Observability").
  */
 function otelSocket(c: Context<App>): Response {
   if (!isUpgrade(c)) refuse(426, 'expected a WebSocket upgrade')
-  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
-  server.accept()
-  server.addEventListener('close', (event) => {
-    // Answer the peer's Close ourselves (docs/platform.md).
-    if (!isReservedCloseCode(event.code)) server.close(echoableCloseCode(event.code), '')
-  })
-  return new Response(null, { status: 101, webSocket: client })
+  const namespace = valueOr(namespaceOfEnginePath(c.req.path.slice(0, -OTEL_PATH.length)))
+  return serveOtelSocket(c.env, namespace, (p) => c.executionCtx.waitUntil(p))
 }
 
 app.get(OTEL_PATH, otelSocket)
@@ -216,8 +211,7 @@ app.all('*', httpTriggerCors(), async (c) => {
 
 app.onError((err) => {
   if (err instanceof HTTPException) return err.getResponse()
-  console.error(err)
-  return httpError(500, 'INTERNAL', 'internal error')
+  return httpError(500, 'INTERNAL', 'internal error', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
 })
 
 export default app

@@ -1,7 +1,9 @@
-// The trigger types of the data modules (`state`, `subscribe`, and the stream ones), which the
-// engine serves itself: what a config must look like, and which triggers an event reaches. Pure;
-// the registry refuses bad configs with these, the caller's session matches events with them.
+// The trigger types of the data modules (`state`, `subscribe`, and the stream ones), and the
+// engine's `log` type, which the engine serves itself from the registry view of whoever makes the
+// event: what a config must look like, and which triggers an event reaches. Pure; the registry
+// refuses bad configs with these, the caller's session (or the `/otel` socket) matches events.
 
+import { LOG_TRIGGER, logTriggerProblem } from '../observability/log-trigger'
 import { asObject } from '../protocol/json'
 
 export const STATE_TRIGGER = 'state'
@@ -10,8 +12,8 @@ export const STREAM_TRIGGER = 'stream'
 export const STREAM_JOIN_TRIGGER = 'stream:join'
 export const STREAM_LEAVE_TRIGGER = 'stream:leave'
 
-/** The data modules' trigger types: sessions keep these triggers in their registry view. */
-export const DATA_TRIGGER_TYPES: ReadonlySet<string> = new Set([STATE_TRIGGER, SUBSCRIBE_TRIGGER, STREAM_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER])
+/** Trigger types fired by whoever makes the event: registry views carry these triggers. */
+export const DATA_TRIGGER_TYPES: ReadonlySet<string> = new Set([STATE_TRIGGER, SUBSCRIBE_TRIGGER, STREAM_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, LOG_TRIGGER])
 
 /** A data trigger as a session's view holds it. */
 export interface DataTrigger {
@@ -24,6 +26,7 @@ export interface DataTrigger {
 
 /** Why the engine would refuse a data trigger's config, or null. Every field is optional; a wrong type refuses it. */
 export function dataTriggerProblem(type: string, config: unknown): string | null {
+  if (type === LOG_TRIGGER) return logTriggerProblem(config)
   const fields: Record<string, string[]> = {
     [STATE_TRIGGER]: ['scope', 'key', 'condition_function_id'],
     [STREAM_TRIGGER]: ['stream_name', 'group_id', 'item_id', 'condition_function_id'],
@@ -73,3 +76,6 @@ export function streamTriggersFor(triggers: readonly DataTrigger[], streamName: 
 /** Every `stream:join` or `stream:leave` trigger: they take no filter (the function decides). */
 export const joinLeaveTriggers = (triggers: readonly DataTrigger[], type: typeof STREAM_JOIN_TRIGGER | typeof STREAM_LEAVE_TRIGGER) =>
   triggers.filter((t) => t.trigger_type === type)
+
+/** The `log` triggers (their level filter is applied per record: observability/log-trigger.ts). */
+export const logTriggers = (triggers: readonly DataTrigger[]) => triggers.filter((t) => t.trigger_type === LOG_TRIGGER)

@@ -2,7 +2,7 @@
 // the data modules' ones are in data/builtins.ts).
 // They run in the caller's session: creating a channel touches no object at all; the lists and
 // `::info` read the namespace's registry (the control plane), after this worker's own
-// registrations have reached it; log entries go to the Worker's log and the page's recent log.
+// registrations have reached it; log records go where every record goes (logs.ts).
 
 import { mintChannel } from '../channel/mint'
 import { signingKey } from './signing'
@@ -10,7 +10,10 @@ import { dataBuiltins } from '../data/builtins'
 import type { DataEngine, DataView } from '../data/engine-port'
 import { asObject } from '../protocol/json'
 import { parseBufferSize } from '../protocol/refs'
-import { LOG_LEVELS, type LogEntry, logEntry } from '../status/log'
+import { LOG_LEVELS, type LogLevel, engineLogRecord } from '../observability/log-record'
+import { parseLogQuery } from '../observability/log-ring'
+import { ENGINE_VERSION } from '../protocol/version'
+import { recordLogs } from './logs'
 import type { registryStub } from './stubs'
 import type { statusStub } from '../status/stubs'
 import { EngineError } from '../protocol/outcome'
@@ -63,19 +66,34 @@ export function sessionBuiltins(ctx: BuiltinContext): Record<string, Builtin> {
     'engine::registered-triggers::info': query('registered-triggers::info'),
   }
   for (const level of LOG_LEVELS) builtins[`engine::log::${level}`] = async (data) => void log(ctx, level, data)
+  builtins['engine::logs::list'] = async (data) => {
+    const query = parseLogQuery(data)
+    const { logs, total } = await ctx.status().queryLogs(query)
+    const echo = { trace_id: null, span_id: null, severity_min: null, severity_text: null, start_time: null, end_time: null, offset: null, limit: null, ...query }
+    return { logs, total, query: echo, timestamp: Date.now() }
+  }
+  builtins['engine::logs::clear'] = async () => {
+    await ctx.status().clearLogs()
+    return { success: true }
+  }
   return { ...builtins, ...dataBuiltins(ctx) }
 }
 
 /**
- * `engine::log::<level>` (`{message, data?, trace_id?, span_id?, service_name?}`): one JSON line in
- * the Worker's log (`wrangler tail`, Workers Logs index its fields) and an entry in the page's
- * recent log. As in the engine it answers no result.
+ * `engine::log::<level>` (`{message, data?, trace_id?, span_id?, service_name?}`): a record as the
+ * engine makes it, recorded as every record is (logs.ts). As in the engine it answers no result.
  */
-function log(ctx: BuiltinContext, level: LogEntry['level'], data: unknown): void {
-  const entry = logEntry(level, data, ctx.workerName(), Date.now())
-  if (!entry) throw new EngineError('deserialization_error', `Failed to deserialize input for engine::log::${level}: missing field \`message\``)
-  const line = JSON.stringify({ log: 'engine::log', namespace: ctx.namespace(), ...entry })
-  if (level === 'trace' || level === 'debug') console.debug(line)
-  else console[level](line)
-  ctx.waitUntil(ctx.status().log(entry).catch(() => {}))
+function log(ctx: BuiltinContext, level: LogLevel, data: unknown): void {
+  const record = engineLogRecord(level, data, Date.now(), ENGINE_VERSION)
+  if (!record) throw new EngineError('deserialization_error', `Failed to deserialize input for engine::log::${level}: missing field \`message\``)
+  recordLogs(
+    {
+      env: ctx.env,
+      namespace: ctx.namespace(),
+      triggers: async () => (await ctx.view()).dataTriggers,
+      invoke: (call) => ctx.engine.invoke(ctx.namespace(), call),
+      waitUntil: (p) => ctx.waitUntil(p),
+    },
+    [{ record, origin: { worker: ctx.workerName() } }],
+  )
 }

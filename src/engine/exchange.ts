@@ -23,7 +23,7 @@ import type { Frame } from '../channel/frame'
 import { taskTimer } from '../channel/limits'
 import { type RowMeter, SqliteFrameStore } from '../channel/sqlite-store'
 import { CloseCode, closeReason, echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
-import { isResponseResult, parseControlFrame } from '../protocol/http-control'
+import { isVoidResult, parseControlFrame } from '../protocol/http-control'
 import type { Traced } from './session'
 
 /** The session's path for an HTTP request's channel socket, forwarded by the front door. */
@@ -34,12 +34,12 @@ export const EXCHANGE_PART_HEADER = 'x-iii-exchange-part'
 /** Request body frames, as the SDK's writer cuts them. */
 const BODY_FRAME_BYTES = 64 * 1024
 
-/** After a result that says nothing about the response, how long a response writer has to show up (then 204). */
+/** After a function returned nothing, how long its response writer has to show up (then 204). */
 export const EMPTY_RESULT_GRACE_MS = 3000
 
 /** What a function answered with, as the front door needs it to answer the HTTP request. */
 export type ExchangeAnswer =
-  /** An error, or a result that is the response (`status_code` / `body`): the channels were not used. */
+  /** An error, or a result (anything but nothing), which is the response: the channels were not used. */
   | { status: 'done'; outcome: Traced }
   /** The response channel started: its status, headers and body (streamed, in order). */
   | { status: 'stream'; status_code: number; headers: [string, string][]; body: ReadableStream<Uint8Array> }
@@ -150,11 +150,12 @@ export class HttpExchange {
       }
       return
     }
-    if ('error' in outcome || isResponseResult(outcome.result)) {
+    // Any result is the response, as on the engine, unless the response has started already.
+    if ('error' in outcome || !isVoidResult(outcome.result)) {
       return this.#finish({ status: 'done', outcome }, 'the HTTP request was answered by the function result')
     }
-    // The function said nothing about its response: its response channel decides (the `http()`
-    // helper returns before its writer has connected). One that never shows up gets 204.
+    // The function returned nothing: its response channel decides (the `http()` helper may return
+    // before its writer has connected). One that never shows up gets 204 (docs/engine-compat.md).
     if (!this.#writer) {
       setTimeout(() => {
         if (!this.#writer && !this.#settled) this.#finish({ status: 'empty' }, 'no response came')

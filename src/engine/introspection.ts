@@ -4,6 +4,7 @@
 
 import { STATE_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, STREAM_TRIGGER, SUBSCRIBE_TRIGGER } from '../data/triggers'
 import { asObject } from '../protocol/json'
+import { LOG_TRIGGER } from '../observability/log-trigger'
 import { EngineError } from '../protocol/outcome'
 import { parseCron, rfc3339 } from './cron'
 import { CRON, FUNCTIONS_AVAILABLE, type RegistryCore, WORKERS_AVAILABLE } from './registry'
@@ -44,6 +45,8 @@ export const ENGINE_FUNCTIONS: readonly { id: string; description: string; worke
   { id: 'engine::log::info', description: 'Write a log entry (info)' },
   { id: 'engine::log::warn', description: 'Write a log entry (warn)' },
   { id: 'engine::log::error', description: 'Write a log entry (error)' },
+  { id: 'engine::logs::list', description: 'List stored OTEL logs filtered by trace/span id, severity, and time range, with pagination and a total count' },
+  { id: 'engine::logs::clear', description: 'Drop every stored OTEL log, returning { success: true }' },
   { id: 'state::set', description: 'Set a value in state', worker: 'iii-state' },
   { id: 'state::get', description: 'Get a value from state', worker: 'iii-state' },
   { id: 'state::delete', description: 'Delete a value from state', worker: 'iii-state' },
@@ -75,6 +78,7 @@ export const ENGINE_TRIGGER_TYPE_LIST: readonly { id: string; worker_name: strin
   { id: STREAM_TRIGGER, worker_name: 'iii-stream', description: 'Stream trigger' },
   { id: STREAM_JOIN_TRIGGER, worker_name: 'iii-stream', description: 'Stream join trigger' },
   { id: STREAM_LEAVE_TRIGGER, worker_name: 'iii-stream', description: 'Stream leave trigger' },
+  { id: LOG_TRIGGER, worker_name: 'iii-observability', description: 'Log event trigger' },
 ]
 
 type Input = Record<string, unknown>

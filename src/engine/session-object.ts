@@ -37,6 +37,10 @@ import { channelLimits } from '../channel/limits'
 import type { ChannelLimits } from '../channel/core'
 import { DEFAULT_BUFFER_SIZE } from '../protocol/refs'
 import { type RowMeter, execCounted } from '../channel/sqlite-store'
+import { OtlpExporter, otlpConfig } from '../observability/exporter'
+import { type EngineSpan, type TraceContext, childContext, formatTraceparent, parseTraceparent, startSpan } from '../observability/spans'
+import { resultAsResponse } from '../protocol/http-control'
+import type { ErrorBody } from '../protocol/messages'
 
 /** Header the front door sets on the upgrade: the namespace the engine address named. */
 export const NAMESPACE_HEADER = 'x-iii-namespace'
@@ -127,6 +131,8 @@ export class SessionObject extends DurableObject<Env> {
   #exchangeLimits: ChannelLimits | null = null
   /** Rows this object wrote since it woke, as workerd counts them (bench H4). */
   readonly #meter: RowMeter = { rowsWritten: 0 }
+  /** Where this session's spans go (III_OTLP_ENDPOINT); null: none are made. */
+  readonly #exporter = ((config) => (config ? new OtlpExporter(config, (p) => this.ctx.waitUntil(p)) : null))(otlpConfig(this.env))
 
   /** How long a caller waits for a call that names no `timeout_ms`, from III_INVOCATION_TIMEOUT_MS (read once, as the bounds are). */
   readonly #invocationTimeoutMs = ((ms) => (Number.isFinite(ms) && ms > 0 ? ms : DEFAULT_INVOCATION_TIMEOUT_MS))(Number(this.env.III_INVOCATION_TIMEOUT_MS))
@@ -211,6 +217,31 @@ export class SessionObject extends DurableObject<Env> {
     now: () => Date.now(),
     invocationTimeoutMs: () => this.#invocationTimeoutMs,
     wakeAt: (at) => this.#wakeAt(at),
+    startSpan: (name, parent, attributes) => {
+      const span = this.#span(name, 'server', parent, attributes)
+      return span && { traceparent: formatTraceparent(childContext(span.span, parent.flags)), end: span.end }
+    },
+  }
+
+  /** A span of ours, exported when it ends; null without a collector (nothing is made then). */
+  #span(name: string, kind: EngineSpan['kind'], parent: TraceContext | null, attributes: EngineSpan['attributes']): { span: EngineSpan; end: (error?: ErrorBody, more?: EngineSpan['attributes']) => void } | null {
+    const exporter = this.#exporter
+    if (!exporter) return null
+    const span = startSpan(name, kind, parent, { ...attributes, 'iii.worker.id': this.ctx.id.toString() }, Date.now())
+    let ended = false
+    const end = (error?: ErrorBody, more: EngineSpan['attributes'] = {}) => {
+      if (ended) return
+      ended = true
+      span.end_ms = Date.now()
+      span.status = error ? 'error' : 'ok'
+      if (error) {
+        span.status_message = error.message
+        Object.assign(span.attributes, { 'error.type': error.code, 'error.message': error.message })
+      }
+      Object.assign(span.attributes, more)
+      exporter.addSpan(this.#namespace, span)
+    }
+    return { span, end }
   }
 
   /** Links to the sessions this worker calls (links.ts). */
@@ -335,14 +366,26 @@ export class SessionObject extends DurableObject<Env> {
         release()
       },
     })
-    const pending = core.incomingLocal(call.function_id, call.data, call.metadata, call.exchange)
+    // The request is a server span of ours under the client's `traceparent` (a root without one),
+    // and the worker's handler joins it; without a collector the client's context goes on as it is.
+    const request = httpRequestSeen(call.data)
+    const span = this.#span(`${request.method} ${request.route}`, 'server', parseTraceparent(request.traceparent), {
+      'http.request.method': request.method,
+      'http.route': request.route,
+      function_id: call.function_id,
+      'faas.trigger': 'http',
+    })
+    const traceparent = span ? formatTraceparent(childContext(span.span, parseTraceparent(request.traceparent)?.flags)) : request.traceparent
+    const pending = core.incomingLocal(call.function_id, call.data, call.metadata, call.exchange, traceparent)
     if (typeof pending === 'string') {
       release()
+      span?.end({ code: pending, message: `the session no longer serves ${call.function_id}` })
       return { status: pending }
     }
     this.#exchanges.set(call.exchange, exchange)
     const timedOut = { error: { code: 'timeout', message: `HTTP request timed out after ${call.timeoutMs} ms (III_HTTP_TIMEOUT_MS)` } }
     const answer = await exchange.settle(pending, call.timeoutMs, () => core.abandon(call.exchange, timedOut))
+    if (span) endHttpSpan(span.end, answer)
     if (answer.status !== 'done') return answer
     const { traceparent: _t, baggage: _b, ...outcome } = answer.outcome
     return { status: 'done', outcome }
@@ -579,4 +622,33 @@ export class SessionObject extends DurableObject<Env> {
   #log(message: string): void {
     console.warn(`[session ${this.ctx.id.toString().slice(0, 8)}] ${message}`)
   }
+}
+
+/** What an HTTP request's span says of it: method, registered route, the client's trace context. */
+function httpRequestSeen(data: unknown): { method: string; route: string; traceparent: string | undefined } {
+  const d = (data ?? {}) as { method?: unknown; path?: unknown; headers?: Record<string, unknown> }
+  const traceparent = d.headers?.traceparent
+  return {
+    method: typeof d.method === 'string' ? d.method : 'GET',
+    route: typeof d.path === 'string' ? d.path : '',
+    traceparent: typeof traceparent === 'string' ? traceparent : undefined,
+  }
+}
+
+/** Ends an HTTP request's span with the status the front door answers (an error from 400 on, as the engine marks them). */
+function endHttpSpan(end: (error?: ErrorBody, more?: EngineSpan['attributes']) => void, answer: ExchangeAnswer): void {
+  const status =
+    answer.status === 'done'
+      ? 'error' in answer.outcome
+        ? 500
+        : resultAsResponse(answer.outcome.result).status
+      : answer.status === 'stream'
+        ? answer.status_code
+        : answer.status === 'broken'
+          ? 502
+          : answer.status === 'timeout'
+            ? 504
+            : 204
+  const error = answer.status === 'done' && 'error' in answer.outcome ? answer.outcome.error : status >= 400 ? { code: `HTTP ${status}`, message: `answered ${status}` } : undefined
+  end(error, { 'http.response.status_code': status })
 }

@@ -30,6 +30,7 @@
 
 import type { EngineMessage, ErrorBody, InvocationResult, InvokeFunction, RegisterFunction, WorkerMessage } from '../protocol/messages'
 import type { Outcome } from '../protocol/outcome'
+import { type TraceContext, parseTraceparent } from '../observability/spans'
 import { type HttpCaller, type HttpFunction, type SecretLookup, callHttpFunction, parseHttpInvocation } from './http-function'
 import { DEFAULT_LIMITS, type LimitKind, type WorkerLimits, limitMessage, tooManyInvocations } from './limits'
 import { namespaceSecrets } from './namespace-secrets'
@@ -148,6 +149,17 @@ export interface SessionHost {
   invocationTimeoutMs(): number
   /** Call `expire()` at `at` (unix ms) or soon after, even if this object sleeps meanwhile. */
   wakeAt(at: number): void
+  /**
+   * A span of the engine's own under the caller's trace, or null when no traces are exported
+   * (then the caller's `traceparent` goes on untouched, and nothing is made).
+   */
+  startSpan(name: string, parent: TraceContext, attributes: Record<string, string>): SpanHandle | null
+}
+
+/** A span the host is making: its context for the next hop, and its end. */
+export interface SpanHandle {
+  traceparent: string
+  end(error?: ErrorBody): void
 }
 
 /** The longest a caller may ask to wait (`timeout_ms`): a record lives that long on both sides. */
@@ -337,12 +349,15 @@ export class SessionCore {
       if (!target) return answer({ error: engineError.notFound(fn) })
       const callee = target.worker
       const engineId = this.host.newId()
+      // The hop from this worker's session to another's is a span of ours in the caller's trace.
+      const parent = callee === this.workerId ? null : parseTraceparent(message.traceparent)
+      const span = parent ? this.host.startSpan(`call ${fn}`, parent, { function_id: fn, 'faas.invoked_name': fn, 'iii.function.kind': 'user' }) : null
       const call: IncomingCall = {
         from: this.workerId,
         ...(invocationId ? { id: engineId, invocation_id: invocationId } : {}),
         function_id: fn,
         data: message.data,
-        traceparent: message.traceparent,
+        traceparent: span?.traceparent ?? message.traceparent,
         baggage: message.baggage,
         metadata: message.metadata,
         timeout_ms: Math.max(1, deadline - this.host.now()),
@@ -352,6 +367,7 @@ export class SessionCore {
       try {
         reply = callee === this.workerId ? await this.incoming(call) : await this.host.call(callee, call)
       } catch (err) {
+        span?.end(engineError.unreachable(fn, err))
         if (!invocationId) return
         // The call broke (an object was evicted or reset). If the callee still holds the
         // invocation it will deliver the result by itself; otherwise it is lost: say so now.
@@ -359,6 +375,9 @@ export class SessionCore {
         if (this.#forget('caller', invocationId)) answer({ error: engineError.unreachable(fn, err) })
         return
       }
+      if (reply.status === 'done') span?.end('error' in reply.outcome ? reply.outcome.error : undefined)
+      else if (reply.status === 'accepted') span?.end()
+      else span?.end({ code: reply.status, message: `the session the view named no longer serves ${fn}: looked again` })
       if (reply.status === 'accepted') return
       if (reply.status === 'done') return this.#settle(invocationId!, fn, reply.outcome)
       if (invocationId) this.#forget('caller', invocationId)
@@ -396,14 +415,14 @@ export class SessionCore {
    * An invocation for code in some isolate (an HTTP trigger); resolves with its outcome. `id`: the
    * engine id to use (the request's, so that `abandon(id)` can drop it).
    */
-  incomingLocal(functionId: string, data: unknown, metadata?: unknown, id: string = this.host.newId()): Promise<Traced> | 'not_here' | 'gone' {
+  incomingLocal(functionId: string, data: unknown, metadata?: unknown, id: string = this.host.newId(), traceparent?: string): Promise<Traced> | 'not_here' | 'gone' {
     if (!this.#open) return 'gone'
     if (!this.owned.has(functionId)) return 'not_here'
     this.#handled++
     const http = this.#http.get(functionId)
     if (http) return this.#serve({ id, functionId, caller: null, http: true }, (r) => this.#request(r, http, data))
     return this.#serve({ id, functionId, caller: null }, (r) =>
-      this.host.send({ type: 'invokefunction', function_id: functionId, data, metadata, invocation_id: r.id }),
+      this.host.send({ type: 'invokefunction', function_id: functionId, data, metadata, invocation_id: r.id, ...(traceparent ? { traceparent } : {}) }),
     )
   }
 

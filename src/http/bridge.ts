@@ -28,11 +28,14 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 30_000
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304])
 
-const departedResponse = (retryAfterS: number) => {
-  const res = httpError(503, 'UNAVAILABLE', 'the worker serving this route just left (a deploy or a reconnect); try again shortly')
+const departedResponse = (retryAfterS: number, request: Request) => {
+  const res = httpError(503, 'UNAVAILABLE', 'the worker serving this route just left (a deploy or a reconnect); try again shortly', seenAs(request))
   res.headers.set('retry-after', String(retryAfterS))
   return res
 }
+
+/** What the log line of a 5xx says about the request (never its headers or body). */
+const seenAs = (request: Request, function_id?: string) => ({ method: request.method, path: new URL(request.url).pathname, ...(function_id ? { function_id } : {}) })
 
 export const notFound = (request: Request) =>
   httpError(404, 'NOT_FOUND', `no route or http trigger for ${request.method} ${new URL(request.url).pathname}`)
@@ -66,7 +69,7 @@ export async function serveHttpTrigger(env: Env, request: Request): Promise<Resp
   const resolve = (fresh: boolean) => resolveHttp(views, request.method, url.pathname, { fresh, now: Date.now })
   let resolution: Resolution = await resolve(false)
   if (resolution.kind === 'none') return null
-  if (resolution.kind === 'departed') return departedResponse(resolution.retryAfterS)
+  if (resolution.kind === 'departed') return departedResponse(resolution.retryAfterS, request)
   const [key, { body, upload }] = await Promise.all([signingKey(env), takeBody(request)])
   const declared = request.headers.get('content-length')
   const bodyLength = declared !== null && /^\d+$/.test(declared) ? Number(declared) : null
@@ -94,7 +97,7 @@ export async function serveHttpTrigger(env: Env, request: Request): Promise<Resp
   // Calls the serving session; a stale view (the session says so) is refreshed and tried once more.
   for (let attempt = 0; ; attempt++) {
     if (resolution.kind === 'none') return notFound(request)
-    if (resolution.kind === 'departed') return departedResponse(resolution.retryAfterS)
+    if (resolution.kind === 'departed') return departedResponse(resolution.retryAfterS, request)
     const { match, view, namespace } = resolution
     // A retry may land on another route (its namespace's, or the default's that now wins): its own gates run.
     const route = `${namespace}\n${match.trigger_id}`
@@ -122,27 +125,27 @@ export async function serveHttpTrigger(env: Env, request: Request): Promise<Resp
         })) as HttpAnswer
       } catch (err) {
         // The session was reset while the function ran: say so at once, don't wait for a timeout.
-        return httpError(502, 'BAD_GATEWAY', `the worker's session went away mid-request: ${err instanceof Error ? err.message : String(err)}`)
+        return httpError(502, 'BAD_GATEWAY', `the worker's session went away mid-request: ${err instanceof Error ? err.message : String(err)}`, seenAs(request, match.function_id))
       }
     }
     switch (answer.status) {
       case 'done':
-        if ('error' in answer.outcome) return httpError(500, answer.outcome.error.code, answer.outcome.error.message)
-        return resultResponse(answer.outcome.result) ?? new Response(null, { status: 204 })
+        if ('error' in answer.outcome) return httpError(500, answer.outcome.error.code, answer.outcome.error.message, seenAs(request, match.function_id))
+        return resultResponse(answer.outcome.result)
       case 'stream':
         return new Response(NULL_BODY_STATUS.has(answer.status_code) ? null : answer.body, { status: answer.status_code, headers: answer.headers })
       case 'broken':
-        return httpError(502, 'BAD_GATEWAY', answer.reason)
+        return httpError(502, 'BAD_GATEWAY', answer.reason, seenAs(request, match.function_id))
       case 'timeout':
-        return httpError(504, 'GATEWAY_TIMEOUT', `the function did not answer within ${answer.timeoutMs} ms (III_HTTP_TIMEOUT_MS)`)
+        return httpError(504, 'GATEWAY_TIMEOUT', `the function did not answer within ${answer.timeoutMs} ms (III_HTTP_TIMEOUT_MS)`, seenAs(request, match.function_id))
       case 'empty':
         return new Response(null, { status: 204 })
     }
     // `stale`, `not_here`, `gone`: the view named a session that no longer serves the route (a
     // restart or a reconnect of its worker). Look again, once, before answering anything.
-    if (attempt >= 1) return answer.status === 'gone' ? departedResponse(RETRY_AFTER_S) : notFound(request)
+    if (attempt >= 1) return answer.status === 'gone' ? departedResponse(RETRY_AFTER_S, request) : notFound(request)
     resolution = await resolve(true)
-    if (answer.status === 'gone' && resolution.kind === 'route' && resolution.match.worker === match.worker) return departedResponse(RETRY_AFTER_S)
+    if (answer.status === 'gone' && resolution.kind === 'route' && resolution.match.worker === match.worker) return departedResponse(RETRY_AFTER_S, request)
   }
 }
 

@@ -1,6 +1,9 @@
 // Who may use the engine (the main socket, POST /channels and /api/*): closed by default.
-//   III_ENGINE_TOKEN set      -> `Authorization: Bearer <token>` (or `?token=` where a browser cannot
-//                                send headers: EventSource), whatever the host or origin
+//   III_ENGINE_TOKEN set      -> `Authorization: Bearer <token>`, or HTTP Basic with the token as the
+//                                password (an address `wss://iii:<token>@host/`: the SDK sends no
+//                                headers on its `/otel` socket, but `ws` sends an address's user and
+//                                password), or `?token=` where a browser cannot send headers
+//                                (EventSource); whatever the host or origin
 //   no token                  -> only requests addressed to a loopback host (`wrangler dev`; a
 //                                deployed Worker never sees one, since Cloudflare routes by hostname),
 //                                and from a browser only pages of this machine (http/origin.ts)
@@ -21,12 +24,27 @@ export const ORIGIN_MESSAGE =
   'this engine has no token, so it serves only pages of this machine: a page of another origin may not use it ' +
   '(set III_ENGINE_TOKEN and send Authorization: Bearer <token>)'
 
+/** The password of an `Authorization: Basic` header (any user name), or undefined. */
+function basicPassword(authorization: string): string | undefined {
+  const encoded = /^Basic ([A-Za-z0-9+/]+={0,2})$/i.exec(authorization)?.[1]
+  if (!encoded) return undefined
+  let decoded: string
+  try {
+    decoded = new TextDecoder().decode(Uint8Array.from(atob(encoded), (ch) => ch.charCodeAt(0)))
+  } catch {
+    return undefined
+  }
+  const at = decoded.indexOf(':')
+  return at < 0 ? undefined : decoded.slice(at + 1)
+}
+
 /** Why `request` may not use the engine, or null when it may. */
 export async function engineRefusal(env: Env, request: Request, tokenInQuery = false): Promise<string | null> {
   const url = new URL(request.url)
   const expected = env.III_ENGINE_TOKEN
   if (expected) {
-    const header = /^Bearer (.+)$/.exec(request.headers.get('authorization') ?? '')?.[1]
+    const authorization = request.headers.get('authorization') ?? ''
+    const header = /^Bearer (.+)$/.exec(authorization)?.[1] ?? basicPassword(authorization)
     const given = header ?? (tokenInQuery ? url.searchParams.get('token') : null) ?? ''
     return (await sameSecret(given, expected)) ? null : TOKEN_MESSAGE
   }

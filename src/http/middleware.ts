@@ -33,8 +33,8 @@ export type Invoke = (call: { function_id: string; data: unknown }) => Promise<O
 export async function runGates(match: RouteMatch, request: GateRequest, conditionInput: unknown, invoke: Invoke): Promise<Response | null> {
   if (match.condition) {
     const outcome = await orAfter(invoke({ function_id: match.condition, data: conditionInput }), MIDDLEWARE_TIMEOUT_MS, 'timeout' as const)
-    if (outcome === 'timeout') return timeoutResponse()
-    if ('error' in outcome) return httpError(500, outcome.error.code, outcome.error.message)
+    if (outcome === 'timeout') return timeoutResponse(match.condition)
+    if ('error' in outcome) return httpError(500, outcome.error.code, outcome.error.message, { condition_function_id: match.condition })
     if ('result' in outcome && outcome.result === false) {
       return Response.json({ error: { code: 'CONDITION_NOT_MET', message: 'Request condition not met' }, skipped: true }, { status: 422 })
     }
@@ -42,8 +42,8 @@ export async function runGates(match: RouteMatch, request: GateRequest, conditio
   for (const id of match.middleware) {
     const input = { phase: 'preHandler', request, context: {} }
     const outcome = await orAfter(invoke({ function_id: id, data: input }), MIDDLEWARE_TIMEOUT_MS, 'timeout' as const)
-    if (outcome === 'timeout') return timeoutResponse()
-    if ('error' in outcome) return httpError(500, outcome.error.code, outcome.error.message)
+    if (outcome === 'timeout') return timeoutResponse(id)
+    if ('error' in outcome) return httpError(500, outcome.error.code, outcome.error.message, { middleware_function_id: id })
     const answer = 'result' in outcome ? outcome.result : undefined
     const respond = middlewareResponse(answer)
     if (respond) return respond
@@ -71,5 +71,5 @@ export function middlewareResponse(answer: unknown): Response | null {
   return res
 }
 
-const timeoutResponse = () => httpError(504, 'MIDDLEWARE_TIMEOUT', 'Middleware timeout')
+const timeoutResponse = (function_id: string) => httpError(504, 'MIDDLEWARE_TIMEOUT', 'Middleware timeout', { function_id })
 

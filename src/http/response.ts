@@ -1,22 +1,34 @@
-// A function's `{status_code, headers, body}` result as the HTTP response (the rules of what a
-// function can say about its response are in protocol/http-control.ts).
+// A function's result as the HTTP response, serialized as the iii engine serializes it
+// (`HttpResponse::into_axum_response`, v0.22.1). What a result means is in
+// protocol/http-control.ts; here only how its body becomes bytes.
 
-import { asObject } from '../protocol/json'
-import { headerPairs, isResponseResult, validStatus } from '../protocol/http-control'
+import { type ResultResponse, resultAsResponse } from '../protocol/http-control'
+
+/** Statuses whose responses have no body (a Response with one cannot be built). */
+const NULL_BODY_STATUS = new Set([204, 205, 304])
 
 /**
- * The Response for a function result `{status_code, headers, body}`, or null when the result is
- * empty (the function answered through the response channel instead). Non-string bodies are JSON.
+ * The body's bytes and the content type to add when the function set none, by the engine's rules:
+ * with a content type of its own, a string body goes as it is, null as nothing, and anything else
+ * as its JSON text unless that type is JSON; otherwise (no content type, or a JSON one and a body
+ * that is not a string) the body is JSON and, without a type of its own, `application/json`.
  */
-export function resultResponse(result: unknown): Response | null {
-  if (!isResponseResult(result)) return null
-  const r = asObject(result)
-  const status = validStatus(r.status_code) ? r.status_code : 200
-  const headers = new Headers(headerPairs(r.headers))
-  if (r.body === undefined || r.body === null || status === 204 || status === 205 || status === 304) {
-    return new Response(null, { status, headers })
+function serializeBody({ headers, body }: ResultResponse): { text: string | null; contentType: string | null } {
+  const own = headers.find(([name]) => name.toLowerCase() === 'content-type')?.[1]
+  if (own !== undefined) {
+    if (typeof body === 'string') return { text: body, contentType: null }
+    if (body === null) return { text: null, contentType: null }
+    if (!own.toLowerCase().includes('application/json')) return { text: JSON.stringify(body), contentType: null }
   }
-  if (typeof r.body === 'string') return new Response(r.body, { status, headers })
-  if (!headers.has('content-type')) headers.set('content-type', 'application/json')
-  return new Response(JSON.stringify(r.body), { status, headers })
+  return { text: JSON.stringify(body), contentType: own === undefined ? 'application/json' : null }
+}
+
+/** The Response for a function's (non-void) result: `{status_code?, headers?, body?}` as the engine maps it. */
+export function resultResponse(result: unknown): Response {
+  const mapped = resultAsResponse(result)
+  const headers = new Headers()
+  for (const [name, value] of mapped.headers) headers.append(name, value)
+  const { text, contentType } = serializeBody(mapped)
+  if (contentType) headers.set('content-type', contentType)
+  return new Response(NULL_BODY_STATUS.has(mapped.status) ? null : text, { status: mapped.status, headers })
 }

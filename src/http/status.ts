@@ -10,7 +10,7 @@ import { channelStub } from '../channel/stubs'
 import { directoryStub, streamStub } from '../data/stubs'
 import { registryStub } from '../engine/stubs'
 import { statusStub } from '../status/stubs'
-import type { LogEntry } from '../status/log'
+import type { LogEntry } from '../observability/log-record'
 
 /** Open channels whose live counters each status snapshot asks for (one call per channel, per second, while a page watches). */
 const LIVE_CHANNELS = 20

@@ -17,8 +17,11 @@ export function headerPairs(value: unknown): [string, string][] {
       if (typeof item === 'string' || typeof item === 'number') pairs.push([name, String(item)])
     }
   }
-  return pairs.filter(([name, v]) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) && !/[\r\n\0]/.test(v))
+  return pairs.filter(validHeader)
 }
+
+/** A header a Response can carry: a token for a name, no line breaks or NUL in the value. */
+const validHeader = ([name, value]: [string, string]) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) && !/[\r\n\0]/.test(value)
 
 export const validStatus = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 200 && n <= 599
 
@@ -30,8 +33,42 @@ export function parseControlFrame(text: string): ControlFrame | null {
   return null
 }
 
-/** A result that is an HTTP response by itself (it names `status_code` or `body`): answered at once. */
-export function isResponseResult(result: unknown): boolean {
+/**
+ * A result that says nothing about the response: the function returned nothing (or null, which the
+ * engine reads as nothing), so its response channel decides. Any other result is the response.
+ */
+export const isVoidResult = (result: unknown): boolean => result === undefined || result === null
+
+/** A function's result as the HTTP response it stands for, before it is serialized. */
+export interface ResultResponse {
+  status: number
+  headers: [string, string][]
+  body: unknown
+}
+
+/** `Name: value` lines, as the engine takes a `headers` array: split at the first colon, both trimmed. */
+function headerLine(line: unknown): [string, string] | null {
+  if (typeof line !== 'string') return null
+  const at = line.indexOf(':')
+  if (at < 0) return null
+  const name = line.slice(0, at).trim()
+  return name === '' ? null : [name, line.slice(at + 1).trim()]
+}
+
+/**
+ * The engine's mapping of a result to a response (`HttpResponse::from_function_return`, iii
+ * v0.22.1): `status_code` a non-negative integer, else 200; `headers` an array of `Name: value`
+ * lines or an object of string values (anything else is dropped); `body` as given, `{}` when
+ * absent. A status a Worker cannot send (outside 200–599) is 200; headers a Response cannot carry
+ * are dropped, as the engine skips them (docs/engine-compat.md, "HTTP results").
+ */
+export function resultAsResponse(result: unknown): ResultResponse {
   const r = asObject(result)
-  return 'status_code' in r || 'body' in r
+  const status = validStatus(r.status_code) ? r.status_code : 200
+  let headers: [string, string][] = []
+  if (Array.isArray(r.headers)) headers = r.headers.map(headerLine).filter((h): h is [string, string] => h !== null)
+  else if (r.headers && typeof r.headers === 'object') {
+    headers = Object.entries(r.headers as Record<string, unknown>).flatMap(([k, v]) => (typeof v === 'string' ? [[k, v] as [string, string]] : []))
+  }
+  return { status, headers: headers.filter(validHeader), body: 'body' in r ? r.body : {} }
 }

@@ -1,10 +1,14 @@
-// StatusObject: what the status page shows of a namespace's channels, one object per namespace.
-// Channels report only once they have lived a second, then on connect and close (channel/object.ts),
-// so this object is on no channel's path; it keeps the reports in memory and forgets the finished.
+// StatusObject: what the status page shows of a namespace's channels, one object per namespace,
+// and the namespace's recent log records (`engine::logs::list`, the page). Channels report only
+// once they have lived a second, then on connect and close (channel/object.ts), so this object is
+// on no channel's path; it keeps the reports and the records in memory and forgets the finished.
+// Records come in batches (a worker's `/otel` socket sends a batch a second at most), so a busy
+// namespace costs this object about one call per worker per second (docs/observability.md).
 
 import { DurableObject } from 'cloudflare:workers'
 import type { EndPhase } from '../protocol/refs'
-import type { LogEntry } from './log'
+import { type LogEntry, pageEntry, type StoredLog } from '../observability/log-record'
+import { type KeptLog, LogRing, type LogQuery } from '../observability/log-ring'
 
 /** A channel silent this long is dropped from the page (it went away without a last word: a reset). */
 const STALE_CHANNEL_MS = 10 * 60 * 1000
@@ -40,8 +44,8 @@ export interface ChannelStorage {
 /** Channels the page lists at most (the newest first). */
 const MAX_LISTED = 200
 
-/** Log entries kept for the page (`engine::log::*`, cron runs that failed): the newest this many. */
-const MAX_LOG_ENTRIES = 100
+/** Log entries the page lists (of the records kept: observability/log-ring.ts). */
+const PAGE_LOG_ENTRIES = 100
 
 
 export class StatusObject extends DurableObject<Env> {
@@ -53,19 +57,31 @@ export class StatusObject extends DurableObject<Env> {
   /** Channels' storage use (rows written, bytes stored), latest figures, with III_COUNTERS (bench P5). */
   readonly #channelStorage = new Map<string, ChannelStorage>()
 
-  readonly #log: LogEntry[] = []
+  /** The namespace's recent records: the newest 1,000, none older than an hour, in memory only. */
+  readonly #logs = new LogRing()
 
-  /** Adds an entry to the page's recent log. */
-  log(entry: LogEntry): void {
+  /** Keeps records, in the order they came. */
+  addLogs(logs: KeptLog[]): void {
     this.#events++
-    this.#log.push(entry)
-    if (this.#log.length > MAX_LOG_ENTRIES) this.#log.splice(0, this.#log.length - MAX_LOG_ENTRIES)
+    this.#logs.add(logs, Date.now())
   }
 
-  /** The recent log, newest first. */
+  /** The page's recent log, newest first. */
   logs(): LogEntry[] {
     this.#events++
-    return [...this.#log].reverse()
+    return this.#logs.newest(PAGE_LOG_ENTRIES, Date.now()).map((k) => pageEntry(k.record, k.origin))
+  }
+
+  /** `engine::logs::list` over the records kept (the query was parsed by the caller). */
+  queryLogs(query: LogQuery): { logs: StoredLog[]; total: number } {
+    this.#events++
+    return this.#logs.query(query, Date.now())
+  }
+
+  /** `engine::logs::clear`. */
+  clearLogs(): void {
+    this.#events++
+    this.#logs.clear()
   }
 
   /** A channel's ends and counters; a finished channel is forgotten. */

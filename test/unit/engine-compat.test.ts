@@ -18,7 +18,7 @@ import { RegistryCore } from '../../src/engine/registry'
 import { EngineError } from '../../src/protocol/outcome'
 import { middlewareResponse, runGates } from '../../src/http/middleware'
 import { matchRoute, compileRoute } from '../../src/engine/routes'
-import { logEntry } from '../../src/status/log'
+import { engineLogRecord, pageEntry } from '../../src/observability/log-record'
 import { MemoryRegistryStore } from './fakes'
 
 const fn = (id: string, extra: Record<string, unknown> = {}) => ({ type: 'registerfunction' as const, id, ...extra })
@@ -196,8 +196,8 @@ describe('introspection, shaped as the engine shapes it', () => {
 
   it('triggers::list shows cron, http and the data modules\' types, hides the engine:: types unless asked', () => {
     const reg = setup()
-    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['cron', 'http', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
-    expect(listTriggerTypes(reg, { include_internal: true }).triggers.map((t) => t.id)).toEqual(['cron', 'engine::functions-available', 'engine::workers-available', 'http', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
+    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['cron', 'http', 'log', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
+    expect(listTriggerTypes(reg, { include_internal: true }).triggers.map((t) => t.id)).toEqual(['cron', 'engine::functions-available', 'engine::workers-available', 'http', 'log', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
   })
 
   it('the ::info builtins answer the engine shapes and its NOT_FOUND errors', () => {
@@ -236,17 +236,29 @@ describe('introspection, shaped as the engine shapes it', () => {
     }
   })
 
-  it('engine::log::* entries: the engine input fields, the message required', () => {
-    expect(logEntry('warn', { message: 'disk almost full', data: { free: 3 }, trace_id: 't1', function_name: 'ignored' }, 'orders', 5)).toEqual({
-      level: 'warn',
-      source: 'orders',
-      message: 'disk almost full',
-      data: { free: 3 },
+  it('engine::log::* records: the engine\'s StoredLog from its input fields, the message required', () => {
+    const record = engineLogRecord('warn', { message: 'disk almost full', data: { free: 3 }, trace_id: 't1', function_name: 'ignored' }, 5, '0.1.0')
+    expect(record).toEqual({
+      timestamp_unix_nano: 5_000_000,
+      observed_timestamp_unix_nano: 5_000_000,
+      severity_number: 13,
+      severity_text: 'WARN',
+      body: 'disk almost full',
+      attributes: { free: 3 },
       trace_id: 't1',
-      at: 5,
+      span_id: null,
+      resource: { 'service.name': 'iii', 'service.version': '0.1.0' },
+      service_name: 'unknown',
+      instrumentation_scope_name: 'iii',
+      instrumentation_scope_version: '0.1.0',
     })
-    expect(logEntry('info', { message: 'm', service_name: 'billing' }, 'orders', 5)?.source).toBe('billing')
-    expect(logEntry('info', { text: 'no message' }, 'orders', 5)).toBeNull()
+    // `data` that is not an object gives no attributes, as in the engine.
+    expect(engineLogRecord('info', { message: 'm', data: [1, 2] }, 5, 'v')?.attributes).toEqual({})
+    expect(engineLogRecord('info', { message: 'm', service_name: 'billing' }, 5, 'v')?.service_name).toBe('billing')
+    expect(engineLogRecord('info', { text: 'no message' }, 5, 'v')).toBeNull()
+    // The page names who wrote it: the service it gave, else the worker.
+    expect(pageEntry(engineLogRecord('info', { message: 'm', data: { n: 1 } }, 5, 'v')!, { worker: 'orders' })).toEqual({ level: 'info', source: 'orders', message: 'm', data: { n: 1 }, at: 5 })
+    expect(pageEntry(engineLogRecord('info', { message: 'm', service_name: 'billing' }, 5, 'v')!, { worker: 'orders' }).source).toBe('billing')
   })
 })
 
@@ -281,7 +293,8 @@ describe('HTTP middleware and conditions', () => {
   it('answers 500 with the error of a failing middleware, 422 when the condition says false', async () => {
     const failing = await runGates(route({ middleware_function_ids: ['gone'] }), request, {}, async () => ({ error: { code: 'function_not_found', message: 'Function gone not found' } }))
     expect(failing?.status).toBe(500)
-    expect(await failing?.json()).toEqual({ error: { code: 'function_not_found', message: 'Function gone not found' } })
+    // A 5xx carries the id of the log line that says what happened, as the engine's do.
+    expect(await failing?.json()).toEqual({ error: { code: 'function_not_found', message: 'Function gone not found', error_id: expect.stringMatching(/^[0-9a-f]{12}$/) } })
     const skipped = await runGates(route({ condition_function_id: 'cond' }), request, { path_params: { id: '7' } }, async (call) => {
       expect(call.data).toEqual({ path_params: { id: '7' } })
       return { result: false }

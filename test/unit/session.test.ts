@@ -14,8 +14,11 @@ import {
   SessionCore,
   type SessionHost,
   type SessionStore,
+  type SpanHandle,
   type Waiting,
 } from '../../src/engine/session'
+import type { TraceContext } from '../../src/observability/spans'
+import type { ErrorBody } from '../../src/protocol/messages'
 
 class MemorySessionStore implements SessionStore {
   readonly inflight = { callee: new Map<string, CalleeRecord>(), caller: new Map<string, CallerRecord>() }
@@ -92,6 +95,9 @@ class World {
   clock = 1_700_000_000_000
   /** The bounds per worker every session gets (limits.ts). */
   limits: WorkerLimits = DEFAULT_LIMITS
+  /** Whether spans are exported (III_OTLP_ENDPOINT): without, hosts make none. */
+  tracing = false
+  readonly spans: { session: string; name: string; parent: TraceContext; attributes: Record<string, string>; traceparent: string; ended?: { error?: ErrorBody } }[] = []
 
   add(id: string, open = true, namespace = '') {
     const sent: EngineMessage[] = []
@@ -199,6 +205,12 @@ class TestHost implements SessionHost {
   }
   invocationTimeoutMs() {
     return 30_000
+  }
+  startSpan(name: string, parent: TraceContext, attributes: Record<string, string>): SpanHandle | null {
+    if (!this.world.tracing) return null
+    const span: World['spans'][number] = { session: this.self, name, parent, attributes, traceparent: `00-${parent.trace_id}-${String(this.world.spans.length).padStart(16, '0')}-${parent.flags}` }
+    this.world.spans.push(span)
+    return { traceparent: span.traceparent, end: (error) => void (span.ended = { error }) }
   }
   /** Times the object asked to be woken at (its alarm). */
   wakes: number[] = []
@@ -354,6 +366,42 @@ describe('invocations between sessions', () => {
     await settle()
     expect(invocations(b.sent).map((i) => i.invocation_id)).toEqual([undefined, undefined])
     expect(results(a.sent)).toEqual([])
+  })
+
+  it('makes the hop to another session a span of its own in the caller\'s trace, only when traces are exported', async () => {
+    const world = new World()
+    const a = world.add('A')
+    const b = world.add('B')
+    world.serve('B', 'math::add')
+    world.serve('A', 'self::fn')
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    // Without a collector nothing is made and the caller's context goes on as it is.
+    a.core.message({ type: 'invokefunction', invocation_id: 'plain', function_id: 'math::add', data: 1, traceparent })
+    await settle()
+    expect(invocations(b.sent).at(-1)).toMatchObject({ traceparent })
+    answerLast(world, 'B', 1)
+    await settle()
+    expect(world.spans).toEqual([])
+
+    world.tracing = true
+    a.core.message({ type: 'invokefunction', invocation_id: 'traced', function_id: 'math::add', data: 2, traceparent })
+    await settle()
+    const [span] = world.spans
+    expect(span).toMatchObject({ session: 'A', name: 'call math::add', parent: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' } })
+    // The callee's worker gets our span as its parent, in the same trace; the span ends with the answer.
+    expect(invocations(b.sent).at(-1)).toMatchObject({ traceparent: span!.traceparent })
+    expect(span!.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-/)
+    expect(span!.ended).toBeUndefined()
+    answerLast(world, 'B', undefined, { error: { code: 'boom', message: 'failed' } })
+    await settle()
+    expect(span!.ended).toEqual({ error: { code: 'boom', message: 'failed' } })
+
+    // No span for a call that stays in the session, or for a caller that sent no trace context.
+    a.core.message({ type: 'invokefunction', invocation_id: 'self', function_id: 'self::fn', data: 3, traceparent })
+    a.core.message({ type: 'invokefunction', invocation_id: 'untraced', function_id: 'math::add', data: 4 })
+    a.core.message({ type: 'invokefunction', invocation_id: 'bad', function_id: 'math::add', data: 5, traceparent: 'not-a-traceparent' })
+    await settle()
+    expect(world.spans).toHaveLength(1)
   })
 
   it('answers builtins itself', async () => {

@@ -143,10 +143,25 @@ describe('the session hosts an HTTP request', () => {
     expect(await res.text()).toBe('late')
   })
 
-  it('answers 204 when the function never opens the response channel and its result says nothing', async () => {
+  it('answers any result at once, as the engine maps it: a late writer finds the request over', async () => {
+    const worker = await serve('x::plain', 'x-plain')
+    const pending = frontDoor('http://localhost/x-plain')
+    const inv = await worker.next(ofType('invokefunction'))
+    result(worker, inv, { ok: true })
+    const res = await pending
+    // No status_code, headers or body: 200, the engine's default body `{}`, JSON.
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('application/json')
+    expect(await res.json()).toEqual({})
+    // The answer did not wait for a response writer: one that opens now is told the request is over.
+    const writer = await openResponse(inv)
+    expect((await writer.closed).code).toBe(4002)
+  })
+
+  it('answers 204 when the function returns nothing and never opens the response channel', async () => {
     const worker = await serve('x::nothing', 'x-nothing')
     const pending = frontDoor('http://localhost/x-nothing')
-    result(worker, await worker.next(ofType('invokefunction')), { ok: true })
+    result(worker, await worker.next(ofType('invokefunction')), null)
     const res = await pending
     expect(res.status).toBe(204)
   })

@@ -1,4 +1,4 @@
-// Safe by default: without III_ENGINE_TOKEN the engine (main socket, POST /channels, /api/*) serves
+// Safe by default: without III_ENGINE_TOKEN the engine (main socket, /otel, POST /channels, /api/*) serves
 // only loopback hosts; with a token every host needs it. HTTP triggers and channel sockets (guarded
 // by their keys) are not affected. Every refusal comes in the one error shape.
 import { env } from 'cloudflare:workers'
@@ -20,6 +20,9 @@ const guarded: [string, RequestInit?][] = [
   ['/api/info'],
   ['/', upgrade],
   ['/team-a', upgrade],
+  // The SDK's telemetry socket: its records reach the Worker's log, the page and log triggers.
+  ['/otel', upgrade],
+  ['/team-a/otel', upgrade],
 ]
 
 /** The app with other settings (the bindings stay the real ones). */
@@ -101,6 +104,18 @@ describe('with an engine token', () => {
         expect([200, 201, 101], `${base}${path}`).toContain((await settle(await guardedApp(base + path, bearer(init)))).status)
       }
     }
+  })
+
+  it('takes the token as the password of HTTP Basic (an address wss://iii:<token>@host/: the SDK sends no headers on /otel)', async () => {
+    const basic = (user: string, password: string) => ({ headers: { ...upgrade.headers, authorization: `Basic ${btoa(`${user}:${password}`)}` } })
+    for (const path of ['/otel', '/team-a/otel', '/']) {
+      expect((await settle(await guardedApp(DEPLOYED + path, basic('iii', 'the-token')))).status, path).toBe(101)
+      expect((await settle(await guardedApp(DEPLOYED + path, basic('', 'the-token')))).status, path).toBe(101)
+      expect((await settle(await guardedApp(DEPLOYED + path, basic('the-token', '')))).status, path).toBe(401)
+      expect((await settle(await guardedApp(DEPLOYED + path, basic('iii', 'not-it')))).status, path).toBe(401)
+    }
+    const garbage = { headers: { ...upgrade.headers, authorization: 'Basic %%%' } }
+    expect((await settle(await guardedApp(`${DEPLOYED}/otel`, garbage))).status).toBe(401)
   })
 
   it('changes nothing for pages of other origins: the token decides', async () => {

@@ -35,7 +35,7 @@ describe('RPC surfaces', () => {
     const registry = env.REGISTRY.get(env.REGISTRY.idFromName('registry:surface-check'))
     expect(await runInDurableObject(registry, publicMethods)).toEqual(['alarm', 'apply', 'counters', 'defaultRoutesAdded', 'leave', 'namespaces', 'noteNamespace', 'query', 'signingSecret', 'snapshot', 'status'])
     const status = env.STATUS.get(env.STATUS.idFromName('status:surface-check'))
-    expect(await runInDurableObject(status, publicMethods)).toEqual(['channels', 'countChannel', 'counters', 'log', 'logs', 'report'])
+    expect(await runInDurableObject(status, publicMethods)).toEqual(['addLogs', 'channels', 'clearLogs', 'countChannel', 'counters', 'logs', 'queryLogs', 'report'])
   })
 
   it('builtins: every engine function the introspection lists is served, and every served one is listed', async () => {

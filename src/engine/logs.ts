@@ -1,0 +1,62 @@
+// Where a log record goes once it is made, whoever made it (a worker's `/otel` socket, the
+// `engine::log::*` builtins, a cron run): one JSON line in the Worker's log, the namespace's recent
+// records (its status object: the page and `engine::logs::list`), and every `log` trigger of the
+// namespace that takes it, invoked one way as the engine does (docs/observability.md).
+
+import { logTriggers } from '../data/triggers'
+import type { DataTrigger } from '../data/triggers'
+import { type LogOrigin, type StoredLog, bounded, consoleMethod, engineLogRecord, logLine, recordLevel } from '../observability/log-record'
+import type { KeptLog } from '../observability/log-ring'
+import { logTriggerPayload, logTriggerTakes } from '../observability/log-trigger'
+import type { EngineCall } from '../protocol/outcome'
+import { ENGINE_VERSION } from '../protocol/version'
+import { statusStub } from '../status/stubs'
+
+/** What recording needs of whoever records: its namespace's triggers, a way to invoke, and to outlive the event. */
+export interface LogSink {
+  env: Env
+  namespace: string
+  /** The namespace's `log` triggers live here (a registry view's data triggers). */
+  triggers(): Promise<readonly DataTrigger[]>
+  invoke(call: EngineCall): Promise<unknown>
+  waitUntil(promise: Promise<unknown>): void
+}
+
+/** A record and what is known of its origin (the namespace is the sink's). */
+export interface LogToRecord {
+  record: StoredLog
+  origin?: Omit<LogOrigin, 'namespace'>
+}
+
+/** Records a batch of log records: the Worker's log at once, then the status object and the triggers, in the background. */
+export function recordLogs(sink: LogSink, logs: readonly LogToRecord[]): void {
+  if (logs.length === 0) return
+  const now = Date.now()
+  const kept: KeptLog[] = logs.map(({ record, origin = {} }) => ({ record: bounded(record), origin, at: now }))
+  for (const { record, origin } of kept) console[consoleMethod(recordLevel(record))](JSON.stringify(logLine(record, { namespace: sink.namespace, ...origin })))
+  sink.waitUntil(statusStub(sink.env, sink.namespace).addLogs(kept).catch(() => {}))
+  sink.waitUntil(fireLogTriggers(sink, kept))
+}
+
+async function fireLogTriggers(sink: LogSink, kept: readonly KeptLog[]): Promise<void> {
+  let triggers: DataTrigger[]
+  try {
+    triggers = logTriggers(await sink.triggers())
+  } catch {
+    return // the registry could not be asked: these records reach no trigger (the Worker's log has them)
+  }
+  const calls: Promise<unknown>[] = []
+  for (const { record } of kept) {
+    for (const t of triggers) {
+      if (!logTriggerTakes(t.config, record)) continue
+      // One way, its result ignored, as the engine fires them; a failure is not logged as a record
+      // (that record would fire the same trigger again).
+      calls.push(sink.invoke({ function_id: t.function_id, data: logTriggerPayload(record), ...(t.metadata !== undefined ? { metadata: t.metadata } : {}), void: true }).catch(() => {}))
+    }
+  }
+  await Promise.all(calls)
+}
+
+/** A record the engine writes itself (a failed cron run): `service_name` names who. */
+export const engineRecord = (level: 'info' | 'warn' | 'error', message: string, service_name: string, data?: unknown): StoredLog =>
+  engineLogRecord(level, { message, service_name, ...(data !== undefined ? { data } : {}) }, Date.now(), ENGINE_VERSION)!
