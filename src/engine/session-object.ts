@@ -80,6 +80,8 @@ interface SessionRow {
   state: 'open' | 'closed'
   /** When the worker left (the handover grace counts from here). */
   closedAt?: number
+  /** The name the worker gave (`engine::workers::register`), for its log records after a wake too. */
+  workerName?: string
 }
 
 /** An HTTP trigger's invocation, from the front door. */
@@ -123,8 +125,6 @@ export class SessionObject extends DurableObject<Env> {
   #registered: Promise<void> = Promise.resolve()
   /** Messages and requests this object handled since it woke (bench S1). */
   #events = 0
-  /** The name the worker gave (`engine::workers::register`), for its log entries; not kept across a sleep. */
-  #workerName: string | undefined
   /** HTTP requests this session hosts right now (exchange.ts), by exchange id. */
   readonly #exchanges = new Map<string, HttpExchange>()
   /** A request's response channel holds and spills as any channel does (CHANNEL_* vars; read at the first request, not at every wake). */
@@ -259,9 +259,13 @@ export class SessionObject extends DurableObject<Env> {
     env: this.env,
     engine: dataEngine(this.env),
     namespace: () => this.#namespace,
-    workerName: () => this.#workerName ?? this.ctx.id.toString().slice(0, 12),
+    workerName: () => this.#row?.workerName ?? this.ctx.id.toString().slice(0, 12),
     register: (change) => {
-      if (change.type === 'metadata' && typeof change.metadata.name === 'string') this.#workerName = change.metadata.name
+      const name = change.type === 'metadata' ? change.metadata.name : undefined
+      if (typeof name === 'string' && this.#row && this.#row.workerName !== name) {
+        this.#row.workerName = name
+        this.#saveRow() // once per connection: the name outlives this instance (a wake, an eviction)
+      }
       this.#register([change])
     },
     status: () => statusStub(this.env, this.#namespace),

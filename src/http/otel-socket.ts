@@ -40,6 +40,7 @@ function functionOf(spans: Map<string, SpanLink>, spanId: string | null): string
 export function serveOtelSocket(env: Env, namespace: string, waitUntil: (p: Promise<unknown>) => void): Response {
   const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
   server.accept()
+  server.binaryType = 'arraybuffer' // workerd's default is Blob
   const config = otlpConfig(env)
   const exporter = config ? new OtlpExporter(config, waitUntil) : null
   const spans = new Map<string, SpanLink>()

@@ -19,7 +19,7 @@ export type TelemetryFrame = { signal: Signal; request: Record<string, unknown> 
 export function parseTelemetryFrame(bytes: Uint8Array): TelemetryFrame {
   if (bytes.byteLength > MAX_TELEMETRY_FRAME_BYTES) return { error: `frame of ${bytes.byteLength} bytes is over ${MAX_TELEMETRY_FRAME_BYTES}` }
   const signal = PREFIXES[String.fromCharCode(...bytes.subarray(0, 4))]
-  if (!signal) return { error: 'unknown signal prefix (expected LOGS, OTLP or MTRC)' }
+  if (!signal) return { error: `unknown signal prefix (expected LOGS, OTLP or MTRC): ${JSON.stringify(String.fromCharCode(...bytes.subarray(0, 4)))}` }
   let text: string
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes.subarray(4))

@@ -137,7 +137,7 @@ async function startWranglerOnce(opts: StartOptions): Promise<WranglerDev> {
   })
   let output = ''
   const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-8000)
+    output = (output + chunk.toString()).slice(-64_000)
   }
   child.stdout.on('data', keep)
   child.stderr.on('data', keep)
