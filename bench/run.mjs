@@ -2,13 +2,14 @@
 // `npm run bench`: starts `wrangler dev` (ours), the bare-DO baseline (bench/bare-do/) and the Node
 // ws relay (bench/node-relay.mjs) on loopback, runs P1–P8, prints a Markdown table and writes
 // bench/results.json and bench/results.svg. Progress goes to stderr. ~5 minutes on 2 cores.
-//   node bench/run.mjs [--quick] [--only=P|P5|S|D|H|R]
+//   node bench/run.mjs [--quick] [--only=P|P5|S|D|H|R|O]
 //   --quick: small sizes, 1 run each (a smoke test of the bench itself); --only: the relay rows (P),
 //   the memory and storage rows alone (P5, P9), the engine-at-scale rows (S1–S5: ours against the
 //   single-engine design, BASELINE_COMMIT) or the data module rows (D1–D3: state round trips,
 //   stream fan-out) alone, the HTTP-trigger rows (H0–H4: latency, throughput and storage cost per
 //   request against a GET that touches no object), or the robustness row (R7: another worker's calls
-//   while one worker floods the engine with registrations).
+//   while one worker floods the engine with registrations), or the observability rows (O1: an
+//   invocation with the SDK's OpenTelemetry on against off; O1c: on, with a collector).
 // Needs Node >= 22.12 for wrangler (npm run puts node_modules/.bin first on PATH).
 import { cpus, loadavg, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
@@ -22,6 +23,7 @@ import { httpDownload, invokeLatency, invokeRate, sdkWorkers } from './lib/sdk.m
 import { dataWorker, stateRoundTrips, streamFanout } from './lib/data.mjs'
 import { floodRun } from './lib/flood.mjs'
 import { CONCURRENCY as H_CONCURRENCY, UPLOAD_BYTES, bareHopClient, httpCosts, httpLatency, httpRate, httpTargets, httpWorker } from './lib/http.mjs'
+import { otelRound, sinkCollector } from './lib/otel.mjs'
 import { BASELINE_COMMIT, baselineSource, busiestShare, createChannelCost, reconnectStorm, registryCalls } from './lib/scale.mjs'
 
 const MiB = c.MiB
@@ -33,6 +35,7 @@ const RUN_S = ONLY === undefined || ONLY === 'S'
 const RUN_D = ONLY === undefined || ONLY === 'D'
 const RUN_H = ONLY === undefined || ONLY === 'H'
 const RUN_R = ONLY === undefined || ONLY === 'R'
+const RUN_O = ONLY === undefined || ONLY === 'O'
 const SCALE = QUICK
   ? { s1K: 16, s1Inv: 800, s1Req: 160, s2N: 100, s3N: 200, s4Lat: 300, s4Rate: 500, s4Runs: 1, s5Workers: 50 }
   : { s1K: 16, s1Inv: 4000, s1Req: 800, s2N: 500, s3N: 1000, s4Lat: 1000, s4Rate: 2000, s4Runs: 3, s5Workers: 50 }
@@ -48,6 +51,8 @@ const CFG = {
   // H0–H4: about a minute and a half in all on 2 idle cores (three fresh wrangler dev; a trigger request
   // takes 4–6× a plain GET today, so the counts are what keeps H small). H4's counts are per request.
   ...(QUICK ? { hLat: 100, hWarm: 20, hRate: 200, hRateRuns: 1, hCostN: 20, hUploadN: 5 } : { hLat: 300, hWarm: 30, hRate: 200, hRateRuns: 3, hCostN: 100, hUploadN: 20 }),
+  // O1: sequential invocations per round, rounds per setting (off, on, on with a collector, in turns).
+  ...(QUICK ? { oLat: 200, oWarm: 50, oRuns: 1 } : { oLat: 1000, oWarm: 200, oRuns: 3 }),
 }
 const HARD_LIMIT_MS = 1_200_000 // stop whatever runs at 20 min and report what we have (the full run took 13 min before R7)
 
@@ -104,6 +109,7 @@ if (RUN_D) await dataRows()
 // A worker that does not register fails H alone; the rows after it still run.
 if (RUN_H) await httpRows().catch((e) => (errors.push({ key: 'H', error: String(e?.message ?? e) }), log(`  H: FAILED: ${e?.message ?? e}`)))
 if (RUN_R) await floodRows()
+if (RUN_O) await otelRows()
 
 clearTimeout(hard)
 finish()
@@ -353,6 +359,29 @@ async function floodRows() {
   }
 }
 
+/**
+ * O1: invocation p50 with the SDK's OpenTelemetry on (spans, a Logger record per call) against
+ * off, on one wrangler dev; O1c: on, with III_OTLP_ENDPOINT set (a sink), on another. In turns.
+ */
+async function otelRows() {
+  const sink = await sinkCollector()
+  const plain = await startWrangler({ label: 'ours (otel)', cwd: sourceSnapshot() })
+  const exporting = await startWrangler({ label: 'ours (otel, collector)', cwd: sourceSnapshot(), vars: { III_OTLP_ENDPOINT: sink.url } })
+  try {
+    for (let i = 1; i <= CFG.oRuns; i++) {
+      for (const [key, proc, otel] of [['O1:off', plain, 'off'], ['O1:on', plain, 'on'], ['O1c:on', exporting, 'on']]) {
+        const r = await step(key, () => otelRound(proc, otel, CFG.oLat, CFG.oWarm))
+        if (r) log(`  O round ${i}/${CFG.oRuns} ${key}: p50 ${fmt(r.p50, 2)} ms, p99 ${fmt(r.p99, 2)} ms`)
+      }
+    }
+    log(`  collector received: ${JSON.stringify(sink.counts)}`)
+  } finally {
+    await plain.stop()
+    await exporting.stop()
+    await sink.stop()
+  }
+}
+
 /** Opens `n` idle reader+writer pairs on the bare DO; workerd RSS delta per pair. */
 async function bareIdle(proc, n, T) {
   const socks = []
@@ -501,6 +530,11 @@ function finish() {
     r7nc: (raw['R7 (no collector)'] ?? [])[0] ?? null,
     r7rnc: (raw['R7r (no collector)'] ?? [])[0] ?? null,
     r7nnc: (raw['R7n (no collector)'] ?? [])[0] ?? null,
+    o1: {
+      off50: m('O1:off', (x) => x.p50), off99: m('O1:off', (x) => x.p99),
+      on50: m('O1:on', (x) => x.p50), on99: m('O1:on', (x) => x.p99),
+      c50: m('O1c:on', (x) => x.p50), c99: m('O1c:on', (x) => x.p99),
+    },
   }
   const failures = (prefix) => errors.filter((e) => e.key.startsWith(prefix)).length
   const runs = (k, ...more) => `${n(k)}${failures(k) ? ` (+${failures(k)} failed)` : ''}${more.length ? ` / ${more.map(n).join(' / ')}` : ''}`
@@ -564,6 +598,14 @@ function finish() {
   if (RUN_R) {
     rows.push(flood('R7', P.r7, fns, true), flood('R7r', P.r7r, withRoutes, true), { ...flood('R7n', P.r7n, noops, true, true), target: undefined, chart: undefined })
     rows.push(flood('R7 (no collector)', P.r7nc, fns, false), flood('R7r (no collector)', P.r7rnc, withRoutes, false), { ...flood('R7n (no collector)', P.r7nnc, noops, false, true), target: undefined, chart: undefined })
+  }
+  const { o1 } = P
+  const lat = (a, b) => `${fmt(a, 2)} (${fmt(b, 2)}) ms`
+  if (RUN_O) {
+    rows.push(
+      { id: 'O1', measure: `invocation round trip p50 (p99), ${CFG.oLat} sequential, caller and callee in processes of their own: the SDK's OpenTelemetry on (spans; the callee writes a Logger record per call) vs off`, ours: `on ${lat(o1.on50, o1.on99)}`, baseline: `off ${lat(o1.off50, o1.off99)}`, ratio: `${fmt(o1.on50 / o1.off50, 2)}×`, check: o1.on50 / o1.off50, target: { op: '<=', value: 1.1 }, runs: runs('O1:on', 'O1:off'), chart: { label: 'O1 invocation p50, OTel on / off', value: o1.on50 / o1.off50 } },
+      { id: 'O1c', measure: 'same, OpenTelemetry on and III_OTLP_ENDPOINT set (the edge makes its spans; everything goes on to a local collector), vs off without it', ours: `on + collector ${lat(o1.c50, o1.c99)}`, baseline: `off ${lat(o1.off50, o1.off99)}`, ratio: `${fmt(o1.c50 / o1.off50, 2)}×`, runs: runs('O1c:on') },
+    )
   }
   // the charted P5/P8 bars are "value / budget": their target is 1
   for (const r of rows) if ((['P8', 'P5 (ii)', 'P9', 'S1', 'S5'].includes(r.id) || r.id.startsWith('P5 (i)')) && r.chart) r.chart.target = { op: '<=', value: 1 }

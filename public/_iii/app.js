@@ -206,7 +206,7 @@ function render(status) {
     { text: e.level },
     { text: e.source },
     { text: e.data === undefined ? e.message : `${e.message} ${JSON.stringify(e.data)}` },
-  ]), 'Nothing logged yet (engine::log::*, failed cron runs)')
+  ]), "Nothing logged yet (workers' Logger records, engine::log::*, failed cron runs)")
   $('engine').textContent = `Engine: ${plural(engine.active_invocations ?? 0, 'invocation')} running; registry version ${engine.registry_version ?? '–'}. Channels are listed once they have been open a second.`
   // The live region says only what changed in the counts, not every byte.
   const summary = `${plural(workers.length, 'worker')}, ${plural(functions.length, 'function')}, ${plural(triggers.length, 'trigger')}, ${plural(channels.length, 'open channel')}`

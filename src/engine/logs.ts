@@ -1,12 +1,14 @@
 // Where a log record goes once it is made, whoever made it (a worker's `/otel` socket, the
-// `engine::log::*` builtins, a cron run): one JSON line in the Worker's log, the namespace's recent
-// records (its status object: the page and `engine::logs::list`), and every `log` trigger of the
-// namespace that takes it, invoked one way as the engine does (docs/observability.md).
+// `engine::log::*` builtins, a cron run): the namespace's status object, which prints it as one
+// JSON line in the Worker's log and keeps it for the page and `engine::logs::list`, and every `log`
+// trigger of the namespace that takes it, invoked one way as the engine does
+// (docs/observability.md). The status object prints, not the caller: a line written in a Worker's
+// WebSocket handler shows in `wrangler tail` only when that socket closes (docs/platform.md).
 
 import { logTriggers } from '../data/triggers'
 import type { DataTrigger } from '../data/triggers'
-import { type LogOrigin, type StoredLog, bounded, consoleMethod, engineLogRecord, logLine, recordLevel } from '../observability/log-record'
-import type { KeptLog } from '../observability/log-ring'
+import { type LogOrigin, type StoredLog, bounded, engineLogRecord } from '../observability/log-record'
+import { type KeptLog, printLogs } from '../observability/log-ring'
 import { logTriggerPayload, logTriggerTakes } from '../observability/log-trigger'
 import type { EngineCall } from '../protocol/outcome'
 import { ENGINE_VERSION } from '../protocol/version'
@@ -28,13 +30,13 @@ export interface LogToRecord {
   origin?: Omit<LogOrigin, 'namespace'>
 }
 
-/** Records a batch of log records: the Worker's log at once, then the status object and the triggers, in the background. */
+/** Records a batch of log records: the status object and the triggers, in the background. */
 export function recordLogs(sink: LogSink, logs: readonly LogToRecord[]): void {
   if (logs.length === 0) return
   const now = Date.now()
   const kept: KeptLog[] = logs.map(({ record, origin = {} }) => ({ record: bounded(record), origin, at: now }))
-  for (const { record, origin } of kept) console[consoleMethod(recordLevel(record))](JSON.stringify(logLine(record, { namespace: sink.namespace, ...origin })))
-  sink.waitUntil(statusStub(sink.env, sink.namespace).addLogs(kept).catch(() => {}))
+  // Not kept for the page then, but not lost from the Worker's log either.
+  sink.waitUntil(statusStub(sink.env, sink.namespace).addLogs(sink.namespace, kept).catch(() => printLogs(sink.namespace, kept)))
   sink.waitUntil(fireLogTriggers(sink, kept))
 }
 

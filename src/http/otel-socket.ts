@@ -16,8 +16,9 @@ import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 
 /** Records wait this long for more (and for their handler's span) before they are recorded. */
 export const RECORD_BATCH_MS = 1000
-/** …or are recorded at once past this many. */
+/** …or are recorded at once past this many, or this many bytes (the lines of one call stay far under Workers Logs' 256 KB per invocation). */
 const RECORD_BATCH_MAX = 200
+const RECORD_BATCH_BYTES = 128 * 1024
 /** Records waiting past this many are dropped (a worker sending faster than they are recorded), and counted. */
 const RECORDS_HELD_MAX = 5000
 /** Spans remembered to name the function of later records (the newest this many). */
@@ -45,6 +46,7 @@ export function serveOtelSocket(env: Env, namespace: string, waitUntil: (p: Prom
   const exporter = config ? new OtlpExporter(config, waitUntil) : null
   const spans = new Map<string, SpanLink>()
   let held: StoredLog[] = []
+  let heldBytes = 0
   let dropped = 0
   let timer: ReturnType<typeof setTimeout> | null = null
   const warned = new Set<string>()
@@ -65,6 +67,7 @@ export function serveOtelSocket(env: Env, namespace: string, waitUntil: (p: Prom
       return { record: r, origin: function_id ? { function_id } : {} }
     })
     held = []
+    heldBytes = 0
     recordLogs(sink, batch)
     if (dropped > 0) {
       console.warn(JSON.stringify({ log: 'otel', level: 'warn', namespace, message: `${dropped} log records dropped: the worker sent more than ${RECORDS_HELD_MAX} within ${RECORD_BATCH_MS} ms` }))
@@ -90,7 +93,9 @@ export function serveOtelSocket(env: Env, namespace: string, waitUntil: (p: Prom
       const room = RECORDS_HELD_MAX - held.length
       held.push(...records.slice(0, Math.max(0, room)))
       dropped += Math.max(0, records.length - room)
-      if (held.length >= RECORD_BATCH_MAX) record()
+      // A record's line is about its frame's size (the frame was the record's OTLP JSON).
+      heldBytes += bytes.byteLength
+      if (held.length >= RECORD_BATCH_MAX || heldBytes >= RECORD_BATCH_BYTES) record()
       else if (held.length > 0) timer ??= setTimeout(record, RECORD_BATCH_MS)
     } else if (signal === 'traces') {
       for (const link of spanLinksOf(request)) {

@@ -5,7 +5,7 @@
 
 import { EngineError } from '../protocol/outcome'
 import { asObject } from '../protocol/json'
-import type { LogOrigin, StoredLog } from './log-record'
+import { type LogOrigin, type StoredLog, consoleMethod, logLine, recordLevel } from './log-record'
 
 export const LOG_RING_CAPACITY = 1000
 export const LOG_RETENTION_MS = 3600 * 1000
@@ -16,6 +16,11 @@ export interface KeptLog {
   origin: Omit<LogOrigin, 'namespace'>
   /** When it arrived here (retention counts from its own time, or this when it has none). */
   at: number
+}
+
+/** Prints each record as its JSON line in the Worker's log, with the console method of its level. */
+export function printLogs(namespace: string, logs: readonly KeptLog[]): void {
+  for (const { record, origin } of logs) console[consoleMethod(recordLevel(record))](JSON.stringify(logLine(record, { namespace, ...origin })))
 }
 
 export interface LogQuery {

@@ -8,7 +8,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import type { EndPhase } from '../protocol/refs'
 import { type LogEntry, pageEntry, type StoredLog } from '../observability/log-record'
-import { type KeptLog, LogRing, type LogQuery } from '../observability/log-ring'
+import { type KeptLog, LogRing, type LogQuery, printLogs } from '../observability/log-ring'
 
 /** A channel silent this long is dropped from the page (it went away without a last word: a reset). */
 const STALE_CHANNEL_MS = 10 * 60 * 1000
@@ -60,9 +60,14 @@ export class StatusObject extends DurableObject<Env> {
   /** The namespace's recent records: the newest 1,000, none older than an hour, in memory only. */
   readonly #logs = new LogRing()
 
-  /** Keeps records, in the order they came. */
-  addLogs(logs: KeptLog[]): void {
+  /**
+   * Prints records as their lines of the Worker's log and keeps them, in the order they came. This
+   * call is an invocation of its own, so `wrangler tail` and Workers Logs get its lines when it
+   * ends (docs/observability.md, "Where records go").
+   */
+  addLogs(namespace: string, logs: KeptLog[]): void {
     this.#events++
+    printLogs(namespace, logs)
     this.#logs.add(logs, Date.now())
   }
 

@@ -42,7 +42,7 @@ async function serveRoutes(iii: Iii, baseUrl: string) {
   iii.registerTrigger({ type: 'http', function_id: 'cors::remove', config: { api_path: `${prefix}/item`, http_method: 'DELETE' } })
   iii.registerFunction('cors::options', async () => {
     calls.options++
-    return { status_code: 200, body: 'options served' }
+    return { status_code: 200, headers: { 'content-type': 'text/plain' }, body: 'options served' }
   })
   iii.registerTrigger({ type: 'http', function_id: 'cors::options', config: { api_path: `${prefix}/item`, http_method: 'OPTIONS' } })
   iii.registerFunction('cors::fail', async () => {

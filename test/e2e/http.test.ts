@@ -254,7 +254,8 @@ describe('http triggers', () => {
   it('answers 500 with a short JSON error when the function throws', async () => {
     const res = await fetch(`${dev.baseUrl}/fail`)
     expect(res.status).toBe(500)
-    expect(await res.json()).toEqual({ error: { code: 'invocation_failed', message: 'database on fire' } })
+    // With the id of the log line that says what happened, as the engine's 5xx bodies have it.
+    expect(await res.json()).toEqual({ error: { code: 'invocation_failed', message: 'database on fire', error_id: expect.stringMatching(/^[0-9a-f]{12}$/) } })
   })
 
   it('answers 404 with a clear error for a path nobody serves, and for a method not registered', async () => {
@@ -281,7 +282,7 @@ describe('http triggers', () => {
 describe('a worker that went away', () => {
   it('answers 503 with Retry-After at once for its routes (it may be back after a deploy), not a hang', async () => {
     const gone = registerWorker(dev.wsUrl, { workerName: 'short-lived', otel: { enabled: false } })
-    gone.registerFunction('brief::fn', async () => ({ status_code: 200, body: 'here' }))
+    gone.registerFunction('brief::fn', async () => ({ status_code: 200, headers: { 'content-type': 'text/plain' }, body: 'here' }))
     gone.registerTrigger({ type: 'http', function_id: 'brief::fn', config: { api_path: 'brief' } })
     for (let i = 0; i < 100 && (await fetch(`${dev.baseUrl}/brief`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 50))
     expect(await (await fetch(`${dev.baseUrl}/brief`)).text()).toBe('here')

@@ -24,7 +24,7 @@ beforeAll(async () => {
   teamA.registerFunction('shared::name', async () => 'a')
   teamB.registerFunction('shared::name', async () => 'b')
   teamA.registerFunction('a::digest', (input: { reader: ChannelReader }) => digestChannel(input.reader))
-  teamA.registerFunction('a::hello', async () => ({ status_code: 200, body: 'hello from team-a' }))
+  teamA.registerFunction('a::hello', async () => ({ status_code: 200, headers: { 'content-type': 'text/plain' }, body: 'hello from team-a' }))
   teamA.registerTrigger({ type: 'http', function_id: 'a::hello', config: { api_path: 'hello', http_method: 'GET' } })
   await until('team-a', () => teamA.trigger({ function_id: 'shared::name', payload: {} }).then((name) => name === 'a', () => false), 10_000, 100)
   await until('team-b', () => teamB.trigger({ function_id: 'shared::name', payload: {} }).then((name) => name === 'b', () => false), 10_000, 100)
@@ -78,7 +78,7 @@ describe("a default-namespace route always wins over a namespace's", () => {
     const seen: string[] = []
     w.registerFunction(functionId, async (req: { headers: Record<string, string> }) => {
       seen.push(req.headers.authorization ?? '')
-      return { status_code: 200, body: who }
+      return { status_code: 200, headers: { 'content-type': 'text/plain' }, body: who }
     })
     return seen
   }

@@ -182,7 +182,7 @@ describe('STREAM_AUTH_FUNCTION fails closed', () => {
     for (const path of ['/streams', '/streams/s/g']) {
       expect(await refusedUpgrade(`${dev.wsUrl}/${empty}${path}`)).toEqual({
         status: 503,
-        body: { error: { code: 'UNAVAILABLE', message: expect.stringContaining(AUTH_FUNCTION) } },
+        body: { error: { code: 'UNAVAILABLE', message: expect.stringContaining(AUTH_FUNCTION), error_id: expect.stringMatching(/^[0-9a-f]{12}$/) } },
       })
     }
   })
