@@ -3,11 +3,13 @@
 // (a state scope, a stream group), answers, and then fires the matching reactive triggers itself,
 // one way and in the background, as the engine does after a successful write. Triggers come from the session's
 // registry view, refreshed first when the registry said a data trigger changed since it was loaded.
+// `configuration::*` live in configuration-builtins.ts and fire through the same plumbing.
 
 import { EngineError } from '../protocol/outcome'
 import { asObject } from '../protocol/json'
 import type { DataEngine, DataView } from './engine-port'
 import { directoryStub, stateStub, streamStub } from './stubs'
+import { configurationBuiltins } from './configuration-builtins'
 import type { Written } from './scope'
 import { type StateEventType, type StateTarget, badInput, nameField, parseSetValue, parseTarget, stateEvent, storedText } from './state'
 import type { Where } from './state-object'
@@ -83,6 +85,7 @@ export function dataBuiltins(ctx: DataContext): Record<string, Builtin> {
     },
     'state::list_groups': async () => ({ groups: await directoryStub(ctx.env, ctx.namespace()).names('state', '') }),
     ...streamBuiltins(ctx, ok),
+    ...configurationBuiltins(ctx, { lookup: () => lookup(ctx), fire: (triggers, data) => fire(ctx, triggers, data) }),
     publish: async (data) => {
       const input = asObject(data)
       if (input.topic === undefined || input.topic === null) throw badInput('publish', 'missing field `topic`')

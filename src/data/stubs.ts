@@ -10,3 +10,6 @@ export const directoryStub = (env: Env, namespace: string) => env.DIRECTORY.get(
 /** One object per stream group of a namespace; a stream name may hold `:`, so the name is JSON. */
 export const streamStub = (env: Env, namespace: string, streamName: string, groupId: string) =>
   env.STREAM.get(env.STREAM.idFromName(`stream:${JSON.stringify([namespace, streamName, groupId])}`))
+
+/** One object per namespace holding its configurations (data/configuration-object.ts), as the engine holds one registry. */
+export const configurationStub = (env: Env, namespace: string) => env.CONFIGURATION.get(env.CONFIGURATION.idFromName(`configuration:${namespace}`))

@@ -1,7 +1,7 @@
-// The trigger types of the data modules (`state`, `subscribe`, and the stream ones), and the
-// engine's `log` type, which the engine serves itself from the registry view of whoever makes the
-// event: what a config must look like, and which triggers an event reaches. Pure; the registry
-// refuses bad configs with these, the caller's session (or the `/otel` socket) matches events.
+// The trigger types of the data modules (`state`, `subscribe`, the stream ones, `configuration`),
+// and the engine's `log` type, which the engine serves itself from the registry view of whoever
+// makes the event: what a config must look like, and which triggers an event reaches. Pure; the
+// registry refuses bad configs with these, the caller's session (or the `/otel` socket) matches events.
 
 import { LOG_TRIGGER, logTriggerProblem } from '../observability/log-trigger'
 import { asObject } from '../protocol/json'
@@ -11,9 +11,18 @@ export const SUBSCRIBE_TRIGGER = 'subscribe'
 export const STREAM_TRIGGER = 'stream'
 export const STREAM_JOIN_TRIGGER = 'stream:join'
 export const STREAM_LEAVE_TRIGGER = 'stream:leave'
+export const CONFIGURATION_TRIGGER = 'configuration'
 
 /** Trigger types fired by whoever makes the event: registry views carry these triggers. */
-export const DATA_TRIGGER_TYPES: ReadonlySet<string> = new Set([STATE_TRIGGER, SUBSCRIBE_TRIGGER, STREAM_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, LOG_TRIGGER])
+export const DATA_TRIGGER_TYPES: ReadonlySet<string> = new Set([
+  STATE_TRIGGER,
+  SUBSCRIBE_TRIGGER,
+  STREAM_TRIGGER,
+  STREAM_JOIN_TRIGGER,
+  STREAM_LEAVE_TRIGGER,
+  CONFIGURATION_TRIGGER,
+  LOG_TRIGGER,
+])
 
 /** A data trigger as a session's view holds it. */
 export interface DataTrigger {
@@ -27,6 +36,7 @@ export interface DataTrigger {
 /** Why the engine would refuse a data trigger's config, or null. Every field is optional; a wrong type refuses it. */
 export function dataTriggerProblem(type: string, config: unknown): string | null {
   if (type === LOG_TRIGGER) return logTriggerProblem(config)
+  if (type === CONFIGURATION_TRIGGER) return configurationTriggerProblem(config)
   const fields: Record<string, string[]> = {
     [STATE_TRIGGER]: ['scope', 'key', 'condition_function_id'],
     [STREAM_TRIGGER]: ['stream_name', 'group_id', 'item_id', 'condition_function_id'],
@@ -79,3 +89,36 @@ export const joinLeaveTriggers = (triggers: readonly DataTrigger[], type: typeof
 
 /** The `log` triggers (their level filter is applied per record: observability/log-trigger.ts). */
 export const logTriggers = (triggers: readonly DataTrigger[]) => triggers.filter((t) => t.trigger_type === LOG_TRIGGER)
+
+/**
+ * Why the engine's configuration worker would refuse a `configuration` trigger's config: every
+ * field is optional, `configuration_id` and `condition_function_id` strings, `event_types` a list
+ * of strings. A config that is not an object is refused too (no config at all reads as `{}`).
+ */
+function configurationTriggerProblem(config: unknown): string | null {
+  const refuse = (why: string) => `Failed to parse configuration trigger config: ${why}`
+  if (config === undefined || config === null) return null
+  if (typeof config !== 'object' || Array.isArray(config)) return refuse('invalid type, expected an object with `configuration_id`, `event_types`, `condition_function_id`')
+  const c = config as Record<string, unknown>
+  for (const field of ['configuration_id', 'condition_function_id']) {
+    if (c[field] !== undefined && c[field] !== null && typeof c[field] !== 'string') return refuse(`invalid type for \`${field}\`, expected a string`)
+  }
+  const types = c.event_types
+  if (types !== undefined && types !== null && !(Array.isArray(types) && types.every((t) => typeof t === 'string'))) {
+    return refuse('invalid type for `event_types`, expected a sequence of strings')
+  }
+  return null
+}
+
+/**
+ * The `configuration` triggers an event reaches: those on its id or on none, whose `event_types`
+ * (when given) name its type. An empty id or list matches nothing, as in the engine.
+ */
+export function configurationTriggersFor(triggers: readonly DataTrigger[], id: string, eventType: string): DataTrigger[] {
+  return triggers.filter((t) => {
+    if (t.trigger_type !== CONFIGURATION_TRIGGER) return false
+    const c = asObject(t.config)
+    const onId = typeof c.configuration_id !== 'string' || c.configuration_id === id
+    return onId && (!Array.isArray(c.event_types) || c.event_types.includes(eventType))
+  })
+}

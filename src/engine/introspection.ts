@@ -2,7 +2,7 @@
 // registry, shaped, filtered and sorted as the iii engine v0.22 does (docs/engine-compat.md).
 // Pure: RegistryObject answers with these, the unit tests call them directly.
 
-import { STATE_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, STREAM_TRIGGER, SUBSCRIBE_TRIGGER } from '../data/triggers'
+import { CONFIGURATION_TRIGGER, STATE_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, STREAM_TRIGGER, SUBSCRIBE_TRIGGER } from '../data/triggers'
 import { asObject } from '../protocol/json'
 import { LOG_TRIGGER } from '../observability/log-trigger'
 import { EngineError } from '../protocol/outcome'
@@ -62,6 +62,32 @@ export const ENGINE_FUNCTIONS: readonly { id: string; description: string; worke
   { id: 'stream::list_all', description: 'List all available stream with metadata', worker: 'iii-stream' },
   { id: 'stream::send', description: 'Send a custom event to stream subscribers', worker: 'iii-stream' },
   { id: 'publish', description: 'Publishes an event', worker: 'iii-pubsub' },
+  {
+    id: 'configuration::register',
+    description:
+      'Register a configuration id with a name, description, and JSON Schema. Idempotent — re-registering replaces metadata and (when initial_value is provided) the value. Validates initial_value against the schema.',
+    worker: 'iii-configuration',
+  },
+  {
+    id: 'configuration::set',
+    description: 'Replace the value of an already-registered configuration. Validates the value against the registered JSON Schema and emits a configuration:updated event.',
+    worker: 'iii-configuration',
+  },
+  {
+    id: 'configuration::get',
+    description: 'Read a configuration by id. Expands ${VAR:default} placeholders against the live process env unless raw=true is passed.',
+    worker: 'iii-configuration',
+  },
+  {
+    id: 'configuration::list',
+    description: 'List every registered configuration with id, name, description, and schema. Sorted by id; never returns the stored value.',
+    worker: 'iii-configuration',
+  },
+  {
+    id: 'configuration::schema',
+    description: 'Retrieve the schema, name, and description for a configuration id. Mirrors a single entry from configuration::list.',
+    worker: 'iii-configuration',
+  },
 ]
 
 /** The same by id: a listing names the owner of each of (up to thousands of) functions. */
@@ -78,6 +104,7 @@ export const ENGINE_TRIGGER_TYPE_LIST: readonly { id: string; worker_name: strin
   { id: STREAM_TRIGGER, worker_name: 'iii-stream', description: 'Stream trigger' },
   { id: STREAM_JOIN_TRIGGER, worker_name: 'iii-stream', description: 'Stream join trigger' },
   { id: STREAM_LEAVE_TRIGGER, worker_name: 'iii-stream', description: 'Stream leave trigger' },
+  { id: CONFIGURATION_TRIGGER, worker_name: 'iii-configuration', description: 'Configuration trigger — fires on register/update/delete events' },
   { id: LOG_TRIGGER, worker_name: 'iii-observability', description: 'Log event trigger' },
 ]
 

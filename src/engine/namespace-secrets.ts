@@ -9,34 +9,11 @@
 // own name starts with III_, so it can never itself be sent (http-function.ts refuses III_*).
 
 import { DEFAULT_NAMESPACE } from '../protocol/namespace'
+import { GRANTS_SHAPE as SHAPE, type Grants, NAMESPACE_SECRETS_VAR, parseGrants } from '../protocol/namespace-grants'
 import type { EnvLookup, SecretLookup } from './http-function'
 
-export const NAMESPACE_SECRETS_VAR = 'III_NAMESPACE_SECRETS'
-
-const SHAPE = `{"<namespace>": ["SECRET_NAME", ...]}`
-
-/** The names granted to each namespace, or why the var cannot be read. */
-export type Grants = { ok: true; grants: ReadonlyMap<string, ReadonlySet<string>> } | { ok: false; problem: string }
-
-/** Reads III_NAMESPACE_SECRETS; absent means no namespace but the default may name a secret. */
-export function parseGrants(raw: unknown): Grants {
-  if (raw === undefined || raw === null) return { ok: true, grants: new Map() }
-  const bad = (why: string): Grants => ({ ok: false, problem: `${NAMESPACE_SECRETS_VAR} is not valid JSON of the shape ${SHAPE}: ${why}` })
-  if (typeof raw !== 'string') return bad('it is a binding, not a text var')
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(raw)
-  } catch (err) {
-    return bad(err instanceof Error ? err.message : String(err))
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return bad('the top level must be an object of namespace to list of names')
-  const grants = new Map<string, ReadonlySet<string>>()
-  for (const [namespace, names] of Object.entries(parsed)) {
-    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) return bad(`${JSON.stringify(namespace)} must map to a list of secret names`)
-    grants.set(namespace, new Set(names))
-  }
-  return { ok: true, grants }
-}
+// The var's parsing is shared with the data modules' `${VAR}` expansion (protocol/namespace-grants.ts).
+export { type Grants, NAMESPACE_SECRETS_VAR, parseGrants }
 
 /**
  * The secrets `namespace`'s HTTP functions may name, read from `env`. A refusal is decided before

@@ -45,7 +45,7 @@ describe('namespaces', () => {
 
   it('lists only its own workers and functions', async () => {
     const { functions } = (await teamB.trigger({ function_id: 'engine::functions::list', payload: {} })) as { functions: { function_id: string; worker_name: string }[] }
-    // The data modules' builtins (workers iii-state, iii-stream, iii-pubsub) are listed everywhere, as in the engine.
+    // The data modules' builtins (workers iii-state, iii-stream, iii-pubsub, iii-configuration) are listed everywhere, as in the engine.
     expect(functions.filter((f) => !f.worker_name.startsWith('iii-')).map((f) => f.function_id)).toEqual(['shared::name'])
     const { workers } = (await teamA.trigger({ function_id: 'engine::workers::list', payload: {} })) as { workers: { name: string }[] }
     expect(workers.map((w) => w.name)).toEqual(['team-a'])

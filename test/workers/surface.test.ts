@@ -53,7 +53,7 @@ describe('RPC surfaces', () => {
     expect(Object.keys(served).sort()).toEqual(ENGINE_FUNCTIONS.map((f) => f.id).sort())
   })
 
-  it('state scope, stream group and directory: the data calls builtins make, sockets, and the retry alarm', async () => {
+  it('state scope, stream group, directory and configuration: the data calls builtins make, sockets, and the retry alarm', async () => {
     const state = env.STATE.get(env.STATE.idFromName('state:surface-check:s'))
     expect(await runInDurableObject(state, publicMethods)).toEqual(['alarm', 'delete', 'get', 'list', 'set', 'update'])
     const stream = env.STREAM.get(env.STREAM.idFromName('stream:surface-check'))
@@ -62,6 +62,8 @@ describe('RPC surfaces', () => {
     )
     const directory = env.DIRECTORY.get(env.DIRECTORY.idFromName('directory:surface-check'))
     expect(await runInDurableObject(directory, publicMethods)).toEqual(['add', 'entries', 'names', 'remove'])
+    const configuration = env.CONFIGURATION.get(env.CONFIGURATION.idFromName('configuration:surface-check'))
+    expect(await runInDurableObject(configuration, publicMethods)).toEqual(['get', 'list', 'register', 'schema', 'set'])
   })
 
   it('cron: what the registry calls, and its alarm', async () => {
