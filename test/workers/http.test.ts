@@ -38,7 +38,7 @@ describe('http triggers', () => {
     for (let i = 0; i < 10; i++) {
       const warm = request(`n${i}`)
       answer(worker, await worker.next(ofType('invokefunction')), `hi ${i}`)
-      expect(await (await warm).text()).toBe(`hi ${i}`)
+      expect(await (await warm).json()).toBe(`hi ${i}`)
     }
     const after = await registryEvents()
     expect(after.instance === before.instance ? after.events - before.events : after.events).toBe(0)
@@ -66,7 +66,7 @@ describe('http triggers', () => {
     const inv = await worker.next(ofType('invokefunction'))
     await evictDurableObject(env.REGISTRY.get(env.REGISTRY.idFromName('registry:')))
     answer(worker, inv, 'two')
-    expect(await (await pending).text()).toBe('two')
+    expect(await (await pending).json()).toBe('two')
   })
 
   it('answers 503 with Retry-After for a route whose worker just left, not 404', async () => {
