@@ -52,7 +52,7 @@ const CFG = {
   // takes 4–6× a plain GET today, so the counts are what keeps H small). H4's counts are per request.
   ...(QUICK ? { hLat: 100, hWarm: 20, hRate: 200, hRateRuns: 1, hCostN: 20, hUploadN: 5 } : { hLat: 300, hWarm: 30, hRate: 200, hRateRuns: 3, hCostN: 100, hUploadN: 20 }),
   // O1: sequential invocations per round, rounds per setting (off, on, on with a collector, in turns).
-  ...(QUICK ? { oLat: 200, oWarm: 50, oRuns: 1 } : { oLat: 1000, oWarm: 200, oRuns: 3 }),
+  ...(QUICK ? { oLat: 200, oWarm: 50, oRuns: 1 } : { oLat: 2000, oWarm: 200, oRuns: 5 }),
 }
 const HARD_LIMIT_MS = 1_200_000 // stop whatever runs at 20 min and report what we have (the full run took 13 min before R7)
 
