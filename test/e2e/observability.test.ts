@@ -5,12 +5,14 @@
 // HTTP results are mapped as the engine maps them, at once; every 5xx carries an error_id that its
 // log line carries too.
 import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { Logger } from '@iii-dev/helpers/observability'
 import { registerWorker } from 'iii-sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import { type Iii, sdkSuite } from './support/sdk'
 import { until } from './support/wait'
 import { type WranglerDev, startWrangler } from './support/wrangler'
@@ -123,6 +125,36 @@ describe('a Logger record, as apps write them', () => {
     expect(got.find((r) => r.body === 'disk almost full')).toMatchObject({ severity_number: 13, severity_text: 'WARN', attributes: { free: 3 }, service_name: 'unknown' })
     await expect(w.trigger({ function_id: 'engine::log::info', payload: { text: 'no message' } })).rejects.toMatchObject({ code: 'deserialization_error' })
     expect(workerLogLines(suite.dev).find((l) => l.message === 'disk almost full')).toMatchObject({ level: 'warn', worker: 'obs-engine-log' })
+  })
+})
+
+describe('the /otel socket under attack', () => {
+  it('drops frames it cannot read, keeps the socket open, and still takes the next good record', async () => {
+    const ws = new WebSocket(`${suite.dev.wsUrl}/otel`)
+    const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)))
+    await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)))
+    const enc = (text: string) => Buffer.from(text)
+    const marker = `after the garbage ${Date.now()}`
+    const good = { resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'attacker' } }] }, scopeLogs: [{ logRecords: [{ severityNumber: 13, body: { stringValue: marker } }] }] }] }
+    for (const frame of [
+      'a text frame',
+      randomBytes(64),
+      enc('LOGS{not json'),
+      enc('LOGS[1,2,3]'),
+      enc('XXXX{}'),
+      Buffer.concat([enc('LOGS'), Buffer.from([0xff, 0xfe, 0xfd])]),
+      enc(`LOGS${JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { kvlistValue: { values: 'nope' } }, attributes: 7, severityNumber: 'high' }] }] }] })}`),
+      Buffer.concat([enc('LOGS'), Buffer.alloc(1_100_000, 0x20)]), // over the 1 MiB a frame may have
+      enc(`LOGS${JSON.stringify(good)}`),
+    ]) {
+      ws.send(frame)
+    }
+    const status = async () => (await (await fetch(`${suite.dev.baseUrl}/api/status`)).json()).log as { message: string; level: string; source: string }[]
+    const entry = await until('the good record on the page', async () => (await status()).find((e) => e.message === marker))
+    expect(entry).toMatchObject({ level: 'warn', source: 'attacker' })
+    expect(ws.readyState).toBe(WebSocket.OPEN)
+    ws.close(1000)
+    expect(await closed).toBe(1000)
   })
 })
 
