@@ -7,8 +7,7 @@
 // `false` or fails skips the run, runs never overlap, ticks missed during a run are skipped.
 
 import { DurableObject } from 'cloudflare:workers'
-import { viewCacheFor, recentView } from './cache'
-import { engineRecord, recordLogs } from './logs'
+import { engineLogSink, engineRecord, recordLogs } from './logs'
 import { parseCron, rfc3339 } from './cron'
 import { invokeFunction } from './invoke'
 
@@ -89,19 +88,9 @@ export class CronObject extends DurableObject<Env> {
 
   /** A run that did not happen, recorded as the engine records its own warnings (`log` triggers get it too). */
   #log(job: CronJob, level: 'info' | 'warn', message: string): void {
-    const sink = {
-      env: this.env,
-      namespace: job.namespace,
-      triggers: async () => (await recentView(viewCacheFor(this.env, job.namespace), LOG_TRIGGERS_MAX_AGE_MS)).dataTriggers,
-      invoke: (call: Parameters<typeof invokeFunction>[2]) => invokeFunction(this.env, job.namespace, call),
-      waitUntil: (p: Promise<unknown>) => this.ctx.waitUntil(p),
-    }
-    recordLogs(sink, [{ record: engineRecord(level, message, `cron ${job.trigger_id}`) }])
+    recordLogs(engineLogSink(this.env, job.namespace, (p) => this.ctx.waitUntil(p)), [{ record: engineRecord(level, message, `cron ${job.trigger_id}`) }])
   }
 }
-
-/** A cron object hears no registry notices: its view of the `log` triggers is at most this old. */
-const LOG_TRIGGERS_MAX_AGE_MS = 1000
 
 function nextRun(expression: string, now: number): number | null {
   const parsed = parseCron(expression)

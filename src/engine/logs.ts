@@ -13,6 +13,8 @@ import { logTriggerPayload, logTriggerTakes } from '../observability/log-trigger
 import type { EngineCall } from '../protocol/outcome'
 import { ENGINE_VERSION } from '../protocol/version'
 import { statusStub } from '../status/stubs'
+import { recentView, viewCacheFor } from './cache'
+import { invokeFunction } from './invoke'
 
 /** What recording needs of whoever records: its namespace's triggers, a way to invoke, and to outlive the event. */
 export interface LogSink {
@@ -28,6 +30,24 @@ export interface LogSink {
 export interface LogToRecord {
   record: StoredLog
   origin?: Omit<LogOrigin, 'namespace'>
+}
+
+/** `log` triggers registered elsewhere reach a sink that hears no registry notices (a cron object, a front door) within this long. */
+const TRIGGERS_MAX_AGE_MS = 1000
+
+/**
+ * The sink of whoever hears no registry notices (a cron object, a worker's `/otel` socket in the
+ * front door): its view of the `log` triggers is at most a second old (one registry call a second
+ * at most, and only while records come), and it invokes as the engine's own calls do.
+ */
+export function engineLogSink(env: Env, namespace: string, waitUntil: (p: Promise<unknown>) => void): LogSink {
+  return {
+    env,
+    namespace,
+    triggers: async () => (await recentView(viewCacheFor(env, namespace), TRIGGERS_MAX_AGE_MS)).dataTriggers,
+    invoke: (call) => invokeFunction(env, namespace, call),
+    waitUntil,
+  }
 }
 
 /** Records a batch of log records: the status object and the triggers, in the background. */

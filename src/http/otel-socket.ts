@@ -6,9 +6,7 @@
 // the span of the handler that wrote one has time to arrive and name its function
 // (docs/observability.md, "The /otel socket").
 
-import { recentView, viewCacheFor } from '../engine/cache'
-import { invokeFunction } from '../engine/invoke'
-import { type LogSink, type LogToRecord, recordLogs } from '../engine/logs'
+import { type LogToRecord, engineLogSink, recordLogs } from '../engine/logs'
 import { OtlpExporter, otlpConfig } from '../observability/exporter'
 import type { StoredLog } from '../observability/log-record'
 import { type SpanLink, parseTelemetryFrame, spanLinksOf, storedLogsOf } from '../observability/otlp'
@@ -23,8 +21,6 @@ const RECORD_BATCH_BYTES = 128 * 1024
 const RECORDS_HELD_MAX = 5000
 /** Spans remembered to name the function of later records (the newest this many). */
 const SPANS_KEPT = 2000
-/** `log` triggers registered elsewhere reach this socket's records within this long (a registry call per period, only while records come). */
-const TRIGGERS_MAX_AGE_MS = 1000
 
 /** The function a span ran in: its own `execute <id>` name, or its nearest such ancestor among the spans seen. */
 function functionOf(spans: Map<string, SpanLink>, spanId: string | null): string | undefined {
@@ -51,13 +47,7 @@ export function serveOtelSocket(env: Env, namespace: string, waitUntil: (p: Prom
   let timer: ReturnType<typeof setTimeout> | null = null
   const warned = new Set<string>()
 
-  const sink: LogSink = {
-    env,
-    namespace,
-    triggers: async () => (await recentView(viewCacheFor(env, namespace), TRIGGERS_MAX_AGE_MS)).dataTriggers,
-    invoke: (call) => invokeFunction(env, namespace, call),
-    waitUntil,
-  }
+  const sink = engineLogSink(env, namespace, waitUntil)
 
   const record = () => {
     if (timer) clearTimeout(timer)

@@ -7,6 +7,7 @@
 import type { Signal } from './otlp'
 import { type EngineSpan, resourceSpans } from './spans'
 import { ENGINE_VERSION } from '../protocol/version'
+import { validHeader } from '../protocol/http-control'
 
 /** A batch waits at most this long for more before it leaves. */
 export const FLUSH_MS = 1000
@@ -55,9 +56,8 @@ export function parseHeaders(text: string): [string, string][] {
     const at = entry.indexOf('=')
     if (at <= 0) continue
     try {
-      const name = decodeURIComponent(entry.slice(0, at).trim())
-      const value = decodeURIComponent(entry.slice(at + 1).trim())
-      if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) && !/[\r\n\0]/.test(value)) out.push([name, value])
+      const header: [string, string] = [decodeURIComponent(entry.slice(0, at).trim()), decodeURIComponent(entry.slice(at + 1).trim())]
+      if (validHeader(header)) out.push(header)
     } catch {
       // not percent-encoded properly: skipped
     }

@@ -3,6 +3,8 @@
 // only when traces are exported (III_OTLP_ENDPOINT), so without a collector an invocation costs
 // nothing more (docs/observability.md, "Traces").
 
+import { randomHex } from '../protocol/http-errors'
+
 export interface TraceContext {
   trace_id: string
   /** The span the next one is a child of. */
@@ -19,9 +21,8 @@ export function parseTraceparent(value: string | null | undefined): TraceContext
 
 export const formatTraceparent = (c: TraceContext) => `00-${c.trace_id}-${c.span_id}-${c.flags}`
 
-const hex = (bytes: number) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('')
-export const newTraceId = () => hex(16)
-export const newSpanId = () => hex(8)
+export const newTraceId = () => randomHex(16)
+export const newSpanId = () => randomHex(8)
 
 export type SpanKind = 'internal' | 'server' | 'client'
 export type SpanStatus = 'unset' | 'ok' | 'error'

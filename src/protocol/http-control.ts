@@ -20,8 +20,8 @@ export function headerPairs(value: unknown): [string, string][] {
   return pairs.filter(validHeader)
 }
 
-/** A header a Response can carry: a token for a name, no line breaks or NUL in the value. */
-const validHeader = ([name, value]: [string, string]) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) && !/[\r\n\0]/.test(value)
+/** A header a Response (or a request) can carry: a token for a name, no line breaks or NUL in the value. */
+export const validHeader = ([name, value]: [string, string]) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) && !/[\r\n\0]/.test(value)
 
 export const validStatus = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 200 && n <= 599
 

@@ -4,14 +4,14 @@
 // refusing an upgrade, the front door): http/errors.ts adds the front door's `refuse`, which its
 // one `onError` renders (src/index.ts).
 
+/** `bytes` random bytes as lowercase hex (error ids here, trace and span ids in observability/spans.ts). */
+export const randomHex = (bytes: number): string => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('')
+
 /**
  * A fresh error id: 12 hex digits, the length of the engine's (it takes the low 48 bits of the
  * clock in ns; random bits here, since two isolates may fail in the same nanosecond).
  */
-export function newErrorId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(6))
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
-}
+export const newErrorId = (): string => randomHex(6)
 
 /**
  * An error response in the one shape. A 5xx carries a fresh `error_id` and is logged under it
