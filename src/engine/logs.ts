@@ -80,5 +80,5 @@ async function fireLogTriggers(sink: LogSink, kept: readonly KeptLog[]): Promise
 }
 
 /** A record the engine writes itself (a failed cron run): `service_name` names who. */
-export const engineRecord = (level: 'info' | 'warn' | 'error', message: string, service_name: string, data?: unknown): StoredLog =>
-  engineLogRecord(level, { message, service_name, ...(data !== undefined ? { data } : {}) }, Date.now(), ENGINE_VERSION)!
+export const engineRecord = (level: 'info' | 'warn' | 'error', message: string, service_name: string): StoredLog =>
+  engineLogRecord(level, { message, service_name }, Date.now(), ENGINE_VERSION)!

@@ -373,13 +373,14 @@ export class SessionObject extends DurableObject<Env> {
     // The request is a server span of ours under the client's `traceparent` (a root without one),
     // and the worker's handler joins it; without a collector the client's context goes on as it is.
     const request = httpRequestSeen(call.data)
-    const span = this.#span(`${request.method} ${request.route}`, 'server', parseTraceparent(request.traceparent), {
+    const client = parseTraceparent(request.traceparent)
+    const span = this.#span(`${request.method} ${request.route}`, 'server', client, {
       'http.request.method': request.method,
       'http.route': request.route,
       function_id: call.function_id,
       'faas.trigger': 'http',
     })
-    const traceparent = span ? formatTraceparent(childContext(span.span, parseTraceparent(request.traceparent)?.flags)) : request.traceparent
+    const traceparent = span ? formatTraceparent(childContext(span.span, client?.flags)) : request.traceparent
     const pending = core.incomingLocal(call.function_id, call.data, call.metadata, call.exchange, traceparent)
     if (typeof pending === 'string') {
       release()

@@ -9,7 +9,7 @@
 import { type LogToRecord, engineLogSink, recordLogs } from '../engine/logs'
 import { OtlpExporter, otlpConfig } from '../observability/exporter'
 import type { StoredLog } from '../observability/log-record'
-import { type SpanLink, parseTelemetryFrame, spanLinksOf, storedLogsOf } from '../observability/otlp'
+import { RESOURCE_FIELD, type SpanLink, parseTelemetryFrame, spanLinksOf, storedLogsOf } from '../observability/otlp'
 import { echoableCloseCode, isReservedCloseCode } from '../protocol/close-codes'
 
 /** Records wait this long for more (and for their handler's span) before they are recorded. */
@@ -97,8 +97,8 @@ export function serveOtelSocket(env: Env, namespace: string, waitUntil: (p: Prom
         spans.delete(id)
       }
     }
-    const field = signal === 'logs' ? 'resourceLogs' : signal === 'traces' ? 'resourceSpans' : 'resourceMetrics'
-    exporter?.add(signal, Array.isArray(request[field]) ? (request[field] as unknown[]) : [], bytes.byteLength)
+    const entries = request[RESOURCE_FIELD[signal]]
+    exporter?.add(signal, Array.isArray(entries) ? entries : [], bytes.byteLength)
   })
   server.addEventListener('close', (event) => {
     record()

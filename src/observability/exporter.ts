@@ -4,7 +4,7 @@
 // to flush (a worker's `/otel` socket, a session object); nobody waits for it, so an export never
 // slows an invocation. Without III_OTLP_ENDPOINT there is none (docs/observability.md).
 
-import type { Signal } from './otlp'
+import { RESOURCE_FIELD, type Signal } from './otlp'
 import { type EngineSpan, resourceSpans } from './spans'
 import { ENGINE_VERSION } from '../protocol/version'
 import { validHeader } from '../protocol/http-control'
@@ -19,7 +19,6 @@ const MAX_BATCH_BYTES = 1 << 20
 /** A failing collector is reported in the Worker's log at most this often per exporter. */
 const REPORT_EVERY_MS = 60_000
 
-const FIELD: Record<Signal, string> = { logs: 'resourceLogs', traces: 'resourceSpans', metrics: 'resourceMetrics' }
 
 export interface OtlpConfig {
   /** The collector's base URL; each signal goes to `<base>/v1/<signal>`. */
@@ -143,7 +142,7 @@ export class OtlpExporter {
     try {
       const headers = new Headers(this.config.headers)
       headers.set('content-type', 'application/json')
-      const res = await this.send(url, { method: 'POST', headers, body: JSON.stringify({ [FIELD[signal]]: items }) })
+      const res = await this.send(url, { method: 'POST', headers, body: JSON.stringify({ [RESOURCE_FIELD[signal]]: items }) })
       // The body is read so the connection can be reused; a collector's answer says nothing we act on.
       await res.arrayBuffer().catch(() => {})
       if (res.ok) this.counts.sent++

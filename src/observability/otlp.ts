@@ -10,6 +10,9 @@ export type Signal = 'logs' | 'traces' | 'metrics'
 
 const PREFIXES: Record<string, Signal> = { LOGS: 'logs', OTLP: 'traces', MTRC: 'metrics' }
 
+/** The field of a signal's export request that holds its entries, one per resource. */
+export const RESOURCE_FIELD: Record<Signal, string> = { logs: 'resourceLogs', traces: 'resourceSpans', metrics: 'resourceMetrics' }
+
 /** A frame larger than this is refused (the SDK sends one log record, or one batch of spans, per frame). */
 export const MAX_TELEMETRY_FRAME_BYTES = 1 << 20
 
