@@ -28,6 +28,8 @@ import { StreamGroupObject, subscriberHeaders } from './data/stream-object'
 import { streamAuth } from './data/stream-auth'
 import { dataEngine } from './engine/data-engine'
 import { streamHub } from './data/stream-hub'
+import { FifoGroupObject } from './data/queue/group-object'
+import { consumeBatch } from './data/queue/consumer'
 
 export { ChannelObject } from './channel/object'
 export { CronObject } from './engine/cron-object'
@@ -37,12 +39,20 @@ export { DirectoryObject } from './data/directory-object'
 export { RegistryObject } from './engine/registry-object'
 export { SessionObject } from './engine/session-object'
 export { StatusObject } from './status/object'
+export { QueueObject } from './data/queue/queue-object'
 
 /**
  * A stream group's object, given the engine it invokes functions through (data/engine-port.ts):
  * bound here, where both layers are in view, so that data/ imports nothing of the engine.
  */
 export class StreamObject extends StreamGroupObject {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env, dataEngine(env))
+  }
+}
+
+/** A FIFO queue's message group, given the engine it invokes through (as StreamObject). */
+export class QueueGroupObject extends FifoGroupObject {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, dataEngine(env))
   }
@@ -215,4 +225,11 @@ app.onError((err) => {
   return httpError(500, 'INTERNAL', 'internal error', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
 })
 
-export default app
+/**
+ * The front door's HTTP and upgrades (Hono), and the consumer of the jobs waiting in Cloudflare
+ * Queues: each runs through the session serving its function (data/queue/consumer.ts).
+ */
+export default {
+  fetch: app.fetch,
+  queue: (batch: MessageBatch<unknown>, env: Env) => consumeBatch(env, dataEngine(env), batch, (message) => console.warn(message)),
+} satisfies ExportedHandler<Env>

@@ -10,6 +10,7 @@ import { asObject } from '../protocol/json'
 import type { DataEngine, DataView } from './engine-port'
 import { directoryStub, stateStub, streamStub } from './stubs'
 import { configurationBuiltins } from './configuration-builtins'
+import { queueBuiltins } from './queue/builtins'
 import type { Written } from './scope'
 import { type StateEventType, type StateTarget, badInput, nameField, parseSetValue, parseTarget, stateEvent, storedText } from './state'
 import type { Where } from './state-object'
@@ -85,6 +86,7 @@ export function dataBuiltins(ctx: DataContext): Record<string, Builtin> {
     },
     'state::list_groups': async () => ({ groups: await directoryStub(ctx.env, ctx.namespace()).names('state', '') }),
     ...streamBuiltins(ctx, ok),
+    ...queueBuiltins(ctx),
     ...configurationBuiltins(ctx, { lookup: () => lookup(ctx), fire: (triggers, data) => fire(ctx, triggers, data) }),
     publish: async (data) => {
       const input = asObject(data)

@@ -12,6 +12,7 @@ export const STREAM_TRIGGER = 'stream'
 export const STREAM_JOIN_TRIGGER = 'stream:join'
 export const STREAM_LEAVE_TRIGGER = 'stream:leave'
 export const CONFIGURATION_TRIGGER = 'configuration'
+export const DURABLE_SUBSCRIBER_TRIGGER = 'durable:subscriber'
 
 /** Trigger types fired by whoever makes the event: registry views carry these triggers. */
 export const DATA_TRIGGER_TYPES: ReadonlySet<string> = new Set([
@@ -22,6 +23,7 @@ export const DATA_TRIGGER_TYPES: ReadonlySet<string> = new Set([
   STREAM_LEAVE_TRIGGER,
   CONFIGURATION_TRIGGER,
   LOG_TRIGGER,
+  DURABLE_SUBSCRIBER_TRIGGER,
 ])
 
 /** A data trigger as a session's view holds it. */
@@ -37,6 +39,7 @@ export interface DataTrigger {
 export function dataTriggerProblem(type: string, config: unknown): string | null {
   if (type === LOG_TRIGGER) return logTriggerProblem(config)
   if (type === CONFIGURATION_TRIGGER) return configurationTriggerProblem(config)
+  if (type === DURABLE_SUBSCRIBER_TRIGGER) return durableSubscriberProblem(config)
   const fields: Record<string, string[]> = {
     [STATE_TRIGGER]: ['scope', 'key', 'condition_function_id'],
     [STREAM_TRIGGER]: ['stream_name', 'group_id', 'item_id', 'condition_function_id'],
@@ -122,3 +125,66 @@ export function configurationTriggersFor(triggers: readonly DataTrigger[], id: s
     return onId && (!Array.isArray(c.event_types) || c.event_types.includes(eventType))
   })
 }
+
+/** A durable subscriber's settings: its topic and what overrides its retries (docs/queues.md). */
+export interface DurableSubscription {
+  topic: string
+  condition_function_id?: string
+  max_retries?: number
+  backoff_ms?: number
+}
+
+const countField = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined)
+
+/**
+ * A `durable:subscriber` trigger's config: `topic` (or `queue`), `condition_function_id`, and
+ * retries as flat `max_retries` / `backoff_ms` or as the engine's `queue_config.maxRetries` /
+ * `backoffDelayMs`. Null when it names no topic (the engine keeps such a trigger; it never fires).
+ */
+export function durableSubscription(config: unknown): DurableSubscription | null {
+  const c = asObject(config)
+  const topic = typeof c.topic === 'string' && c.topic !== '' ? c.topic : typeof c.queue === 'string' && c.queue !== '' ? c.queue : null
+  if (topic === null) return null
+  const q = asObject(c.queue_config)
+  const max_retries = countField(c.max_retries) ?? countField(q.maxRetries)
+  const backoff_ms = countField(c.backoff_ms) ?? countField(q.backoffDelayMs)
+  return {
+    topic,
+    ...(typeof c.condition_function_id === 'string' && c.condition_function_id !== '' ? { condition_function_id: c.condition_function_id } : {}),
+    ...(max_retries !== undefined ? { max_retries } : {}),
+    ...(backoff_ms !== undefined ? { backoff_ms } : {}),
+  }
+}
+
+function durableSubscriberProblem(config: unknown): string | null {
+  const refuse = (why: string) => `Failed to parse durable:subscriber trigger config: ${why}`
+  if (config === undefined || config === null) return null
+  if (typeof config !== 'object' || Array.isArray(config)) return refuse('expected an object with `topic`')
+  const c = config as Record<string, unknown>
+  for (const field of ['topic', 'queue', 'condition_function_id']) {
+    if (c[field] !== undefined && c[field] !== null && typeof c[field] !== 'string') return refuse(`invalid type for \`${field}\`, expected a string`)
+  }
+  for (const field of ['max_retries', 'backoff_ms']) {
+    if (c[field] !== undefined && c[field] !== null && countField(c[field]) === undefined) return refuse(`\`${field}\` must be an integer ≥ 0`)
+  }
+  if (c.queue_config !== undefined && c.queue_config !== null && (typeof c.queue_config !== 'object' || Array.isArray(c.queue_config))) return refuse('`queue_config` must be an object')
+  return null
+}
+
+/**
+ * The functions a durable topic's message goes to: each distinct function subscribed to it once
+ * (the first of its triggers gives the settings), as the queue worker fans out.
+ */
+export function durableSubscribersOf(triggers: readonly DataTrigger[], topic: string): { function_id: string; subscription: DurableSubscription }[] {
+  const seen = new Map<string, DurableSubscription>()
+  for (const t of triggers) {
+    if (t.trigger_type !== DURABLE_SUBSCRIBER_TRIGGER || seen.has(t.function_id)) continue
+    const sub = durableSubscription(t.config)
+    if (sub && sub.topic === topic) seen.set(t.function_id, sub)
+  }
+  return [...seen].map(([function_id, subscription]) => ({ function_id, subscription }))
+}
+
+/** Every durable topic someone subscribes to. */
+export const durableTopics = (triggers: readonly DataTrigger[]) =>
+  [...new Set(triggers.flatMap((t) => (t.trigger_type === DURABLE_SUBSCRIBER_TRIGGER ? [durableSubscription(t.config)?.topic ?? []].flat() : [])))]

@@ -2,7 +2,8 @@
 // registry, shaped, filtered and sorted as the iii engine v0.22 does (docs/engine-compat.md).
 // Pure: RegistryObject answers with these, the unit tests call them directly.
 
-import { CONFIGURATION_TRIGGER, STATE_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, STREAM_TRIGGER, SUBSCRIBE_TRIGGER } from '../data/triggers'
+import { QUEUE_FUNCTIONS } from '../data/queue/names'
+import { CONFIGURATION_TRIGGER, DURABLE_SUBSCRIBER_TRIGGER, STATE_TRIGGER, STREAM_JOIN_TRIGGER, STREAM_LEAVE_TRIGGER, STREAM_TRIGGER, SUBSCRIBE_TRIGGER } from '../data/triggers'
 import { asObject } from '../protocol/json'
 import { LOG_TRIGGER } from '../observability/log-trigger'
 import { EngineError } from '../protocol/outcome'
@@ -88,6 +89,7 @@ export const ENGINE_FUNCTIONS: readonly { id: string; description: string; worke
     description: 'Retrieve the schema, name, and description for a configuration id. Mirrors a single entry from configuration::list.',
     worker: 'iii-configuration',
   },
+  ...QUEUE_FUNCTIONS.map((f) => ({ ...f, worker: 'iii-queue' })),
 ]
 
 /** The same by id: a listing names the owner of each of (up to thousands of) functions. */
@@ -106,6 +108,7 @@ export const ENGINE_TRIGGER_TYPE_LIST: readonly { id: string; worker_name: strin
   { id: STREAM_LEAVE_TRIGGER, worker_name: 'iii-stream', description: 'Stream leave trigger' },
   { id: CONFIGURATION_TRIGGER, worker_name: 'iii-configuration', description: 'Configuration trigger — fires on register/update/delete events' },
   { id: LOG_TRIGGER, worker_name: 'iii-observability', description: 'Log event trigger' },
+  { id: DURABLE_SUBSCRIBER_TRIGGER, worker_name: 'iii-queue', description: 'Durable queue subscriber: each subscribed function gets every message of its topic, with retries and dead letters' },
 ]
 
 type Input = Record<string, unknown>

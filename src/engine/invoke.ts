@@ -24,6 +24,9 @@ export async function callSession(env: Env, session: string, call: EngineCall): 
     function_id: call.function_id,
     data: call.data,
     ...(call.metadata !== undefined ? { metadata: call.metadata } : {}),
+    ...(call.timeout_ms !== undefined ? { timeout_ms: call.timeout_ms } : {}),
+    ...(call.traceparent ? { traceparent: call.traceparent } : {}),
+    ...(call.baggage ? { baggage: call.baggage } : {}),
   }
   return (await stub.invoke(incoming)) as CallAnswer
 }

@@ -16,6 +16,7 @@
 // default version its routes were last checked against (`defaultVersion`), so a front door whose
 // default view is older looks at the default namespace again before serving the namespace.
 
+import { isQueueProviderFunction } from '../data/queue/names'
 import { type HttpRoute, compileRoute, httpTriggerProblem } from './routes'
 import { asObject } from '../protocol/json'
 import { parseCron } from './cron'
@@ -35,6 +36,9 @@ import type {
   UnregisterTrigger,
   UnregisterTriggerType,
 } from '../protocol/messages'
+
+/** Functions whose arrival changes what a builtin does (a custom stream's, a queue provider's): announced as routes are. */
+const isAnnounced = (id: string) => isCustomStreamFunction(id) || isQueueProviderFunction(id)
 
 /** An HTTP route whose worker left: answered 503 with Retry-After for DEPARTED_ROUTE_MS, not 404. */
 export interface DepartedRoute {
@@ -493,7 +497,7 @@ export class RegistryCore {
   }
 
   #put<E extends { id: string }>(kind: Kind, entry: E): void {
-    if (kind === 'departed' || (kind === 'function' && isCustomStreamFunction(entry.id))) this.#routesChanged = true
+    if (kind === 'departed' || (kind === 'function' && isAnnounced(entry.id))) this.#routesChanged = true
     const map = this.#mapOf(kind)
     this.#unindex(kind, map.get(entry.id))
     map.set(entry.id, entry)
@@ -507,7 +511,7 @@ export class RegistryCore {
     const map = this.#mapOf(kind)
     this.#unindex(kind, map.get(id))
     if (!map.delete(id)) return
-    if (kind === 'function' && isCustomStreamFunction(id)) this.#routesChanged = true
+    if (kind === 'function' && isAnnounced(id)) this.#routesChanged = true
     this.store.remove(kind, id)
     this.#changed = true
   }

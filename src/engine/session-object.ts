@@ -13,7 +13,8 @@ import { type InvocationResult, parseWorkerMessage } from '../protocol/messages'
 import { registryStub, sessionStub } from './stubs'
 import { statusStub } from '../status/stubs'
 import { socketTag } from '../tags'
-import { sessionBuiltins } from './builtins'
+import { type BuiltinContext, sessionBuiltins } from './builtins'
+import { routeEnqueue } from '../data/queue/enqueue'
 import { dataEngine } from './data-engine'
 import type { Change, Notice } from './registry'
 import {
@@ -187,6 +188,7 @@ export class SessionObject extends DurableObject<Env> {
       if (delivered) this.ctx.waitUntil(delivered.catch((err) => this.#log(`result not delivered to ${session.slice(0, 12)}…: ${err}`)))
     },
     register: (changes) => this.#register(changes),
+    enqueue: (action) => routeEnqueue(this.#builtinContext, action),
     builtin: (functionId, data) => {
       const builtin = this.#builtins[functionId]
       return builtin && (() => builtin(data))
@@ -255,7 +257,7 @@ export class SessionObject extends DurableObject<Env> {
     Number(this.env.III_LINK_IDLE_MS ?? LINK_IDLE_MS),
   )
 
-  readonly #builtins = sessionBuiltins({
+  readonly #builtinContext: BuiltinContext = {
     env: this.env,
     engine: dataEngine(this.env),
     namespace: () => this.#namespace,
@@ -282,7 +284,9 @@ export class SessionObject extends DurableObject<Env> {
       const view = await views.current()
       return view.routeVersion < (this.#core?.routeVersion ?? 0) ? views.fresher(Date.now()) : view
     },
-  })
+  }
+
+  readonly #builtins = sessionBuiltins(this.#builtinContext)
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)

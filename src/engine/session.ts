@@ -113,6 +113,8 @@ export interface SessionStore {
 }
 
 export interface SessionHost {
+  /** `TriggerAction.Enqueue`: hands the job to the queue provider; the answer is the receipt or `enqueue_error` (data/queue/enqueue.ts). */
+  enqueue(action: { queue: unknown; function_id: string; data: unknown; traceparent?: string; baggage?: string }): Promise<Outcome>
   /** To this session's worker (dropped when its socket is gone). */
   send(message: EngineMessage): void
   /** The function in the registry view; `stale` forces a refresh first. A miss refreshes before null. */
@@ -333,6 +335,12 @@ export class SessionCore {
     if (invocationId && this.#caller.records.size + this.#unrecorded >= this.limits.invocations) {
       this.#refused('invocations', `Invocation of ${fn} refused`)
       return answer({ error: tooManyInvocations(this.limits.invocations, fn) })
+    }
+    if (message.action?.type === 'enqueue') {
+      // The job runs later, through the queue; the caller hears only whether it was accepted.
+      this.#handled++
+      const action = { queue: message.action.queue, function_id: fn, data: message.data, traceparent: message.traceparent, baggage: message.baggage }
+      return this.#counted(invocationId, this.host.enqueue(action)).then(answer, (err) => answer({ error: { code: 'enqueue_error', message: String(err) } }))
     }
     const builtin = this.host.builtin(fn, message.data)
     if (builtin) {

@@ -14,6 +14,10 @@ export interface EngineCall {
   metadata?: unknown
   /** Fire and forget: the worker gets the invocation, nobody waits for its result. */
   void?: boolean
+  /** How long the call may take before it is answered `timeout` (absent: III_INVOCATION_TIMEOUT_MS). */
+  timeout_ms?: number
+  traceparent?: string
+  baggage?: string
 }
 
 export type Outcome = { result: unknown } | { error: ErrorBody }

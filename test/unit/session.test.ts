@@ -172,6 +172,13 @@ class TestHost implements SessionHost {
     // The real host sends a batch a moment later and saves the owned functions first; here at once.
     if (!this.holdBatches) this.world.sessions.get(this.self)?.core.saveOwned()
   }
+  /** What the queue provider was given (TriggerAction.Enqueue). */
+  enqueued: { queue: unknown; function_id: string; data: unknown }[] = []
+  async enqueue(action: { queue: unknown; function_id: string; data: unknown }) {
+    this.enqueued.push({ queue: action.queue, function_id: action.function_id, data: action.data })
+    if (action.queue === 'missing') return { error: { code: 'enqueue_error', message: "Queue 'missing' not found" } }
+    return { result: { messageReceiptId: `receipt-${this.enqueued.length}` } }
+  }
   builtin(fn: string) {
     return fn === 'engine::echo' ? async () => ({ echoed: true }) : undefined
   }
