@@ -2,27 +2,10 @@
 // Logger record per call on the callee) against off, each worker in a process of its own; O1c the
 // same with III_OTLP_ENDPOINT set (the edge's own spans, and everything forwarded to a collector:
 // a local sink that answers 200). Interleaved rounds, fresh worker processes each.
-import { spawn } from 'node:child_process'
 import { createServer } from 'node:http'
-import { join } from 'node:path'
-import { ROOT, log } from './procs.mjs'
+import { log, spawnWorker } from './procs.mjs'
 
-const NODE = join(ROOT, 'node_modules/.bin/node')
-const SCRIPT = join(ROOT, 'bench/otel-worker.mjs')
-
-function run(args, until) {
-  const child = spawn(NODE, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
-  let out = ''
-  const done = new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      out += d.toString()
-      const line = out.split('\n').find(until)
-      if (line) resolve(line)
-    })
-    child.once('exit', (code) => reject(new Error(`otel-worker ${args[1]} exited (${code}) before it said so: ${out.slice(-300)}`)))
-  })
-  return { child, done }
-}
+const run = (args, until) => spawnWorker('bench/otel-worker.mjs', args, until)
 
 /** One round: a server and a caller process with OpenTelemetry `on` or `off`; the caller's p50/p99. */
 export async function otelRound(proc, otel, samples, warmup) {

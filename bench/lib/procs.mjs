@@ -72,6 +72,31 @@ export async function startWrangler({ label = 'wrangler', logLevel = 'error', ..
   return proc
 }
 
+/**
+ * A bench SDK worker script (bench/*-worker.mjs) in a Node process of its own: the SDK's
+ * OpenTelemetry state is one per process, and a caller that shares no thread with its callee is
+ * what an app runs. `done` resolves with the first stdout line `until` accepts; the process is
+ * killed when the bench exits, so a failed run leaves no worker reconnecting forever.
+ */
+export function spawnWorker(script, args, until) {
+  const child = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const kill = () => child.kill('SIGKILL')
+  process.once('exit', kill)
+  child.once('exit', () => process.off('exit', kill))
+  let out = ''
+  let err = ''
+  child.stderr.on('data', (d) => (err = (err + d.toString()).slice(-2000)))
+  const done = new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d.toString()
+      const line = out.split('\n').find(until)
+      if (line) resolve(line)
+    })
+    child.once('exit', (code) => reject(new Error(`${script} ${args[1]} exited (${code}) before it said so: ${(out + err).slice(-300)}`)))
+  })
+  return { child, done }
+}
+
 /** bench/node-relay.mjs on a free port. */
 export async function startNodeRelay() {
   const child = spawn(process.execPath, [join(ROOT, 'bench/node-relay.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true })

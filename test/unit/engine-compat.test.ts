@@ -196,8 +196,8 @@ describe('introspection, shaped as the engine shapes it', () => {
 
   it('triggers::list shows cron, http and the data modules\' types, hides the engine:: types unless asked', () => {
     const reg = setup()
-    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['configuration', 'cron', 'http', 'log', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
-    expect(listTriggerTypes(reg, { include_internal: true }).triggers.map((t) => t.id)).toEqual(['configuration', 'cron', 'engine::functions-available', 'engine::workers-available', 'http', 'log', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
+    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['configuration', 'cron', 'durable:subscriber', 'http', 'log', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
+    expect(listTriggerTypes(reg, { include_internal: true }).triggers.map((t) => t.id)).toEqual(['configuration', 'cron', 'durable:subscriber', 'engine::functions-available', 'engine::workers-available', 'http', 'log', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
   })
 
   it('the ::info builtins answer the engine shapes and its NOT_FOUND errors', () => {

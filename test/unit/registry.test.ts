@@ -29,7 +29,7 @@ describe('registrations', () => {
     expect(listWorkers(reg, () => 0).workers).toEqual([expect.objectContaining({ id: 'w1', name: 'one', runtime: 'node', connected_at_ms: 5, function_count: 1, functions: ['a::b'], status: 'connected' })])
     expect(listFunctions(reg, { worker: 'one' }).functions).toEqual([expect.objectContaining({ function_id: 'a::b', worker_id: 'w1', worker_name: 'one' })])
     expect(listTriggers(reg).registered_triggers).toEqual([expect.objectContaining({ id: 't1', trigger_type: 'http', function_id: 'a::b', worker_id: 'w1', worker_name: 'one' })])
-    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['configuration', 'cron', 'http', 'log', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
+    expect(listTriggerTypes(reg).triggers.map((t) => t.id)).toEqual(['configuration', 'cron', 'durable:subscriber', 'http', 'log', 'state', 'stream', 'stream:join', 'stream:leave', 'subscribe'])
   })
 
   it('moves a function id registered again to the new worker, telling the old owner it lost it', () => {

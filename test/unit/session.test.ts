@@ -1063,3 +1063,27 @@ describe('bounds per worker', () => {
     ])
   })
 })
+
+describe('TriggerAction.Enqueue', () => {
+  it('hands the job to the queue provider and answers its receipt; the function is not invoked now', async () => {
+    const world = new World()
+    const a = world.add('A')
+    const b = world.add('B')
+    world.serve('B', 'jobs::work')
+    a.core.message({ type: 'invokefunction', invocation_id: 'inv-1', function_id: 'jobs::work', data: { n: 1 }, action: { type: 'enqueue', queue: 'default' } })
+    await settle()
+    expect(a.host.enqueued).toEqual([{ queue: 'default', function_id: 'jobs::work', data: { n: 1 } }])
+    expect(results(a.sent)).toEqual([{ type: 'invocationresult', invocation_id: 'inv-1', function_id: 'jobs::work', result: { messageReceiptId: 'receipt-1' } }])
+    expect(invocations(b.sent)).toEqual([])
+  })
+
+  it("answers the provider's enqueue_error, and nothing at all to an enqueue without an invocation id", async () => {
+    const world = new World()
+    const a = world.add('A')
+    a.core.message({ type: 'invokefunction', invocation_id: 'inv-1', function_id: 'jobs::work', data: {}, action: { type: 'enqueue', queue: 'missing' } })
+    a.core.message({ type: 'invokefunction', function_id: 'jobs::work', data: {}, action: { type: 'enqueue', queue: 'default' } })
+    await settle()
+    expect(a.host.enqueued).toHaveLength(2)
+    expect(results(a.sent)).toEqual([{ type: 'invocationresult', invocation_id: 'inv-1', function_id: 'jobs::work', error: { code: 'enqueue_error', message: "Queue 'missing' not found" } }])
+  })
+})

@@ -18,7 +18,7 @@ export async function attempt(env: Env, engine: DataEngine, job: Job, spentBefor
   const { retry, timeoutMs } = settingsOf(env, job)
   const outcome = await runJob(engine, job, timeoutMs)
   const spent = spentBefore + 1
-  const decision = decide(job, outcome.ok ? {} : { error: outcome.error }, spent, retry, Date.now(), job.waits ?? 0)
+  const decision = decide(job, outcome.ok ? {} : { error: outcome.error }, spent, retry, Date.now())
   if (decision.do === 'dead') await queueStub(env, job.namespace, job.queue).bury([{ job, error: decision.error, retries: spent }])
   return { decision, spent }
 }

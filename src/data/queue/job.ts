@@ -80,14 +80,14 @@ export type Decision =
 
 /**
  * What to do after one attempt. `spent`: attempts spent including this one (the job's count plus
- * the platform's deliveries of this message); `waits`: how many times it already waited.
+ * the platform's deliveries of this message).
  */
-export function decide(job: Job, outcome: { error?: ErrorBody }, spent: number, retry: Retry, now: number, waits = 0): Decision {
+export function decide(job: Job, outcome: { error?: ErrorBody }, spent: number, retry: Retry, now: number): Decision {
   if (!outcome.error) return { do: 'ack' }
   const error = outcome.error
   if (notDelivered(error)) {
     if (now - job.enqueued_at >= MAX_WAIT_MS) return { do: 'dead', error: `${error.code}: ${error.message} (waited ${Math.round(MAX_WAIT_MS / 3600_000)} h for it)` }
-    return { do: 'wait', delayMs: Math.min(WAIT_MAX_S, WAIT_FIRST_S * 2 ** waits) * 1000 }
+    return { do: 'wait', delayMs: Math.min(WAIT_MAX_S, WAIT_FIRST_S * 2 ** (job.waits ?? 0)) * 1000 }
   }
   if (spent >= Math.max(1, retry.max_retries)) return { do: 'dead', error: `${error.code}: ${error.message}` }
   return { do: 'retry', delayMs: backoffMs(retry.backoff_ms, spent) }

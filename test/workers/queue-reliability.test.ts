@@ -1,0 +1,288 @@
+// The queues' reliability promise in workerd, where the vitest plugin runs the wrangler.toml queues
+// (miniflare's broker) and the Worker's `queue` handler: an acknowledged Enqueue is never lost.
+// 1,000 jobs are enqueued while the worker serving their function leaves (its function is gone for
+// a while, then a new worker registers it) and every Durable Object is reset once (evicted: memory
+// gone, storage kept, hibernated sockets kept). Every acknowledged job runs at least once and at
+// most max_retries + 1 times; the dead letters hold exactly the jobs that always fail.
+//
+// The `reliable` queue is configured in vitest.config.ts (III_QUEUES): 3 attempts, 100 ms backoff
+// (whole seconds on Queues: 1 s, 1 s).
+import { env } from 'cloudflare:workers'
+import { evictDurableObject, listDurableObjectIds } from 'cloudflare:test'
+import { describe, expect, it } from 'vitest'
+import { BASE, frontDoor } from './support'
+
+const QUEUE = 'reliable'
+const MAX_RETRIES = 3
+const JOBS = 1000
+const FN = 'reliable::job'
+/** Every 50th job always throws: these, and only these, end in the dead letters. */
+const alwaysFails = (n: number) => n % 50 === 0
+/** Enqueues in flight at once. */
+const PIPELINE = 20
+
+type Message = Record<string, any>
+
+/** A raw worker on the main socket whose answers are matched by invocation id (no inbox polling). */
+interface Peer {
+  ws: WebSocket
+  id: string
+  closed: Promise<void>
+  call(function_id: string, data: unknown, extra?: Record<string, unknown>, timeoutMs?: number): Promise<Message | null>
+}
+
+async function connectPeer(onMessage?: (m: Message, peer: Peer) => void): Promise<Peer> {
+  const res = await frontDoor(BASE, { headers: { Upgrade: 'websocket' } })
+  expect(res.status).toBe(101)
+  const ws = res.webSocket!
+  const waiting = new Map<string, (m: Message) => void>()
+  let registered!: (id: string) => void
+  const id = new Promise<string>((r) => (registered = r))
+  const closed = new Promise<void>((r) => ws.addEventListener('close', () => r()))
+  const peer: Peer = {
+    ws,
+    id: '',
+    closed,
+    call(function_id, data, extra = {}, timeoutMs = 30_000) {
+      const invocation_id = crypto.randomUUID()
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          waiting.delete(invocation_id)
+          resolve(null) // no answer: not acknowledged
+        }, timeoutMs)
+        waiting.set(invocation_id, (m) => {
+          clearTimeout(timer)
+          resolve(m)
+        })
+        ws.send(JSON.stringify({ type: 'invokefunction', invocation_id, function_id, data, ...extra }))
+      })
+    },
+  }
+  ws.addEventListener('message', (e) => {
+    const m = JSON.parse(e.data as string) as Message
+    if (m.type === 'workerregistered') return registered(m.worker_id)
+    if (m.type === 'invocationresult' && waiting.has(m.invocation_id)) {
+      const answer = waiting.get(m.invocation_id)!
+      waiting.delete(m.invocation_id)
+      return answer(m)
+    }
+    onMessage?.(m, peer)
+  })
+  ws.accept()
+  peer.id = await id
+  return peer
+}
+
+/** Round trip through the engine, so the peer's registrations before it were handled. */
+async function settle(peer: Peer): Promise<void> {
+  expect(await peer.call('engine::functions::list', {})).toMatchObject({ type: 'invocationresult' })
+}
+
+/** Every run of every job, by job number, as the serving workers saw them. */
+const runs = new Map<number, number>()
+const succeeded = new Set<number>()
+
+interface Serving {
+  peer: Peer
+  /** Invocations it got and has not answered yet. */
+  unanswered: () => number
+  /** Closes its socket; invocations it still holds are never answered. */
+  leave: () => Promise<number>
+}
+
+/** A worker serving FN: answers each job after a few ms (so some are in flight at any moment). */
+async function servingWorker(): Promise<Serving> {
+  let unanswered = 0
+  let gone = false
+  const peer = await connectPeer((m, self) => {
+    if (m.type !== 'invokefunction' || m.function_id !== FN) return
+    const n = (m.data as { n: number }).n
+    runs.set(n, (runs.get(n) ?? 0) + 1)
+    unanswered++
+    setTimeout(() => {
+      if (gone) return // left before answering: the run's outcome is lost, the job is retried
+      unanswered--
+      const answer = alwaysFails(n) ? { error: { code: 'invocation_failed', message: `job ${n} always fails` } } : { result: { n } }
+      self.ws.send(JSON.stringify({ type: 'invocationresult', invocation_id: m.invocation_id, function_id: FN, ...answer }))
+      if (!alwaysFails(n)) succeeded.add(n)
+    }, 5 + Math.floor(Math.random() * 20))
+  })
+  peer.ws.send(JSON.stringify({ type: 'registerfunction', id: FN }))
+  await settle(peer)
+  return {
+    peer,
+    unanswered: () => unanswered,
+    leave: async () => {
+      gone = true
+      peer.ws.close(1000, 'leaving')
+      await peer.closed
+      return unanswered
+    },
+  }
+}
+
+/** Resets every object the Worker made (every session, the registry, the queue's, ...): memory gone, storage kept. */
+async function resetEveryObject(): Promise<{ objects: number; running: number }> {
+  const namespaces: DurableObjectNamespace[] = [
+    env.SESSION, env.REGISTRY, env.QUEUE, env.QUEUE_GROUP, env.STATUS, env.DIRECTORY, env.STATE, env.STREAM, env.CONFIGURATION, env.CRON, env.CHANNEL,
+  ] as unknown as DurableObjectNamespace[]
+  let objects = 0
+  let running = 0
+  await Promise.all(
+    namespaces.map(async (ns) => {
+      for (const id of await listDurableObjectIds(ns)) {
+        objects++
+        await evictDurableObject(ns.get(id)).then(
+          () => running++,
+          (err: unknown) => {
+            if (!String(err).includes('not currently running')) throw err
+          },
+        )
+      }
+    }),
+  )
+  return { objects, running }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs: number, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}
+
+interface DeadLetter {
+  id: string
+  payload: { n: number }
+  error: string
+  retries: number
+}
+
+/** Every dead letter of the queue, a few per page, as a console pages through them. */
+async function deadLetters(caller: Peer): Promise<DeadLetter[]> {
+  const all: DeadLetter[] = []
+  for (let offset = 0; ; offset += 7) {
+    const answer = await caller.call('engine::queue::dlq_messages', { topic: QUEUE, offset, limit: 7 })
+    expect(answer?.error).toBeUndefined()
+    const page = answer!.result as DeadLetter[]
+    all.push(...page)
+    if (page.length < 7) return all
+  }
+}
+
+describe('an acknowledged Enqueue is never lost', () => {
+  it('1,000 jobs while the serving worker leaves and comes back and every object is reset once: each ran, none too often, the dead letters are exactly the failing ones', async () => {
+    const started = Date.now()
+    let serving = await servingWorker()
+    const caller = await connectPeer()
+
+    const receipts = new Map<number, string>() // job number → messageReceiptId
+    const refused: { n: number; answer: Message | null }[] = []
+    const events: string[] = []
+    // Enqueues go on in the background, up to `allowed` (the test moves it on phase by phase).
+    let next = 0
+    let allowed = 0
+    const enqueuing = Promise.all(
+      Array.from({ length: PIPELINE }, async () => {
+        while (next < JOBS) {
+          if (next >= allowed) {
+            await sleep(5)
+            continue
+          }
+          const n = next++
+          const answer = await caller.call(FN, { n }, { action: { type: 'enqueue', queue: QUEUE } })
+          const id = answer?.result?.messageReceiptId
+          if (typeof id === 'string') receipts.set(n, id)
+          else refused.push({ n, answer })
+        }
+      }),
+    )
+    const acknowledged = (count: number) => () => receipts.size + refused.length >= count
+
+    // 1. Jobs flow; the serving worker leaves while it holds some of them, with enqueues in flight.
+    allowed = 300
+    await waitFor('300 answers', acknowledged(300), 60_000, 10)
+    await waitFor('jobs to run', () => succeeded.size >= 100, 60_000, 10)
+    await waitFor('the worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
+    allowed = 450
+    const cut = await serving.leave()
+    events.push('worker left')
+    // 2. Its function is gone for a while: jobs are acknowledged and reach the consumer, nobody serves them.
+    await waitFor('450 answers', acknowledged(450), 60_000, 10)
+    const duringGap = [...receipts.keys()].filter((n) => n >= 300)
+    await sleep(2000)
+    // 3. A new worker serves the same function.
+    serving = await servingWorker()
+    events.push('worker back')
+    allowed = 650
+    await waitFor('650 answers', acknowledged(650), 60_000, 10)
+    await waitFor('the new worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
+    // 4. Every object is reset once, with enqueues and jobs in flight.
+    allowed = 800
+    const reset = await resetEveryObject()
+    events.push('objects reset')
+    allowed = JOBS
+    await enqueuing
+
+    // Every acknowledged job runs; the failing ones end in the dead letters.
+    const failing = [...receipts.keys()].filter(alwaysFails)
+    const passing = [...receipts.keys()].filter((n) => !alwaysFails(n))
+    let dead: DeadLetter[] = []
+    await waitFor(
+      'every acknowledged job to succeed or be dead-lettered',
+      async () => {
+        if (!passing.every((n) => succeeded.has(n))) return false
+        dead = await deadLetters(caller)
+        return dead.length >= failing.length
+      },
+      75_000,
+      500,
+    )
+    // Nothing more comes: no job runs again, no other letter is filed.
+    const settledRuns = [...runs.values()].reduce((a, b) => a + b, 0)
+    await sleep(2500)
+    const finalDead = await deadLetters(caller)
+
+    const total = [...runs.values()].reduce((a, b) => a + b, 0)
+    console.log(
+      `queue reliability: ${receipts.size} acknowledged, ${refused.length} not (${JSON.stringify(refused.slice(0, 3))}); ` +
+        `${total} runs; ${cut} held by the worker when it left; ${duringGap.length} acknowledged while the function was gone; ` +
+        `${reset.objects} objects reset (${reset.running} running); ` +
+        `${finalDead.length} dead letters; max runs of a job ${Math.max(...runs.values())}; ${Date.now() - started} ms; ${events.join(' → ')}`,
+    )
+    expect(events).toEqual(['worker left', 'worker back', 'objects reset'])
+    expect(cut).toBeGreaterThan(0)
+    expect(duringGap.length).toBeGreaterThan(0)
+    // The front door never refuses an enqueue here; an unanswered one (none seen) would only be excused from "ran".
+    expect(refused.filter((r) => r.answer !== null)).toEqual([])
+    expect(receipts.size + refused.length).toBe(JOBS)
+    expect(new Set(receipts.values()).size).toBe(receipts.size)
+    for (const n of receipts.keys()) {
+      expect(runs.get(n) ?? 0, `runs of job ${n}`).toBeGreaterThanOrEqual(1)
+      expect(runs.get(n) ?? 0, `runs of job ${n}`).toBeLessThanOrEqual(MAX_RETRIES + 1)
+    }
+    for (const n of runs.keys()) expect(runs.get(n), `runs of job ${n}`).toBeLessThanOrEqual(MAX_RETRIES + 1)
+    // A job that always fails ran at least max_retries times (attempts cut short by the worker
+    // leaving or a reset count too, so no more is promised).
+    for (const n of failing) expect(runs.get(n), `runs of failing job ${n}`).toBeGreaterThanOrEqual(1)
+    expect(total).toBe(settledRuns)
+
+    // The dead letters: exactly the failing jobs, each once, under its receipt, with its payload.
+    expect(finalDead.length).toBe(new Set(finalDead.map((d) => d.id)).size)
+    expect(finalDead.map((d) => d.id).sort()).toEqual(failing.map((n) => receipts.get(n)!).sort())
+    for (const letter of finalDead) {
+      const n = letter.payload.n
+      expect(alwaysFails(n)).toBe(true)
+      expect(letter.id).toBe(receipts.get(n))
+      expect(letter.retries).toBeGreaterThanOrEqual(MAX_RETRIES)
+      expect(letter.error).toMatch(/./)
+    }
+    // Its worker's own error, for a job whose last attempt reached it.
+    expect(finalDead.filter((d) => d.error.includes(`job ${d.payload.n} always fails`)).length).toBeGreaterThan(0)
+  }, 110_000)
+})
