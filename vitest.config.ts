@@ -23,7 +23,7 @@ export default defineConfig({
                 // How many channels the churn test creates (.ci/run sets 10,000).
                 III_CHURN_CHANNELS: process.env.III_CHURN_CHANNELS ?? '300',
                 // Named queues of the workers tests (test/workers/queue-reliability.test.ts): quick retries.
-                III_QUEUES: JSON.stringify({ reliable: { max_retries: 3, backoff_ms: 100 } }),
+                III_QUEUES: JSON.stringify({ reliable: { max_retries: 3, backoff_ms: 100 }, 'reliable-deploy': { max_retries: 3, backoff_ms: 100 } }),
               },
             },
           }),

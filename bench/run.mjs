@@ -2,14 +2,16 @@
 // `npm run bench`: starts `wrangler dev` (ours), the bare-DO baseline (bench/bare-do/) and the Node
 // ws relay (bench/node-relay.mjs) on loopback, runs P1–P8, prints a Markdown table and writes
 // bench/results.json and bench/results.svg. Progress goes to stderr. ~5 minutes on 2 cores.
-//   node bench/run.mjs [--quick] [--only=P|P5|S|D|H|R|O]
+//   node bench/run.mjs [--quick] [--only=P|P5|S|D|H|R|O|Q]
 //   --quick: small sizes, 1 run each (a smoke test of the bench itself); --only: the relay rows (P),
 //   the memory and storage rows alone (P5, P9), the engine-at-scale rows (S1–S5: ours against the
 //   single-engine design, BASELINE_COMMIT) or the data module rows (D1–D3: state round trips,
 //   stream fan-out) alone, the HTTP-trigger rows (H0–H4: latency, throughput and storage cost per
 //   request against a GET that touches no object), or the robustness row (R7: another worker's calls
 //   while one worker floods the engine with registrations), or the observability rows (O1: an
-//   invocation with the SDK's OpenTelemetry on against off; O1c: on, with a collector).
+//   invocation with the SDK's OpenTelemetry on against off; O1c: on, with a collector), or the queue
+//   rows (Q1: an enqueue's receipt against a plain invocation; Q2: no-op jobs/s through `default`;
+//   Q3: what a million jobs cost, computed from Q2 and the price list).
 // Needs Node >= 22.12 for wrangler (npm run puts node_modules/.bin first on PATH).
 import { cpus, loadavg, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
@@ -24,6 +26,7 @@ import { dataWorker, stateRoundTrips, streamFanout } from './lib/data.mjs'
 import { floodRun } from './lib/flood.mjs'
 import { CONCURRENCY as H_CONCURRENCY, UPLOAD_BYTES, bareHopClient, httpCosts, httpLatency, httpRate, httpTargets, httpWorker } from './lib/http.mjs'
 import { otelRound, sinkCollector } from './lib/otel.mjs'
+import { batchLog, jobCost, queueRound, queueServer, vmComparison } from './lib/queues.mjs'
 import { BASELINE_COMMIT, baselineSource, busiestShare, createChannelCost, reconnectStorm, registryCalls } from './lib/scale.mjs'
 
 const MiB = c.MiB
@@ -36,6 +39,7 @@ const RUN_D = ONLY === undefined || ONLY === 'D'
 const RUN_H = ONLY === undefined || ONLY === 'H'
 const RUN_R = ONLY === undefined || ONLY === 'R'
 const RUN_O = ONLY === undefined || ONLY === 'O'
+const RUN_Q = ONLY === undefined || ONLY === 'Q'
 const SCALE = QUICK
   ? { s1K: 16, s1Inv: 800, s1Req: 160, s2N: 100, s3N: 200, s4Lat: 300, s4Rate: 500, s4Runs: 1, s5Workers: 50 }
   : { s1K: 16, s1Inv: 4000, s1Req: 800, s2N: 500, s3N: 1000, s4Lat: 1000, s4Rate: 2000, s4Runs: 3, s5Workers: 50 }
@@ -53,6 +57,9 @@ const CFG = {
   ...(QUICK ? { hLat: 100, hWarm: 20, hRate: 200, hRateRuns: 1, hCostN: 20, hUploadN: 5 } : { hLat: 300, hWarm: 30, hRate: 200, hRateRuns: 3, hCostN: 100, hUploadN: 20 }),
   // O1: sequential invocations per round, rounds per setting (off, on, on with a collector, in turns).
   ...(QUICK ? { oLat: 200, oWarm: 50, oRuns: 1 } : { oLat: 2000, oWarm: 200, oRuns: 5 }),
+  // Q1: enqueues and invocations of each per round (in turns); Q2: jobs per run, enqueues in flight.
+  // About a minute in all on 2 cores: the jobs of a run must all have run before the next starts.
+  ...(QUICK ? { qLat: 100, qWarm: 20, qRuns: 1, qJobs: 300, qInFlight: 50, qRateRuns: 1 } : { qLat: 500, qWarm: 50, qRuns: 3, qJobs: 2000, qInFlight: 50, qRateRuns: 3 }),
 }
 const HARD_LIMIT_MS = 1_200_000 // stop whatever runs at 20 min and report what we have (the full run took 13 min before R7)
 
@@ -110,6 +117,7 @@ if (RUN_D) await dataRows()
 if (RUN_H) await httpRows().catch((e) => (errors.push({ key: 'H', error: String(e?.message ?? e) }), log(`  H: FAILED: ${e?.message ?? e}`)))
 if (RUN_R) await floodRows()
 if (RUN_O) await otelRows()
+if (RUN_Q) await queueRows()
 
 clearTimeout(hard)
 finish()
@@ -382,6 +390,35 @@ async function otelRows() {
   }
 }
 
+/**
+ * Q1–Q2: queues on one wrangler dev (`default` at concurrency 10, set here so the rows do not hang
+ * on wrangler.toml), printing the consumer's batches (`--log-level info`), one server process for
+ * the whole section and a caller per round. Each round waits until its jobs all ran, so the next
+ * starts on an empty queue. Q3 is computed from these in finish().
+ */
+async function queueRows() {
+  const ours = await startWrangler({ label: 'ours (queues)', cwd: sourceSnapshot(), logLevel: 'info', vars: { III_QUEUES: JSON.stringify({ default: { concurrency: 10 } }) } })
+  let server = null
+  try {
+    server = await queueServer(ours)
+    log(`Q1: enqueue → receipt against a plain invocation, ${CFG.qLat} of each in turns (after ${CFG.qWarm}), ${CFG.qRuns} rounds`)
+    for (let i = 1; i <= CFG.qRuns; i++) {
+      const batches = await batchLog(ours)
+      const r = await step('Q1', async () => ({ ...(await queueRound(ours, 'q1', CFG.qLat, CFG.qWarm)), batches: await batches.since(CFG.qLat + CFG.qWarm) }))
+      if (r) log(`  round ${i}/${CFG.qRuns}: enqueue p50 ${fmt(r.enqueue.p50, 2)} p99 ${fmt(r.enqueue.p99, 2)} ms, invocation p50 ${fmt(r.invoke.p50, 2)} p99 ${fmt(r.invoke.p99, 2)} ms; the jobs started p50 ${fmt(r.wait.p50, 1)} ms after their enqueue (p99 ${fmt(r.wait.p99, 1)}), ${fmt(r.batches?.perBatch, 1)} per batch`)
+    }
+    log(`Q2: ${CFG.qJobs} no-op jobs, ${CFG.qInFlight} enqueues in flight, until the last ran; ${CFG.qRateRuns} runs`)
+    for (let i = 1; i <= CFG.qRateRuns; i++) {
+      const batches = await batchLog(ours)
+      const r = await step('Q2', async () => ({ ...(await queueRound(ours, 'q2', CFG.qJobs, CFG.qInFlight)), batches: await batches.since(CFG.qJobs) }))
+      if (r) log(`  run ${i}/${CFG.qRateRuns}: ${fmt(r.perSecond, 0)} jobs/s (enqueued at ${fmt(r.enqueuePerSecond, 0)}/s), enqueue → start p50 ${fmt(r.wait.p50, 0)} ms, p99 ${fmt(r.wait.p99, 0)} ms; ${r.batches?.batches ?? '–'} batches of ${fmt(r.batches?.perBatch, 1)} (largest ${r.batches?.largest ?? '–'}); ${r.ran - r.jobs} run twice`)
+    }
+  } finally {
+    server?.stop()
+    await ours.stop()
+  }
+}
+
 /** Opens `n` idle reader+writer pairs on the bare DO; workerd RSS delta per pair. */
 async function bareIdle(proc, n, T) {
   const socks = []
@@ -472,6 +509,36 @@ function httpRowList(h, runs) {
   ]
 }
 
+/** Q1–Q2 medians over their runs, and Q3 computed from them. */
+function queueMedians(m) {
+  const q1 = {
+    e50: m('Q1', (x) => x.enqueue.p50), e99: m('Q1', (x) => x.enqueue.p99), i50: m('Q1', (x) => x.invoke.p50), i99: m('Q1', (x) => x.invoke.p99),
+    w50: m('Q1', (x) => x.wait.p50), w99: m('Q1', (x) => x.wait.p99), perBatch: m('Q1', (x) => x.batches?.perBatch ?? NaN),
+  }
+  const q2 = {
+    rate: m('Q2', (x) => x.perSecond), enqueueRate: m('Q2', (x) => x.enqueuePerSecond), w50: m('Q2', (x) => x.wait.p50), w99: m('Q2', (x) => x.wait.p99),
+    perBatch: m('Q2', (x) => x.batches?.perBatch ?? NaN), secondsPerJob: m('Q2', (x) => x.wallMs / 1000 / x.jobs), twice: m('Q2', (x) => x.ran - x.jobs),
+  }
+  // Computed: under load at Q2's batches and pace; and a trickle (a job at a time, under one a second:
+  // a batch and an enqueue count each; both sessions awake about an invocation's time, Q1's p50).
+  const loaded = Number.isFinite(q2.perBatch) ? jobCost({ perBatch: q2.perBatch, enqueuesPerSecond: q2.enqueueRate, awakeSecondsPerJob: q2.secondsPerJob }) : null
+  const trickle = jobCost({ perBatch: 1, enqueuesPerSecond: 1, awakeSecondsPerJob: Number.isFinite(q1.i50) ? q1.i50 / 1000 : 0.005 })
+  return { q1, q2, q3: { loaded, trickle, vm: loaded && vmComparison(loaded.total) } }
+}
+
+/** Q1–Q3 as table rows. */
+function queueRowList(q, runs) {
+  const { q1, q2, q3 } = q
+  const lat = (a, b) => `${fmt(a, 2)} (${fmt(b, 2)}) ms`
+  const usd = (x) => (x < 0.1 ? `$${fmt(x, 4)}` : `$${fmt(x, 2)}`)
+  const items = (c) => `Queues ${usd(c.perMillion.queues)}, Worker requests ${usd(c.perMillion.workerRequests)}, CPU ${usd(c.perMillion.cpu)} (assumed), object requests ${usd(c.perMillion.objectRequests)}, rows ${usd(c.perMillion.rowsWritten)}, duration ${usd(c.perMillion.duration)}`
+  return [
+    { id: 'Q1', measure: `\`TriggerAction.Enqueue\` → \`{messageReceiptId}\` at the SDK (the job stored in Cloudflare Queues) vs a plain invocation: p50 (p99), ${CFG.qLat} of each in turns, caller and callee in processes of their own`, ours: `enqueue ${lat(q1.e50, q1.e99)}`, baseline: `invocation ${lat(q1.i50, q1.i99)}; the jobs started ${fmt(q1.w50, 1)} (${fmt(q1.w99, 1)}) ms after their enqueue, ${fmt(q1.perBatch, 1)} per batch`, ratio: `p50 ${fmt(q1.e50 / q1.i50, 2)}× (p99 ${fmt(q1.e99 / q1.i99, 2)}×)`, runs: runs('Q1'), chart: { label: 'Q1 enqueue receipt / invocation (p50)', value: q1.e50 / q1.i50 } },
+    { id: 'Q2', measure: `${CFG.qJobs} no-op jobs through \`default\` (concurrency 10), ${CFG.qInFlight} enqueues in flight, until the last ran: jobs/s; enqueue (payload's timestamp) → function start p50 (p99)`, ours: `${fmt(q2.rate, 0)} jobs/s; ${lat(q2.w50, q2.w99)}`, baseline: `enqueued at ${fmt(q2.enqueueRate, 0)}/s; ${fmt(q2.perBatch, 1)} jobs per consumer batch; ${fmt(q2.twice, 0)} run twice`, ratio: `${fmt(q2.rate, 0)}/s`, runs: runs('Q2') },
+    { id: 'Q3', measure: `cost per million jobs past the included amounts, COMPUTED (not measured or billed): counts per job read off the code (bench/lib/queues.mjs) × Cloudflare's list prices, at Q2's batches and pace; below it a trickle (a batch per job, under one a second)`, ours: q3.loaded ? `${usd(q3.loaded.total)}: ${items(q3.loaded)}` : '–', baseline: q3.vm ? `self-hosted engine + queue worker on a $${q3.vm.dollarsPerMonth}/month VM: ${usd(q3.vm.perMillionFull)} per million flat out at an ASSUMED ${q3.vm.jobsPerSecond.toLocaleString('en')} jobs/s; the same as the edge at ${fmt(q3.vm.breakEvenMillionsPerMonth, 1)} M jobs/month` : '–', ratio: `trickle ${usd(q3.trickle.total)} (${items(q3.trickle)})`, runs: `computed from ${runs('Q2')}` },
+  ]
+}
+
 function finish() {
   const m = (k, f) => median((raw[k] ?? []).map(f))
   const n = (k) => (raw[k] ?? []).length
@@ -530,6 +597,7 @@ function finish() {
     r7nc: (raw['R7 (no collector)'] ?? [])[0] ?? null,
     r7rnc: (raw['R7r (no collector)'] ?? [])[0] ?? null,
     r7nnc: (raw['R7n (no collector)'] ?? [])[0] ?? null,
+    q: queueMedians(m),
     o1: {
       off50: m('O1:off', (x) => x.p50), off99: m('O1:off', (x) => x.p99),
       on50: m('O1:on', (x) => x.p50), on99: m('O1:on', (x) => x.p99),
@@ -607,6 +675,7 @@ function finish() {
       { id: 'O1c', measure: 'same, OpenTelemetry on and III_OTLP_ENDPOINT set (the edge makes its spans; everything goes on to a local collector), vs off without it', ours: `on + collector ${lat(o1.c50, o1.c99)}`, baseline: `off ${lat(o1.off50, o1.off99)}`, ratio: `${fmt(o1.c50 / o1.off50, 2)}×`, runs: runs('O1c:on') },
     )
   }
+  if (RUN_Q) rows.push(...queueRowList(P.q, runs))
   // the charted P5/P8 bars are "value / budget": their target is 1
   for (const r of rows) if ((['P8', 'P5 (ii)', 'P9', 'S1', 'S5'].includes(r.id) || r.id.startsWith('P5 (i)')) && r.chart) r.chart.target = { op: '<=', value: 1 }
   for (const r of rows) if (r.id === 'S3' && r.chart) r.chart.target = { op: '<=', value: 1.5 }

@@ -201,6 +201,12 @@ function render(status) {
     { text: g.subscribers ?? '–', num: true },
   ]), 'No stream items stored (stream::set)')
   fill($('topics'), (data.topics ?? []).map((t) => [{ text: t.topic }, { text: t.subscribers, num: true }]), 'No topic subscribers (subscribe triggers)')
+  fill($('queues'), (data.queues ?? []).map((q) => [
+    { text: q.kind === 'topic' ? `${q.name} (durable topic)` : q.name, title: q.kind === 'topic' ? 'durable:subscriber topic' : `named queue (${q.type})` },
+    { text: q.depth ?? '–', num: true },
+    { text: q.in_flight ?? '–', num: true },
+    { text: q.dead_letters ?? '–', num: true },
+  ]), 'No queues')
   fill($('log'), log.map((e) => [
     { text: new Date(e.at).toISOString().slice(11, 19), title: new Date(e.at).toISOString() },
     { text: e.level },

@@ -11,6 +11,9 @@ import { directoryStub, streamStub } from '../data/stubs'
 import { registryStub } from '../engine/stubs'
 import { statusStub } from '../status/stubs'
 import type { LogEntry } from '../observability/log-record'
+import { queueConfigs } from '../data/queue/config'
+import { queueStub } from '../data/queue/stubs'
+import { durableTopics } from '../data/triggers'
 
 /** Open channels whose live counters each status snapshot asks for (one call per channel, per second, while a page watches). */
 const LIVE_CHANNELS = 20
@@ -21,10 +24,29 @@ const LISTED_DATA = 100
 /** Stream groups whose subscriber count each snapshot asks for (one call per group, as for channels). */
 const LIVE_GROUPS = 20
 
-/** What the page shows of the data modules: scopes, stream groups with their subscribers, topics. */
-async function dataStatus(env: Env, namespace: string, triggers: { trigger_type: string; config?: unknown }[]) {
+/** Queues whose counts each snapshot asks for (one call per queue object, as for channels). */
+const LIVE_QUEUES = 20
+
+/**
+ * The deploy's named queues and the durable topics something subscribes to, with each one's depth,
+ * jobs in flight and dead letters (its queue object's counts: data/queue/queue-object.ts).
+ */
+async function queueStatus(env: Env, namespace: string, triggers: { trigger_type: string; function_id?: string; config?: unknown }[]) {
+  const named = [...queueConfigs(env).queues.values()].map((q) => ({ name: q.name, kind: 'queue' as const, type: q.type }))
+  const topics = durableTopics(triggers.map((t) => ({ id: '', function_id: t.function_id ?? '', trigger_type: t.trigger_type, config: t.config })))
+    .filter((t) => !named.some((n) => n.name === t))
+    .sort()
+    .map((name) => ({ name, kind: 'topic' as const, type: 'standard' as const }))
+  const all = [...named, ...topics]
+  const counts = await Promise.all(all.slice(0, LIVE_QUEUES).map((q) => queueStub(env, namespace, q.name).counts().catch(() => null)))
+  return all.map((q, i) => ({ ...q, depth: counts[i]?.depth ?? null, in_flight: counts[i]?.in_flight ?? null, dead_letters: counts[i]?.dlq_depth ?? null }))
+}
+
+/** What the page shows of the data modules: scopes, stream groups with their subscribers, topics, queues. */
+async function dataStatus(env: Env, namespace: string, triggers: { trigger_type: string; function_id?: string; config?: unknown }[]) {
   const directory = directoryStub(env, namespace)
   const [scopes, groups] = await Promise.all([directory.entries('state', LISTED_DATA), directory.entries('stream', LISTED_DATA)])
+  const queues = queueStatus(env, namespace, triggers)
   const counts = await Promise.all(
     groups.slice(0, LIVE_GROUPS).map(({ parent, name }) => streamStub(env, namespace, parent, name).subscriberCount().catch(() => null)),
   )
@@ -38,6 +60,7 @@ async function dataStatus(env: Env, namespace: string, triggers: { trigger_type:
     state_scopes: scopes.map((s) => s.name),
     streams: groups.map(({ parent, name }, i) => ({ stream_name: parent, group_id: name, subscribers: counts[i] ?? null })),
     topics: [...topics].sort(([a], [b]) => (a < b ? -1 : 1)).map(([topic, subscribers]) => ({ topic, subscribers })),
+    queues: await queues,
   }
 }
 

@@ -78,6 +78,9 @@ describe('TriggerAction.Enqueue', () => {
     expect(runs[1]!.at - runs[0]!.at).toBeGreaterThan(0)
     await sleep(1500)
     expect(runs).toHaveLength(3) // nothing more once dead
+    // The page shows it: the queue's dead letters, nothing in flight any more.
+    const status = (await (await fetch(`${suite.dev.baseUrl}/api/status`)).json()) as { data: { queues: { name: string; dead_letters: number; in_flight: number }[] } }
+    expect(status.data.queues.find((q) => q.name === 'fast')).toMatchObject({ dead_letters: 1, in_flight: 0 })
 
     expect(await call(iii, 'iii::queue::redrive_message', { queue: 'fast', message_id: messageReceiptId })).toEqual({ queue: 'fast', message_id: messageReceiptId, redriven: 1 })
     await until('the redriven job to die again', async () => runs.length === 6 && (await dead()).some((d) => d.id === messageReceiptId), 20_000, 200)

@@ -12,10 +12,8 @@ import { evictDurableObject, listDurableObjectIds } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { BASE, frontDoor } from './support'
 
-const QUEUE = 'reliable'
 const MAX_RETRIES = 3
 const JOBS = 1000
-const FN = 'reliable::job'
 /** Every 50th job always throws: these, and only these, end in the dead letters. */
 const alwaysFails = (n: number) => n % 50 === 0
 /** Enqueues in flight at once. */
@@ -38,7 +36,14 @@ async function connectPeer(onMessage?: (m: Message, peer: Peer) => void): Promis
   const waiting = new Map<string, (m: Message) => void>()
   let registered!: (id: string) => void
   const id = new Promise<string>((r) => (registered = r))
-  const closed = new Promise<void>((r) => ws.addEventListener('close', () => r()))
+  const closed = new Promise<void>((r) =>
+    ws.addEventListener('close', () => {
+      // Calls the engine never answered: not acknowledged.
+      for (const answer of waiting.values()) answer({ type: 'closed' })
+      waiting.clear()
+      r()
+    }),
+  )
   const peer: Peer = {
     ws,
     id: '',
@@ -46,13 +51,14 @@ async function connectPeer(onMessage?: (m: Message, peer: Peer) => void): Promis
     call(function_id, data, extra = {}, timeoutMs = 30_000) {
       const invocation_id = crypto.randomUUID()
       return new Promise((resolve) => {
+        if (ws.readyState !== WebSocket.OPEN) return resolve(null)
         const timer = setTimeout(() => {
           waiting.delete(invocation_id)
           resolve(null) // no answer: not acknowledged
         }, timeoutMs)
         waiting.set(invocation_id, (m) => {
           clearTimeout(timer)
-          resolve(m)
+          resolve(m.type === 'closed' ? null : m)
         })
         ws.send(JSON.stringify({ type: 'invokefunction', invocation_id, function_id, data, ...extra }))
       })
@@ -78,9 +84,12 @@ async function settle(peer: Peer): Promise<void> {
   expect(await peer.call('engine::functions::list', {})).toMatchObject({ type: 'invocationresult' })
 }
 
-/** Every run of every job, by job number, as the serving workers saw them. */
-const runs = new Map<number, number>()
-const succeeded = new Set<number>()
+/** What the serving workers of one scenario saw: every run of every job, and which succeeded. */
+interface Tally {
+  fn: string
+  runs: Map<number, number>
+  succeeded: Set<number>
+}
 
 interface Serving {
   peer: Peer
@@ -90,24 +99,25 @@ interface Serving {
   leave: () => Promise<number>
 }
 
-/** A worker serving FN: answers each job after a few ms (so some are in flight at any moment). */
-async function servingWorker(): Promise<Serving> {
+/** A worker serving `tally.fn`: answers each job after a few ms (so some are in flight at any moment). */
+async function servingWorker(tally: Tally): Promise<Serving> {
   let unanswered = 0
   let gone = false
   const peer = await connectPeer((m, self) => {
-    if (m.type !== 'invokefunction' || m.function_id !== FN) return
+    if (m.type !== 'invokefunction' || m.function_id !== tally.fn) return
     const n = (m.data as { n: number }).n
-    runs.set(n, (runs.get(n) ?? 0) + 1)
+    tally.runs.set(n, (tally.runs.get(n) ?? 0) + 1)
     unanswered++
     setTimeout(() => {
       if (gone) return // left before answering: the run's outcome is lost, the job is retried
       unanswered--
       const answer = alwaysFails(n) ? { error: { code: 'invocation_failed', message: `job ${n} always fails` } } : { result: { n } }
-      self.ws.send(JSON.stringify({ type: 'invocationresult', invocation_id: m.invocation_id, function_id: FN, ...answer }))
-      if (!alwaysFails(n)) succeeded.add(n)
+      self.ws.send(JSON.stringify({ type: 'invocationresult', invocation_id: m.invocation_id, function_id: tally.fn, ...answer }))
+      if (!alwaysFails(n)) tally.succeeded.add(n)
     }, 5 + Math.floor(Math.random() * 20))
   })
-  peer.ws.send(JSON.stringify({ type: 'registerfunction', id: FN }))
+  void peer.closed.then(() => (gone = true))
+  peer.ws.send(JSON.stringify({ type: 'registerfunction', id: tally.fn }))
   await settle(peer)
   return {
     peer,
@@ -122,7 +132,7 @@ async function servingWorker(): Promise<Serving> {
 }
 
 /** Resets every object the Worker made (every session, the registry, the queue's, ...): memory gone, storage kept. */
-async function resetEveryObject(): Promise<{ objects: number; running: number }> {
+async function resetEveryObject(webSockets: 'hibernate' | 'close'): Promise<{ objects: number; running: number }> {
   const namespaces: DurableObjectNamespace[] = [
     env.SESSION, env.REGISTRY, env.QUEUE, env.QUEUE_GROUP, env.STATUS, env.DIRECTORY, env.STATE, env.STREAM, env.CONFIGURATION, env.CRON, env.CHANNEL,
   ] as unknown as DurableObjectNamespace[]
@@ -132,7 +142,7 @@ async function resetEveryObject(): Promise<{ objects: number; running: number }>
     namespaces.map(async (ns) => {
       for (const id of await listDurableObjectIds(ns)) {
         objects++
-        await evictDurableObject(ns.get(id)).then(
+        await evictDurableObject(ns.get(id), { webSockets }).then(
           () => running++,
           (err: unknown) => {
             if (!String(err).includes('not currently running')) throw err
@@ -164,10 +174,10 @@ interface DeadLetter {
 }
 
 /** Every dead letter of the queue, a few per page, as a console pages through them. */
-async function deadLetters(caller: Peer): Promise<DeadLetter[]> {
+async function deadLetters(caller: Peer, queue: string): Promise<DeadLetter[]> {
   const all: DeadLetter[] = []
   for (let offset = 0; ; offset += 7) {
-    const answer = await caller.call('engine::queue::dlq_messages', { topic: QUEUE, offset, limit: 7 })
+    const answer = await caller.call('engine::queue::dlq_messages', { topic: queue, offset, limit: 7 })
     expect(answer?.error).toBeUndefined()
     const page = answer!.result as DeadLetter[]
     all.push(...page)
@@ -175,114 +185,134 @@ async function deadLetters(caller: Peer): Promise<DeadLetter[]> {
   }
 }
 
-describe('an acknowledged Enqueue is never lost', () => {
-  it('1,000 jobs while the serving worker leaves and comes back and every object is reset once: each ran, none too often, the dead letters are exactly the failing ones', async () => {
-    const started = Date.now()
-    let serving = await servingWorker()
-    const caller = await connectPeer()
+interface Scenario {
+  queue: string
+  fn: string
+  /** How the objects are reset: sockets kept (an eviction), or closed as a deploy closes them (every worker reconnects). */
+  webSockets: 'hibernate' | 'close'
+}
 
-    const receipts = new Map<number, string>() // job number → messageReceiptId
-    const refused: { n: number; answer: Message | null }[] = []
-    const events: string[] = []
-    // Enqueues go on in the background, up to `allowed` (the test moves it on phase by phase).
-    let next = 0
-    let allowed = 0
-    const enqueuing = Promise.all(
-      Array.from({ length: PIPELINE }, async () => {
-        while (next < JOBS) {
-          if (next >= allowed) {
-            await sleep(5)
-            continue
-          }
-          const n = next++
-          const answer = await caller.call(FN, { n }, { action: { type: 'enqueue', queue: QUEUE } })
-          const id = answer?.result?.messageReceiptId
-          if (typeof id === 'string') receipts.set(n, id)
-          else refused.push({ n, answer })
+/**
+ * 1,000 jobs through `queue`: the serving worker leaves while it holds some of them, its function
+ * is gone for a while (jobs keep being acknowledged), a new worker serves it, then every object is
+ * reset once with enqueues and jobs in flight. Then every acknowledged job ran once or more, none
+ * more than max_retries + 1 times, and the dead letters are exactly the jobs that always fail.
+ */
+async function scenario({ queue, fn, webSockets }: Scenario): Promise<void> {
+  const started = Date.now()
+  const tally: Tally = { fn, runs: new Map(), succeeded: new Set() }
+  let serving = await servingWorker(tally)
+  let caller = await connectPeer()
+
+  const receipts = new Map<number, string>() // job number → messageReceiptId
+  const unanswered: number[] = []
+  const refused: { n: number; answer: Message }[] = []
+  const events: string[] = []
+  // Enqueues go on in the background, up to `allowed` (the test moves it on phase by phase).
+  let next = 0
+  let allowed = 0
+  const enqueuing = Promise.all(
+    Array.from({ length: PIPELINE }, async () => {
+      while (next < JOBS) {
+        if (next >= allowed) {
+          await sleep(5)
+          continue
         }
-      }),
-    )
-    const acknowledged = (count: number) => () => receipts.size + refused.length >= count
+        const n = next++
+        const answer = await caller.call(fn, { n }, { action: { type: 'enqueue', queue } })
+        const id = answer?.result?.messageReceiptId
+        if (typeof id === 'string') receipts.set(n, id)
+        else if (answer === null) unanswered.push(n) // its socket closed first: not acknowledged
+        else refused.push({ n, answer })
+      }
+    }),
+  )
+  const answered = (count: number) => () => receipts.size + unanswered.length + refused.length >= count
+  const totalRuns = () => [...tally.runs.values()].reduce((a, b) => a + b, 0)
 
-    // 1. Jobs flow; the serving worker leaves while it holds some of them, with enqueues in flight.
-    allowed = 300
-    await waitFor('300 answers', acknowledged(300), 60_000, 10)
-    await waitFor('jobs to run', () => succeeded.size >= 100, 60_000, 10)
-    await waitFor('the worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
-    allowed = 450
-    const cut = await serving.leave()
-    events.push('worker left')
-    // 2. Its function is gone for a while: jobs are acknowledged and reach the consumer, nobody serves them.
-    await waitFor('450 answers', acknowledged(450), 60_000, 10)
-    const duringGap = [...receipts.keys()].filter((n) => n >= 300)
-    await sleep(2000)
-    // 3. A new worker serves the same function.
-    serving = await servingWorker()
-    events.push('worker back')
-    allowed = 650
-    await waitFor('650 answers', acknowledged(650), 60_000, 10)
-    await waitFor('the new worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
-    // 4. Every object is reset once, with enqueues and jobs in flight.
-    allowed = 800
-    const reset = await resetEveryObject()
-    events.push('objects reset')
-    allowed = JOBS
-    await enqueuing
+  // 1. Jobs flow; the serving worker leaves while it holds some of them, with enqueues in flight.
+  allowed = 300
+  await waitFor('300 answers', answered(300), 60_000, 10)
+  await waitFor('jobs to run', () => tally.succeeded.size >= 100, 60_000, 10)
+  await waitFor('the worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
+  allowed = 450
+  const cut = await serving.leave()
+  events.push('worker left')
+  // 2. Its function is gone for a while: jobs are acknowledged and reach the consumer, nobody serves them.
+  await waitFor('450 answers', answered(450), 60_000, 10)
+  const duringGap = [...receipts.keys()].filter((n) => n >= 300)
+  await sleep(2000)
+  // 3. A new worker serves the same function.
+  serving = await servingWorker(tally)
+  events.push('worker back')
+  allowed = 650
+  await waitFor('the new worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
+  // 4. Every object is reset once, with enqueues and jobs in flight.
+  allowed = 800
+  const reset = await resetEveryObject(webSockets)
+  events.push('objects reset')
+  if (webSockets === 'close') {
+    // As after a deploy: every worker reconnects, the serving one registers its function again.
+    await Promise.all([caller.closed, serving.peer.closed])
+    ;[caller, serving] = await Promise.all([connectPeer(), servingWorker(tally)])
+    events.push('workers reconnected')
+  }
+  allowed = JOBS
+  await enqueuing
 
-    // Every acknowledged job runs; the failing ones end in the dead letters.
-    const failing = [...receipts.keys()].filter(alwaysFails)
-    const passing = [...receipts.keys()].filter((n) => !alwaysFails(n))
-    let dead: DeadLetter[] = []
-    await waitFor(
-      'every acknowledged job to succeed or be dead-lettered',
-      async () => {
-        if (!passing.every((n) => succeeded.has(n))) return false
-        dead = await deadLetters(caller)
-        return dead.length >= failing.length
-      },
-      75_000,
-      500,
-    )
-    // Nothing more comes: no job runs again, no other letter is filed.
-    const settledRuns = [...runs.values()].reduce((a, b) => a + b, 0)
-    await sleep(2500)
-    const finalDead = await deadLetters(caller)
+  // Every acknowledged job runs; the failing ones end in the dead letters.
+  const failing = [...receipts.keys()].filter(alwaysFails)
+  const passing = [...receipts.keys()].filter((n) => !alwaysFails(n))
+  await waitFor(
+    'every acknowledged job to succeed or be dead-lettered',
+    async () => passing.every((n) => tally.succeeded.has(n)) && (await deadLetters(caller, queue)).length >= failing.length,
+    75_000,
+    500,
+  )
+  // Then nothing more comes: no job runs again, no other letter is filed.
+  const settledRuns = totalRuns()
+  await sleep(2500)
+  const dead = await deadLetters(caller, queue)
 
-    const total = [...runs.values()].reduce((a, b) => a + b, 0)
-    console.log(
-      `queue reliability: ${receipts.size} acknowledged, ${refused.length} not (${JSON.stringify(refused.slice(0, 3))}); ` +
-        `${total} runs; ${cut} held by the worker when it left; ${duringGap.length} acknowledged while the function was gone; ` +
-        `${reset.objects} objects reset (${reset.running} running); ` +
-        `${finalDead.length} dead letters; max runs of a job ${Math.max(...runs.values())}; ${Date.now() - started} ms; ${events.join(' → ')}`,
-    )
-    expect(events).toEqual(['worker left', 'worker back', 'objects reset'])
-    expect(cut).toBeGreaterThan(0)
-    expect(duringGap.length).toBeGreaterThan(0)
-    // The front door never refuses an enqueue here; an unanswered one (none seen) would only be excused from "ran".
-    expect(refused.filter((r) => r.answer !== null)).toEqual([])
-    expect(receipts.size + refused.length).toBe(JOBS)
-    expect(new Set(receipts.values()).size).toBe(receipts.size)
-    for (const n of receipts.keys()) {
-      expect(runs.get(n) ?? 0, `runs of job ${n}`).toBeGreaterThanOrEqual(1)
-      expect(runs.get(n) ?? 0, `runs of job ${n}`).toBeLessThanOrEqual(MAX_RETRIES + 1)
-    }
-    for (const n of runs.keys()) expect(runs.get(n), `runs of job ${n}`).toBeLessThanOrEqual(MAX_RETRIES + 1)
-    // A job that always fails ran at least max_retries times (attempts cut short by the worker
-    // leaving or a reset count too, so no more is promised).
-    for (const n of failing) expect(runs.get(n), `runs of failing job ${n}`).toBeGreaterThanOrEqual(1)
-    expect(total).toBe(settledRuns)
+  console.log(
+    `queue reliability (${queue}, sockets ${webSockets}): ${receipts.size} acknowledged, ${unanswered.length} unanswered, ${refused.length} refused; ` +
+      `${totalRuns()} runs (max ${Math.max(...tally.runs.values())} of one job); ${cut} held by the worker when it left; ` +
+      `${duringGap.length} acknowledged while the function was gone; ${reset.objects} objects reset (${reset.running} running); ` +
+      `${dead.length} dead letters; ${Date.now() - started} ms; ${events.join(' → ')}`,
+  )
+  expect(events.slice(0, 3)).toEqual(['worker left', 'worker back', 'objects reset'])
+  expect(cut).toBeGreaterThan(0)
+  expect(duringGap.length).toBeGreaterThan(0)
+  // An enqueue is refused only for a reason (none here); one unanswered (its socket closed by a reset) is excused from "ran".
+  expect(refused).toEqual([])
+  expect(receipts.size + unanswered.length).toBe(JOBS)
+  if (webSockets === 'hibernate') expect(unanswered).toEqual([])
+  expect(new Set(receipts.values()).size).toBe(receipts.size)
+  for (const n of receipts.keys()) expect(tally.runs.get(n) ?? 0, `runs of job ${n}`).toBeGreaterThanOrEqual(1)
+  for (const [n, count] of tally.runs) expect(count, `runs of job ${n}`).toBeLessThanOrEqual(MAX_RETRIES + 1)
+  expect(totalRuns()).toBe(settledRuns)
 
-    // The dead letters: exactly the failing jobs, each once, under its receipt, with its payload.
-    expect(finalDead.length).toBe(new Set(finalDead.map((d) => d.id)).size)
-    expect(finalDead.map((d) => d.id).sort()).toEqual(failing.map((n) => receipts.get(n)!).sort())
-    for (const letter of finalDead) {
-      const n = letter.payload.n
-      expect(alwaysFails(n)).toBe(true)
-      expect(letter.id).toBe(receipts.get(n))
-      expect(letter.retries).toBeGreaterThanOrEqual(MAX_RETRIES)
-      expect(letter.error).toMatch(/./)
-    }
-    // Its worker's own error, for a job whose last attempt reached it.
-    expect(finalDead.filter((d) => d.error.includes(`job ${d.payload.n} always fails`)).length).toBeGreaterThan(0)
+  // The dead letters: exactly the failing jobs, each once, under its receipt, with its payload.
+  // (Attempts cut short by the worker leaving or a reset count as attempts, so a failing job may
+  // have run fewer than max_retries times; the letter still says how many were spent.)
+  expect(new Set(dead.map((d) => d.id)).size).toBe(dead.length)
+  expect(dead.map((d) => d.id).sort()).toEqual(failing.map((n) => receipts.get(n)!).sort())
+  for (const letter of dead) {
+    expect(alwaysFails(letter.payload.n)).toBe(true)
+    expect(letter.id).toBe(receipts.get(letter.payload.n))
+    expect(letter.retries).toBeGreaterThanOrEqual(MAX_RETRIES)
+    expect(letter.error).toMatch(/./)
+  }
+  // Its function's own error, for a job whose last attempt reached it.
+  expect(dead.filter((d) => d.error.includes(`job ${d.payload.n} always fails`)).length).toBeGreaterThan(0)
+}
+
+describe('an acknowledged Enqueue is never lost', () => {
+  it('1,000 jobs while the serving worker leaves and comes back and every object is evicted once (sockets kept)', async () => {
+    await scenario({ queue: 'reliable', fn: 'reliable::evicted', webSockets: 'hibernate' })
+  }, 110_000)
+
+  it('1,000 jobs while the serving worker leaves and comes back and every object is reset as by a deploy (sockets closed, workers reconnect)', async () => {
+    await scenario({ queue: 'reliable-deploy', fn: 'reliable::deployed', webSockets: 'close' })
   }, 110_000)
 })

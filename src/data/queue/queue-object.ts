@@ -56,16 +56,24 @@ type DeadRow = { id: string; job: string; error: string; failed_at: number; retr
 
 export class QueueObject extends DurableObject<Env> {
   #sql = this.ctx.storage.sql
-  #seq: number
+  #seq = 0
+  /** Tables are made by the first write, so that the page reading an unused queue leaves nothing behind. */
+  #made: boolean
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
-    this.#sql.exec(SCHEMA)
-    this.#seq = Number(this.#sql.exec<{ s: number | null }>('SELECT MAX(seq) AS s FROM dead').one().s ?? 0)
+    this.#made = this.#sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dead'").toArray().length > 0
+    if (this.#made) this.#seq = Number(this.#sql.exec<{ s: number | null }>('SELECT MAX(seq) AS s FROM dead').one().s ?? 0)
+  }
+
+  #make(): void {
+    if (!this.#made) this.#sql.exec(SCHEMA)
+    this.#made = true
   }
 
   /** Adds the totals; one row written. */
   report(delta: QueueReport): void {
+    this.#make()
     const d = (k: keyof QueueReport) => Math.max(0, Math.floor(delta[k] ?? 0))
     this.#sql.exec(
       `INSERT INTO counts (k, enqueued, started, settled, finished, dead) VALUES (0, ?, ?, ?, ?, 0)
@@ -77,6 +85,7 @@ export class QueueObject extends DurableObject<Env> {
 
   /** Jobs that will not run again until redriven; a job already here (a redelivery) is not added twice. */
   bury(letters: DeadLetter[]): void {
+    this.#make()
     let added = 0
     for (const { job, error, retries } of letters) {
       const exists = this.#sql.exec('SELECT 1 FROM dead WHERE id = ?', job.id).toArray().length > 0
@@ -88,6 +97,7 @@ export class QueueObject extends DurableObject<Env> {
   }
 
   counts(): QueueCounts {
+    if (!this.#made) return { depth: 0, in_flight: 0, dlq_depth: 0 }
     const c = this.#sql.exec<{ enqueued: number; started: number; settled: number; finished: number; dead: number }>('SELECT * FROM counts').toArray()[0]
     const dlq = this.#sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM dead').one().n
     if (!c) return { depth: 0, in_flight: 0, dlq_depth: dlq }
@@ -96,6 +106,7 @@ export class QueueObject extends DurableObject<Env> {
 
   /** Newest first, as the engine lists them. */
   deadLetters(offset: number, limit: number): DlqMessage[] {
+    if (!this.#made) return []
     const rows = this.#sql.exec<DeadRow>('SELECT id, job, error, failed_at, retries FROM dead ORDER BY seq DESC LIMIT ? OFFSET ?', limit, offset).toArray()
     return rows.map((r) => ({
       id: r.id,
@@ -109,6 +120,7 @@ export class QueueObject extends DurableObject<Env> {
 
   /** Sends every dead letter back to its queue with its attempts reset, then forgets them: their number. */
   async redrive(): Promise<number> {
+    if (!this.#made) return 0
     let total = 0
     for (;;) {
       const rows = this.#sql.exec<DeadRow>('SELECT id, job FROM dead ORDER BY seq LIMIT 100').toArray()
@@ -120,6 +132,7 @@ export class QueueObject extends DurableObject<Env> {
 
   /** One dead letter back to its queue: 1, or 0 when there is none by that id. */
   async redriveOne(id: string): Promise<number> {
+    if (!this.#made) return 0
     const rows = this.#sql.exec<DeadRow>('SELECT id, job FROM dead WHERE id = ?', id).toArray()
     if (!rows.length) return 0
     await this.#send(rows)
@@ -128,6 +141,7 @@ export class QueueObject extends DurableObject<Env> {
 
   /** Forgets one dead letter: 1, or 0 when there is none by that id. */
   discard(id: string): number {
+    if (!this.#made) return 0
     return this.#sql.exec('DELETE FROM dead WHERE id = ?', id).rowsWritten > 0 ? 1 : 0
   }
 
