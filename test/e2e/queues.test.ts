@@ -106,6 +106,24 @@ describe('TriggerAction.Enqueue', () => {
   })
 })
 
+describe('as an attacker would try it', () => {
+  it("a job runs only in its caller's namespace; an oversized payload, a missing or huge name are refused before anything is stored", async () => {
+    const fn = unique('q::other-ns')
+    let runs = 0
+    const b = worker('q-ns-b', '/q-ns-b')
+    b.registerFunction(fn, async () => void runs++)
+    const a = worker('q-ns-a', '/q-ns-a')
+    await sleep(300)
+    await enqueue(a, fn, { n: 1 }, 'default') // nobody serves it in q-ns-a: it waits there
+    await expect(enqueue(a, fn, { blob: 'x'.repeat(200_000) }, 'default')).rejects.toMatchObject({ code: 'enqueue_error', message: expect.stringContaining('128 KB') })
+    await expect(a.trigger({ function_id: fn, payload: {}, action: { type: 'enqueue' } as never })).rejects.toMatchObject({ code: 'enqueue_error' })
+    await expect(call(a, 'iii::durable::publish', { topic: 't'.repeat(600), data: 1 })).rejects.toMatchObject({ code: 'deserialization_error' })
+    await expect(call(a, 'engine::queue::dlq_messages', { topic: 'q'.repeat(600) })).rejects.toMatchObject({ code: 'deserialization_error' })
+    await sleep(2500)
+    expect(runs).toBe(0)
+  })
+})
+
 describe('durable topics', () => {
   it('iii::durable::publish gives each subscribed function every message once; a condition that answers false skips', async () => {
     const iii = worker('q-topic')

@@ -8,7 +8,7 @@
 // The `reliable` queue is configured in vitest.config.ts (III_QUEUES): 3 attempts, 100 ms backoff
 // (whole seconds on Queues: 1 s, 1 s).
 import { env } from 'cloudflare:workers'
-import { evictDurableObject, listDurableObjectIds } from 'cloudflare:test'
+import { evictDurableObject, listDurableObjectIds, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { BASE, frontDoor } from './support'
 
@@ -131,9 +131,16 @@ async function servingWorker(tally: Tally): Promise<Serving> {
   }
 }
 
-/** Resets every object the Worker made (every session, the registry, the queue's, ...): memory gone, storage kept. */
-async function resetEveryObject(webSockets: 'hibernate' | 'close'): Promise<{ objects: number; running: number }> {
-  const namespaces: DurableObjectNamespace[] = [
+type ResetKind = 'evict' | 'abort'
+
+/**
+ * Resets every object the Worker made (every session, the registry, the queue's, ...): memory gone,
+ * storage kept. `evict`: as the runtime evicts an idle object (in-flight requests drain first,
+ * hibernated sockets stay). `abort`: as a deploy or a crash resets it (`ctx.abort()`: in-flight
+ * requests and calls break, its sockets close).
+ */
+async function resetEveryObject(kind: ResetKind): Promise<{ objects: number; running: number }> {
+  const namespaces = [
     env.SESSION, env.REGISTRY, env.QUEUE, env.QUEUE_GROUP, env.STATUS, env.DIRECTORY, env.STATE, env.STREAM, env.CONFIGURATION, env.CRON, env.CHANNEL,
   ] as unknown as DurableObjectNamespace[]
   let objects = 0
@@ -142,7 +149,22 @@ async function resetEveryObject(webSockets: 'hibernate' | 'close'): Promise<{ ob
     namespaces.map(async (ns) => {
       for (const id of await listDurableObjectIds(ns)) {
         objects++
-        await evictDurableObject(ns.get(id), { webSockets }).then(
+        const stub = ns.get(id)
+        if (kind === 'abort') {
+          // abort() throws its reason into the callback's caller: that is the reset.
+          const reason = `reset by the test ${crypto.randomUUID()}`
+          await runInDurableObject(stub, (_instance: unknown, state: DurableObjectState) => state.abort(reason)).then(
+            () => {
+              throw new Error('abort() returned')
+            },
+            (err: unknown) => {
+              if (!String(err).includes(reason)) throw err
+              running++
+            },
+          )
+          continue
+        }
+        await evictDurableObject(stub).then(
           () => running++,
           (err: unknown) => {
             if (!String(err).includes('not currently running')) throw err
@@ -188,8 +210,8 @@ async function deadLetters(caller: Peer, queue: string): Promise<DeadLetter[]> {
 interface Scenario {
   queue: string
   fn: string
-  /** How the objects are reset: sockets kept (an eviction), or closed as a deploy closes them (every worker reconnects). */
-  webSockets: 'hibernate' | 'close'
+  /** How the objects are reset (resetEveryObject); after an abort every worker reconnects, as after a deploy. */
+  reset: ResetKind
 }
 
 /**
@@ -198,7 +220,7 @@ interface Scenario {
  * reset once with enqueues and jobs in flight. Then every acknowledged job ran once or more, none
  * more than max_retries + 1 times, and the dead letters are exactly the jobs that always fail.
  */
-async function scenario({ queue, fn, webSockets }: Scenario): Promise<void> {
+async function scenario({ queue, fn, reset: kind }: Scenario): Promise<void> {
   const started = Date.now()
   const tally: Tally = { fn, runs: new Map(), succeeded: new Set() }
   let serving = await servingWorker(tally)
@@ -249,9 +271,10 @@ async function scenario({ queue, fn, webSockets }: Scenario): Promise<void> {
   await waitFor('the new worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
   // 4. Every object is reset once, with enqueues and jobs in flight.
   allowed = 800
-  const reset = await resetEveryObject(webSockets)
+  const inFlight = { enqueues: next - (receipts.size + unanswered.length + refused.length), jobs: serving.unanswered() }
+  const reset = await resetEveryObject(kind)
   events.push('objects reset')
-  if (webSockets === 'close') {
+  if (kind === 'abort') {
     // As after a deploy: every worker reconnects, the serving one registers its function again.
     await Promise.all([caller.closed, serving.peer.closed])
     ;[caller, serving] = await Promise.all([connectPeer(), servingWorker(tally)])
@@ -275,9 +298,9 @@ async function scenario({ queue, fn, webSockets }: Scenario): Promise<void> {
   const dead = await deadLetters(caller, queue)
 
   console.log(
-    `queue reliability (${queue}, sockets ${webSockets}): ${receipts.size} acknowledged, ${unanswered.length} unanswered, ${refused.length} refused; ` +
+    `queue reliability (${queue}, ${kind}): ${receipts.size} acknowledged, ${unanswered.length} unanswered, ${refused.length} refused; ` +
       `${totalRuns()} runs (max ${Math.max(...tally.runs.values())} of one job); ${cut} held by the worker when it left; ` +
-      `${duringGap.length} acknowledged while the function was gone; ${reset.objects} objects reset (${reset.running} running); ` +
+      `${duringGap.length} acknowledged while the function was gone; ${reset.objects} objects reset (${reset.running} running) with ${inFlight.enqueues} enqueues and ${inFlight.jobs} jobs in flight; ` +
       `${dead.length} dead letters; ${Date.now() - started} ms; ${events.join(' → ')}`,
   )
   expect(events.slice(0, 3)).toEqual(['worker left', 'worker back', 'objects reset'])
@@ -286,7 +309,7 @@ async function scenario({ queue, fn, webSockets }: Scenario): Promise<void> {
   // An enqueue is refused only for a reason (none here); one unanswered (its socket closed by a reset) is excused from "ran".
   expect(refused).toEqual([])
   expect(receipts.size + unanswered.length).toBe(JOBS)
-  if (webSockets === 'hibernate') expect(unanswered).toEqual([])
+  if (kind === 'evict') expect(unanswered).toEqual([])
   expect(new Set(receipts.values()).size).toBe(receipts.size)
   for (const n of receipts.keys()) expect(tally.runs.get(n) ?? 0, `runs of job ${n}`).toBeGreaterThanOrEqual(1)
   for (const [n, count] of tally.runs) expect(count, `runs of job ${n}`).toBeLessThanOrEqual(MAX_RETRIES + 1)
@@ -309,10 +332,10 @@ async function scenario({ queue, fn, webSockets }: Scenario): Promise<void> {
 
 describe('an acknowledged Enqueue is never lost', () => {
   it('1,000 jobs while the serving worker leaves and comes back and every object is evicted once (sockets kept)', async () => {
-    await scenario({ queue: 'reliable', fn: 'reliable::evicted', webSockets: 'hibernate' })
+    await scenario({ queue: 'reliable', fn: 'reliable::evicted', reset: 'evict' })
   }, 110_000)
 
-  it('1,000 jobs while the serving worker leaves and comes back and every object is reset as by a deploy (sockets closed, workers reconnect)', async () => {
-    await scenario({ queue: 'reliable-deploy', fn: 'reliable::deployed', webSockets: 'close' })
+  it('1,000 jobs while the serving worker leaves and comes back and every object is reset abruptly, as by a deploy (calls broken, sockets closed, workers reconnect)', async () => {
+    await scenario({ queue: 'reliable-deploy', fn: 'reliable::deployed', reset: 'abort' })
   }, 110_000)
 })

@@ -8,7 +8,7 @@
 import { EngineError } from '../../protocol/outcome'
 import { asObject } from '../../protocol/json'
 import type { DataEngine, DataView } from '../engine-port'
-import { badInput } from '../state'
+import { NAME_MAX_BYTES, badInput } from '../state'
 import { durableSubscribersOf, durableTopics } from '../triggers'
 import { queueConfigs } from './config'
 import type { Job } from './job'
@@ -34,6 +34,8 @@ function nameOf(fn: string, input: Record<string, unknown>, fields: string[], co
   const value = input[field]
   if (typeof value !== 'string') throw badInput(fn, `invalid type for field \`${field}\`: expected a string`)
   if (value === '') throw new EngineError(code, message)
+  // A queue or topic names an object: bounded as state names are.
+  if (new TextEncoder().encode(value).byteLength > NAME_MAX_BYTES) throw badInput(fn, `\`${field}\` is longer than ${NAME_MAX_BYTES} bytes`)
   return value
 }
 
@@ -43,6 +45,9 @@ function messageIdOf(fn: string, input: Record<string, unknown>): string {
   if (input.message_id === '') throw new EngineError('message_id_not_set', 'Message ID is required')
   return input.message_id
 }
+
+/** At most this many dead letters per page: each may hold a 127 KB payload. */
+const DLQ_PAGE_MAX = 100
 
 const count = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : fallback)
 
@@ -56,6 +61,7 @@ export function queueBuiltins(ctx: QueueContext): Record<string, Builtin> {
       if (typeof input.topic !== 'string') throw badInput(fn, 'invalid type for field `topic`: expected a string')
       if (!('data' in input)) throw badInput(fn, 'missing field `data`')
       if (input.topic === '') throw new EngineError('topic_not_set', 'Topic is not set')
+      if (new TextEncoder().encode(input.topic).byteLength > NAME_MAX_BYTES) throw badInput(fn, `\`topic\` is longer than ${NAME_MAX_BYTES} bytes`)
       if (!ctx.env.JOBS) throw new EngineError('function_not_found', `Function ${fn} not found`)
       const topic = input.topic
       const now = Date.now()
@@ -110,7 +116,7 @@ export function queueBuiltins(ctx: QueueContext): Record<string, Builtin> {
     'engine::queue::dlq_messages': async (data) => {
       const input = asObject(data)
       const topic = nameOf('engine::queue::dlq_messages', input, ['topic', 'queue'], 'topic_required', 'topic is required')
-      return stub(topic).deadLetters(count(input.offset, 0), Math.min(count(input.limit, 50), 1000))
+      return stub(topic).deadLetters(count(input.offset, 0), Math.min(count(input.limit, 50), DLQ_PAGE_MAX))
     },
   }
   /** Named queues of the deploy (function queues, as the engine lists them) and the topics someone subscribes to. */
