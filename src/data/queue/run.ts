@@ -8,7 +8,9 @@ import type { Job } from './job'
 export type Attempt = { ok: true } | { ok: false; error: ErrorBody }
 
 export async function runJob(engine: DataEngine, job: Job, timeoutMs: number | undefined): Promise<Attempt> {
-  const call = (function_id: string) => engine.invoke(job.namespace, { function_id, data: job.data, ...(timeoutMs ? { timeout_ms: timeoutMs } : {}) })
+  // The enqueuer's trace goes on with the job (the worker's `execute` span is its child).
+  const trace = { ...(job.traceparent ? { traceparent: job.traceparent } : {}), ...(job.baggage ? { baggage: job.baggage } : {}) }
+  const call = (function_id: string) => engine.invoke(job.namespace, { function_id, data: job.data, ...trace, ...(timeoutMs ? { timeout_ms: timeoutMs } : {}) })
   try {
     if (job.condition_function_id) {
       const condition = await call(job.condition_function_id)
