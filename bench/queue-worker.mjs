@@ -69,6 +69,7 @@ if (role === 'server') {
   if (mode === 'q1') {
     const [samples, warmup] = [Number(a), Number(b)]
     const lat = { invoke: [], enqueue: [] }
+    const t0 = now()
     // An invocation and an enqueue in turns, the order swapped each time, so both see the same
     // background: the jobs enqueued before, running on the server as the consumer delivers them.
     for (let i = 0; i < warmup + samples; i++) {
@@ -79,8 +80,9 @@ if (role === 'server') {
         if (i >= warmup) lat[kind].push(now() - t)
       }
     }
+    const enqueuePerSecond = (warmup + samples) / ((now() - t0) / 1000)
     const s = await drained(run, samples, 30_000)
-    result = { invoke: summary(lat.invoke), enqueue: summary(lat.enqueue), jobs: s.jobs, ran: s.ran, wait: s.wait }
+    result = { invoke: summary(lat.invoke), enqueue: summary(lat.enqueue), enqueuePerSecond, jobs: s.jobs, ran: s.ran, wait: s.wait }
   } else {
     const [jobs, inFlight] = [Number(a), Number(b)]
     let next = 0

@@ -513,17 +513,20 @@ function httpRowList(h, runs) {
 function queueMedians(m) {
   const q1 = {
     e50: m('Q1', (x) => x.enqueue.p50), e99: m('Q1', (x) => x.enqueue.p99), i50: m('Q1', (x) => x.invoke.p50), i99: m('Q1', (x) => x.invoke.p99),
-    w50: m('Q1', (x) => x.wait.p50), w99: m('Q1', (x) => x.wait.p99), perBatch: m('Q1', (x) => x.batches?.perBatch ?? NaN),
+    w50: m('Q1', (x) => x.wait.p50), w99: m('Q1', (x) => x.wait.p99), perBatch: m('Q1', (x) => x.batches?.perBatch ?? NaN), enqueueRate: m('Q1', (x) => x.enqueuePerSecond),
   }
   const q2 = {
     rate: m('Q2', (x) => x.perSecond), enqueueRate: m('Q2', (x) => x.enqueuePerSecond), w50: m('Q2', (x) => x.wait.p50), w99: m('Q2', (x) => x.wait.p99),
     perBatch: m('Q2', (x) => x.batches?.perBatch ?? NaN), secondsPerJob: m('Q2', (x) => x.wallMs / 1000 / x.jobs), twice: m('Q2', (x) => x.ran - x.jobs),
   }
-  // Computed: under load at Q2's batches and pace; and a trickle (a job at a time, under one a second:
-  // a batch and an enqueue count each; both sessions awake about an invocation's time, Q1's p50).
+  // Computed three ways: under load, at Q2's batches and pace; at Q1's (one caller enqueueing one at
+  // a time got about a job per batch); and under one job a second (a batch and an enqueue count
+  // each). Out of load both sessions are awake about an invocation's time per job (Q1's p50).
+  const awake = Number.isFinite(q1.i50) ? q1.i50 / 1000 : 0.005
   const loaded = Number.isFinite(q2.perBatch) ? jobCost({ perBatch: q2.perBatch, enqueuesPerSecond: q2.enqueueRate, awakeSecondsPerJob: q2.secondsPerJob }) : null
-  const trickle = jobCost({ perBatch: 1, enqueuesPerSecond: 1, awakeSecondsPerJob: Number.isFinite(q1.i50) ? q1.i50 / 1000 : 0.005 })
-  return { q1, q2, q3: { loaded, trickle, vm: loaded && vmComparison(loaded.total) } }
+  const sequential = Number.isFinite(q1.perBatch) ? jobCost({ perBatch: q1.perBatch, enqueuesPerSecond: q1.enqueueRate, awakeSecondsPerJob: awake }) : null
+  const slow = jobCost({ perBatch: 1, enqueuesPerSecond: 1, awakeSecondsPerJob: awake })
+  return { q1, q2, q3: { loaded, sequential, slow, vm: loaded && vmComparison(loaded.total, slow.total) } }
 }
 
 /** Q1–Q3 as table rows. */
@@ -534,8 +537,15 @@ function queueRowList(q, runs) {
   const items = (c) => `Queues ${usd(c.perMillion.queues)}, Worker requests ${usd(c.perMillion.workerRequests)}, CPU ${usd(c.perMillion.cpu)} (assumed), object requests ${usd(c.perMillion.objectRequests)}, rows ${usd(c.perMillion.rowsWritten)}, duration ${usd(c.perMillion.duration)}`
   return [
     { id: 'Q1', measure: `\`TriggerAction.Enqueue\` → \`{messageReceiptId}\` at the SDK (the job stored in Cloudflare Queues) vs a plain invocation: p50 (p99), ${CFG.qLat} of each in turns, caller and callee in processes of their own`, ours: `enqueue ${lat(q1.e50, q1.e99)}`, baseline: `invocation ${lat(q1.i50, q1.i99)}; the jobs started ${fmt(q1.w50, 1)} (${fmt(q1.w99, 1)}) ms after their enqueue, ${fmt(q1.perBatch, 1)} per batch`, ratio: `p50 ${fmt(q1.e50 / q1.i50, 2)}× (p99 ${fmt(q1.e99 / q1.i99, 2)}×)`, runs: runs('Q1'), chart: { label: 'Q1 enqueue receipt / invocation (p50)', value: q1.e50 / q1.i50 } },
-    { id: 'Q2', measure: `${CFG.qJobs} no-op jobs through \`default\` (concurrency 10), ${CFG.qInFlight} enqueues in flight, until the last ran: jobs/s; enqueue (payload's timestamp) → function start p50 (p99)`, ours: `${fmt(q2.rate, 0)} jobs/s; ${lat(q2.w50, q2.w99)}`, baseline: `enqueued at ${fmt(q2.enqueueRate, 0)}/s; ${fmt(q2.perBatch, 1)} jobs per consumer batch; ${fmt(q2.twice, 0)} run twice`, ratio: `${fmt(q2.rate, 0)}/s`, runs: runs('Q2') },
-    { id: 'Q3', measure: `cost per million jobs past the included amounts, COMPUTED (not measured or billed): counts per job read off the code (bench/lib/queues.mjs) × Cloudflare's list prices, at Q2's batches and pace; below it a trickle (a batch per job, under one a second)`, ours: q3.loaded ? `${usd(q3.loaded.total)}: ${items(q3.loaded)}` : '–', baseline: q3.vm ? `self-hosted engine + queue worker on a $${q3.vm.dollarsPerMonth}/month VM: ${usd(q3.vm.perMillionFull)} per million flat out at an ASSUMED ${q3.vm.jobsPerSecond.toLocaleString('en')} jobs/s; the same as the edge at ${fmt(q3.vm.breakEvenMillionsPerMonth, 1)} M jobs/month` : '–', ratio: `trickle ${usd(q3.trickle.total)} (${items(q3.trickle)})`, runs: `computed from ${runs('Q2')}` },
+    { id: 'Q2', measure: `${CFG.qJobs} no-op jobs through \`default\` (concurrency 10), ${CFG.qInFlight} enqueues in flight, until the last ran: jobs/s; enqueue (payload's timestamp) → function start p50 (p99)`, ours: `${fmt(q2.rate, 0)} jobs/s; ${fmt(q2.w50, 0)} (${fmt(q2.w99, 0)}) ms`, baseline: `enqueued at ${fmt(q2.enqueueRate, 0)}/s; ${fmt(q2.perBatch, 1)} jobs per consumer batch; ${fmt(q2.twice, 0)} run twice`, ratio: `${fmt(q2.rate, 0)}/s`, runs: runs('Q2') },
+    {
+      id: 'Q3',
+      measure: `cost per million jobs past the included amounts, COMPUTED (not measured or billed): counts per job read off the code (bench/lib/queues.mjs) × Cloudflare's list prices; at Q2's batches and pace, at Q1's (one job at a time), under one job a second`,
+      ours: q3.loaded ? `${usd(q3.loaded.total)} at ${fmt(q2.perBatch, 0)} jobs per batch: ${items(q3.loaded)}` : '–',
+      baseline: q3.vm ? `self-hosted engine + queue worker on a $${q3.vm.dollarsPerMonth}/month VM: ${usd(q3.vm.perMillionFull)} per million flat out at an ASSUMED ${q3.vm.jobsPerSecond.toLocaleString('en')} jobs/s; it costs what the edge does at ${fmt(q3.vm.breakEvenMillionsPerMonth, 1)} M jobs a month (${fmt(q3.vm.breakEvenSlowMillionsPerMonth, 1)} M when under one a second)` : '–',
+      ratio: `${q3.sequential ? `${usd(q3.sequential.total)} at ${fmt(q1.perBatch, 1)} per batch (${items(q3.sequential)}); ` : ''}${usd(q3.slow.total)} under one a second (${items(q3.slow)})`,
+      runs: `computed from ${runs('Q1', 'Q2')}`,
+    },
   ]
 }
 

@@ -231,5 +231,5 @@ app.onError((err) => {
  */
 export default {
   fetch: app.fetch,
-  queue: (batch: MessageBatch<unknown>, env: Env) => consumeBatch(env, dataEngine(env), batch, (message) => console.warn(message)),
+  queue: (batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext) => consumeBatch(env, dataEngine(env), batch, (message) => console.warn(message), (p) => ctx.waitUntil(p)),
 } satisfies ExportedHandler<Env>

@@ -78,8 +78,9 @@ const CONSUMER_CPU_MS_PER_JOB = 0.5
 // The self-hosted comparison: the iii engine with its queue worker (builtin adapter, file-based
 // store) on one small VM. The price is README's "$5–7 a month for 2 vCPU and 2–4 GB at the cheaper
 // hosts"; the rate is an ASSUMPTION, not measured here: no-op jobs enqueued over one SDK socket
-// and run by one worker, bound by the engine's per-message work (its own benchmark puts an HTTP
-// route at 289 µs on such a machine, and a job is about three such messages).
+// and run by one worker, bound by the engine's per-message work. README quotes the engine's own
+// benchmark at 289 µs per HTTP route; a job is about three such messages (the enqueue, the
+// invocation, its result): ≈ 0.9 ms of one core, about 1,000 a second with a core left over.
 export const VM = { dollarsPerMonth: 6, jobsPerSecond: 1000 }
 const SECONDS_PER_MONTH = 30 * 24 * 3600
 
@@ -94,6 +95,7 @@ const SECONDS_PER_MONTH = 30 * 24 * 3600
  *   to the callee's session) + 1/20 (the worker's result there) + 2/`perBatch` (the queue object
  *   hears `started` and `settled` once per queue per batch) + the enqueue counts, sent to the queue
  *   object at most once a second per isolate: 1/`enqueuesPerSecond`, and 1 per job below one a second.
+ *   Not counted: the registry calls that refresh an isolate's cached view now and then.
  * - Rows written: none for the job itself (an enqueue is answered before the caller's session would
  *   write a caller record, src/engine/session.ts; the callee's record is written only past 250 ms);
  *   one per queue-object report: 2/`perBatch` + the enqueue counts' share.
@@ -123,8 +125,13 @@ export function jobCost({ perBatch, enqueuesPerSecond, awakeSecondsPerJob }) {
   return { perJob: n, perMillion: dollars, total: Object.values(dollars).reduce((t, x) => t + x, 0) }
 }
 
-/** The VM's dollars per million jobs when it runs flat out, and the monthly jobs at which it costs what the edge does. */
-export function vmComparison(edgePerMillion) {
+/** The VM's dollars per million jobs when it runs flat out, and the jobs a month at which it costs what the edge does (loaded, slow). */
+export function vmComparison(edgePerMillion, edgeSlowPerMillion) {
   const fullMillions = (VM.jobsPerSecond * SECONDS_PER_MONTH) / 1e6
-  return { ...VM, perMillionFull: VM.dollarsPerMonth / fullMillions, breakEvenMillionsPerMonth: VM.dollarsPerMonth / edgePerMillion }
+  return {
+    ...VM,
+    perMillionFull: VM.dollarsPerMonth / fullMillions,
+    breakEvenMillionsPerMonth: VM.dollarsPerMonth / edgePerMillion,
+    breakEvenSlowMillionsPerMonth: VM.dollarsPerMonth / edgeSlowPerMillion,
+  }
 }

@@ -12,7 +12,7 @@ import { NAME_MAX_BYTES, badInput } from '../state'
 import { durableSubscribersOf, durableTopics } from '../triggers'
 import { queueConfigs } from './config'
 import type { Job } from './job'
-import { countEnqueued, sendJobs, tooLarge } from './provider'
+import { countQueue, sendJobs, tooLarge } from './provider'
 import { PROVIDER_FUNCTION } from './names'
 import { queueStub } from './stubs'
 
@@ -82,7 +82,7 @@ export function queueBuiltins(ctx: QueueContext): Record<string, Builtin> {
       if (problem) throw new EngineError('enqueue_error', problem)
       // Accepted once every copy is stored. A topic nobody subscribes to keeps nothing (docs/queues.md).
       await sendJobs(ctx.env, jobs)
-      if (jobs.length) countEnqueued(ctx.env, ctx.namespace(), topic, jobs.length, ctx.waitUntil)
+      if (jobs.length) countQueue(ctx.env, ctx.namespace(), topic, { enqueued: jobs.length }, ctx.waitUntil)
       return undefined
     },
     'iii::queue::redrive': async (data) => {

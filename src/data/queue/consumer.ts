@@ -12,7 +12,7 @@
 import type { DataEngine } from '../engine-port'
 import { type Job, PLATFORM_MAX_RETRIES, delaySeconds, parseJob } from './job'
 import { attempt, settingsOf } from './consume'
-import { sendJobs } from './provider'
+import { countQueue, sendJobs } from './provider'
 import { queueStub } from './stubs'
 
 /** The platform queues (wrangler.toml): jobs, and what the platform itself gave up on. */
@@ -20,8 +20,9 @@ export const JOBS_QUEUE = 'iii-jobs'
 export const DEAD_JOBS_QUEUE = 'iii-jobs-dead'
 
 type Log = (message: string) => void
+type WaitUntil = (p: Promise<unknown>) => void
 
-export async function consumeBatch(env: Env, engine: DataEngine, batch: MessageBatch<unknown>, log: Log): Promise<void> {
+export async function consumeBatch(env: Env, engine: DataEngine, batch: MessageBatch<unknown>, log: Log, waitUntil: WaitUntil): Promise<void> {
   if (batch.queue === DEAD_JOBS_QUEUE || batch.queue.endsWith('-dead')) return fileDead(env, batch, log)
   // Jobs of one queue run at most `concurrency` at a time; each queue's object hears once per batch.
   const byQueue = new Map<string, { job: Job; message: Message<unknown> }[]>()
@@ -35,14 +36,12 @@ export async function consumeBatch(env: Env, engine: DataEngine, batch: MessageB
     const key = JSON.stringify([job.namespace, job.queue])
     byQueue.set(key, [...(byQueue.get(key) ?? []), { job, message }])
   }
-  await Promise.all([...byQueue.values()].map((jobs) => consumeQueue(env, engine, jobs, log)))
+  await Promise.all([...byQueue.values()].map((jobs) => consumeQueue(env, engine, jobs, log, waitUntil)))
 }
 
-async function consumeQueue(env: Env, engine: DataEngine, jobs: { job: Job; message: Message<unknown> }[], log: Log): Promise<void> {
+async function consumeQueue(env: Env, engine: DataEngine, jobs: { job: Job; message: Message<unknown> }[], log: Log, waitUntil: WaitUntil): Promise<void> {
   const { namespace, queue } = jobs[0]!.job
-  const stub = queueStub(env, namespace, queue)
-  const report = (r: Parameters<typeof stub.report>[0]) => stub.report(r).catch((err: unknown) => log(`queue ${queue}: counts not reported: ${err}`))
-  await report({ started: jobs.length })
+  countQueue(env, namespace, queue, { started: jobs.length }, waitUntil)
   let finished = 0
   const concurrency = settingsOf(env, jobs[0]!.job).config?.concurrency ?? 10
   await pool(jobs, concurrency, async ({ job, message }) => {
@@ -73,7 +72,7 @@ async function consumeQueue(env: Env, engine: DataEngine, jobs: { job: Job; mess
       message.retry({ delaySeconds: 1 })
     }
   })
-  await report({ settled: jobs.length, finished })
+  countQueue(env, namespace, queue, { settled: jobs.length, finished }, waitUntil)
 }
 
 /** Messages the platform stopped retrying: filed as dead letters of their queue. */

@@ -9,9 +9,9 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import type { DataEngine } from '../engine-port'
-import type { Job } from './job'
+import type { Job, QueueReport } from './job'
 import { attempt } from './consume'
-import { queueStub } from './stubs'
+import { countQueue } from './provider'
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS job (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, attempts INTEGER NOT NULL, waits INTEGER NOT NULL, running INTEGER NOT NULL DEFAULT 0);
@@ -51,10 +51,10 @@ export class FifoGroupObject extends DurableObject<Env> {
       // An attempt that was running when the object was reset is spent (at least once).
       const spentBefore = head.attempts + head.running
       this.#sql.exec('UPDATE job SET running = 1, attempts = ? WHERE seq = ?', spentBefore, head.seq)
-      const stub = queueStub(this.env, job.namespace, job.queue)
-      await stub.report({ started: 1 }).catch(() => undefined)
+      const count = (delta: QueueReport) => countQueue(this.env, job.namespace, job.queue, delta, (p) => this.ctx.waitUntil(p))
+      count({ started: 1 })
       const { decision, spent } = await attempt(this.env, this.engine, job, spentBefore)
-      await stub.report({ settled: 1, finished: decision.do === 'ack' ? 1 : 0 }).catch(() => undefined)
+      count({ settled: 1, finished: decision.do === 'ack' ? 1 : 0 })
       switch (decision.do) {
         case 'ack':
         case 'dead':

@@ -117,3 +117,15 @@ export function parseJob(body: unknown): Job | null {
   if (typeof j.attempts !== 'number' || typeof j.enqueued_at !== 'number') return null
   return body as Job
 }
+
+/** What a consumer or an enqueuer tells the queue's object, as deltas. */
+export interface QueueReport {
+  /** Jobs put in the queue. */
+  enqueued?: number
+  /** Attempts that started. */
+  started?: number
+  /** Attempts that ended, whatever came of them. */
+  settled?: number
+  /** Jobs done (acknowledged): they leave the queue. */
+  finished?: number
+}

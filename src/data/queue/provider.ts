@@ -6,7 +6,7 @@
 // "Accepted" means stored: `send` resolves once the platform persisted the message, a group's
 // object answers once its row is committed. Only then does the caller get its receipt.
 
-import { type Job, MAX_JOB_BYTES, groupOf, jobBytes } from './job'
+import { type Job, MAX_JOB_BYTES, type QueueReport, groupOf, jobBytes } from './job'
 import { type QueueConfig, queueConfigs } from './config'
 import { queueGroupStub, queueStub } from './stubs'
 
@@ -59,7 +59,7 @@ export async function enqueueJob(env: Env, req: EnqueueRequest, waitUntil: (p: P
   const problem = tooLarge(job)
   if (problem) return problem
   await sendJobs(env, [job])
-  countEnqueued(env, req.namespace, req.queue, 1, waitUntil)
+  countQueue(env, req.namespace, req.queue, { enqueued: 1 }, waitUntil)
   return null
 }
 
@@ -98,16 +98,17 @@ export async function sendJobs(env: Env, jobs: Job[], delaySeconds = 0): Promise
   await Promise.all([...sends, ...groups])
 }
 
-// Enqueue counts, summed per isolate and sent to each queue's object at most once a second: the
-// object would otherwise be on every enqueue's path (docs/queues.md, "What the page shows").
-const pending = new Map<string, { env: Env; namespace: string; queue: string; n: number }>()
+// Counts (jobs enqueued, attempts started and settled, jobs done), summed per isolate and sent to
+// each queue's object at most once a second: the object would otherwise be on every job's path,
+// and each report is an object request and a row written (docs/queues.md, "What the page shows").
+const pending = new Map<string, { env: Env; namespace: string; queue: string; delta: Required<QueueReport> }>()
 let flushing = false
 
-/** Counts jobs put in a queue, for its depth (approximate: a count lost with an isolate is not made up). */
-export function countEnqueued(env: Env, namespace: string, queue: string, n: number, waitUntil: (p: Promise<unknown>) => void): void {
+/** Adds to a queue's counts, for its depth and jobs in flight (approximate: counts lost with an isolate are not made up). */
+export function countQueue(env: Env, namespace: string, queue: string, delta: QueueReport, waitUntil: (p: Promise<unknown>) => void): void {
   const key = JSON.stringify([namespace, queue])
-  const entry = pending.get(key) ?? { env, namespace, queue, n: 0 }
-  entry.n += n
+  const entry = pending.get(key) ?? { env, namespace, queue, delta: { enqueued: 0, started: 0, settled: 0, finished: 0 } }
+  for (const k of Object.keys(entry.delta) as (keyof QueueReport)[]) entry.delta[k] += delta[k] ?? 0
   pending.set(key, entry)
   if (flushing) return
   flushing = true
@@ -116,7 +117,7 @@ export function countEnqueued(env: Env, namespace: string, queue: string, n: num
       flushing = false
       const all = [...pending.values()]
       pending.clear()
-      await Promise.all(all.map((e) => queueStub(e.env, e.namespace, e.queue).report({ enqueued: e.n }).catch(() => undefined)))
+      await Promise.all(all.map((e) => queueStub(e.env, e.namespace, e.queue).report(e.delta).catch(() => undefined)))
     }),
   )
 }

@@ -7,7 +7,7 @@
 // letter, newest first when listed (as the engine's list); `counts`, one row of totals.
 
 import { DurableObject } from 'cloudflare:workers'
-import type { Job } from './job'
+import type { Job, QueueReport } from './job'
 import { sendJobs } from './provider'
 
 const SCHEMA = `
@@ -15,18 +15,6 @@ CREATE TABLE IF NOT EXISTS dead (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, job 
 CREATE INDEX IF NOT EXISTS dead_seq ON dead (seq);
 CREATE TABLE IF NOT EXISTS counts (k INTEGER PRIMARY KEY CHECK (k = 0), enqueued INTEGER NOT NULL, started INTEGER NOT NULL, settled INTEGER NOT NULL, finished INTEGER NOT NULL, dead INTEGER NOT NULL);
 `
-
-/** What a consumer or an enqueuer tells the queue's object, as deltas. */
-export interface QueueReport {
-  /** Jobs put in the queue. */
-  enqueued?: number
-  /** Attempts that started. */
-  started?: number
-  /** Attempts that ended, whatever came of them. */
-  settled?: number
-  /** Jobs done (acknowledged): they leave the queue. */
-  finished?: number
-}
 
 export interface DeadLetter {
   job: Job
