@@ -92,24 +92,24 @@ const SECONDS_PER_MONTH = 30 * 24 * 3600
  * - Worker requests: 1/`perBatch` (the consumer's invocation). The enqueue itself is none: it is a
  *   message on the SDK's open WebSocket, whose upgrade was the one request.
  * - Object requests: 1/20 (the enqueue message at the caller's session) + 1 (the consumer's RPC
- *   to the callee's session) + 1/20 (the worker's result there) + 2/`perBatch` (the queue object
- *   hears `started` and `settled` once per queue per batch) + the enqueue counts, sent to the queue
- *   object at most once a second per isolate: 1/`enqueuesPerSecond`, and 1 per job below one a second.
+ *   to the callee's session) + 1/20 (the worker's result there) + the counts the queue object
+ *   hears: sent at most once a second per isolate, by the enqueuer's and by the consumer's (two
+ *   isolates on Cloudflare): 2/`enqueuesPerSecond`, and 2 per job below one a second.
  *   Not counted: the registry calls that refresh an isolate's cached view now and then.
  * - Rows written: none for the job itself (an enqueue is answered before the caller's session would
  *   write a caller record, src/engine/session.ts; the callee's record is written only past 250 ms);
- *   one per queue-object report: 2/`perBatch` + the enqueue counts' share.
+ *   one per queue-object report: the counts' share, as above.
  * - Duration: the caller's and the callee's sessions awake for `awakeSecondsPerJob` each (Q2: the
  *   run's wall time over its jobs, an upper bound at that pace); the queue object's calls are short.
  * - Consumer CPU: CONSUMER_CPU_MS_PER_JOB (assumed).
  */
 export function jobCost({ perBatch, enqueuesPerSecond, awakeSecondsPerJob }) {
-  const counts = Math.min(1, 1 / enqueuesPerSecond)
+  const counts = 2 * Math.min(1, 1 / enqueuesPerSecond)
   const n = {
     queueOperations: 3,
     workerRequests: 1 / perBatch,
-    objectRequests: 1 / 20 + 1 + 1 / 20 + 2 / perBatch + counts,
-    rowsWritten: 2 / perBatch + counts,
+    objectRequests: 1 / 20 + 1 + 1 / 20 + counts,
+    rowsWritten: counts,
     objectGbSeconds: 2 * OBJECT_GB * awakeSecondsPerJob,
     cpuMs: CONSUMER_CPU_MS_PER_JOB,
   }
