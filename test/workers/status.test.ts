@@ -91,6 +91,8 @@ describe('status API', () => {
       state_scopes: ['orders'],
       streams: [{ stream_name: 'chat', group_id: 'room-1', subscribers: 1 }],
       topics: [{ topic: 'news', subscribers: 1 }],
+      // Named queues are listed whether used or not (`default` always exists); nothing ran here.
+      queues: expect.arrayContaining([{ name: 'default', kind: 'queue', type: 'standard', depth: 0, in_flight: 0, dead_letters: 0 }]),
     })
     ws.close(1000)
   })
