@@ -23,8 +23,9 @@ type Log = (message: string) => void
 type WaitUntil = (p: Promise<unknown>) => void
 
 export async function consumeBatch(env: Env, engine: DataEngine, batch: MessageBatch<unknown>, log: Log, waitUntil: WaitUntil): Promise<void> {
+  // The dead-letter queue by its name in wrangler.toml (or any queue named `…-dead`, should it be renamed so).
   if (batch.queue === DEAD_JOBS_QUEUE || batch.queue.endsWith('-dead')) return fileDead(env, batch, log)
-  // Jobs of one queue run at most `concurrency` at a time; each queue's object hears once per batch.
+  // Jobs of one queue run at most `concurrency` at a time; its counts go out with the isolate's next report.
   const byQueue = new Map<string, { job: Job; message: Message<unknown> }[]>()
   for (const message of batch.messages) {
     const job = parseJob(message.body)
