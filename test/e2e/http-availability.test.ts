@@ -4,12 +4,13 @@
 // reconnected, a function that never answers gets 504 after III_HTTP_TIMEOUT_MS (a response that
 // started streams on), and a body cut short of its content-length ends the function's reader with
 // 4001. Each with the real iii-sdk; the socket cut through a TCP proxy of our own.
-import { type Server, type Socket, connect as tcpConnect, createServer } from 'node:net'
+import { connect as tcpConnect } from 'node:net'
 import { http } from '@iii-dev/helpers/http'
 import { registerWorker } from 'iii-sdk'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type Iii, sdkSuite } from './support/sdk'
+import { tcpProxy } from './support/proxy'
 import { sleep, until } from './support/wait'
 
 /** The engine's view of `who`'s route: answers and which worker served it. */
@@ -30,27 +31,6 @@ async function serveRoute(iii: Iii, name: string, fn: string, path: string): Pro
   })
 }
 
-/** A TCP proxy to `port` whose connections can all be cut at once (a network drop). */
-async function tcpProxy(port: number): Promise<{ port: number; cut: () => void; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>()
-  const server: Server = createServer((client) => {
-    const upstream = tcpConnect(port, '127.0.0.1')
-    for (const s of [client, upstream]) {
-      sockets.add(s)
-      s.on('close', () => sockets.delete(s))
-      s.on('error', () => {})
-    }
-    client.pipe(upstream).pipe(client)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as { port: number }).port,
-    cut: () => {
-      for (const s of sockets) s.destroy()
-    },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  }
-}
 
 describe('a route whose worker comes back', () => {
   const suite = sdkSuite()

@@ -8,10 +8,10 @@
 // Object resets are test/workers/queue-reliability.test.ts's part: miniflare's queue broker keeps
 // its messages in memory, and a reload of `wrangler dev` (dev.redeploy()) drops them, which a deploy
 // on Cloudflare does not.
-import { type Server, type Socket, connect as tcpConnect, createServer } from 'node:net'
 import { TriggerAction, registerWorker } from 'iii-sdk'
 import { describe, expect, it } from 'vitest'
 import { type Iii, sdkSuite } from './support/sdk'
+import { tcpProxy } from './support/proxy'
 import { sleep, until } from './support/wait'
 
 const QUEUE = 'reliable-e2e'
@@ -24,36 +24,6 @@ const alwaysFails = (n: number) => n % 50 === 0
 const PIPELINE = 20
 
 const suite = sdkSuite({ vars: { III_QUEUES: JSON.stringify({ [QUEUE]: { max_retries: MAX_RETRIES, backoff_ms: 100 } }) } })
-
-/** A TCP proxy to `port`: `cut` drops every connection (a network drop), `refuse` turns new ones away until `accept`. */
-async function tcpProxy(port: number) {
-  const sockets = new Set<Socket>()
-  let refusing = false
-  const server: Server = createServer((client) => {
-    if (refusing) return void client.destroy()
-    const upstream = tcpConnect(port, '127.0.0.1')
-    for (const s of [client, upstream]) {
-      sockets.add(s)
-      s.on('close', () => sockets.delete(s))
-      s.on('error', () => {})
-    }
-    client.pipe(upstream).pipe(client)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    url: `ws://127.0.0.1:${(server.address() as { port: number }).port}`,
-    /** Drops every connection and refuses new ones. */
-    cut: () => {
-      refusing = true
-      for (const s of sockets) s.destroy()
-    },
-    accept: () => void (refusing = false),
-    close: () => {
-      for (const s of sockets) s.destroy()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
-}
 
 interface Tally {
   runs: Map<number, number>
@@ -150,7 +120,7 @@ describe('an acknowledged Enqueue is never lost (real SDK)', () => {
       await until('jobs to run', () => tally.succeeded.size >= 100, 30_000)
       await until('the worker to be running a job', () => tally.running > 0, 30_000, 1)
       const runningAtCut = tally.running
-      proxy.cut()
+      proxy.cut({ refuse: true })
       events.push('network dropped')
       allow(450)
       await until('450 receipts', answered(450), 30_000)
