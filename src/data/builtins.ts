@@ -7,7 +7,7 @@
 
 import { EngineError } from '../protocol/outcome'
 import { asObject } from '../protocol/json'
-import type { DataEngine, DataView } from './engine-port'
+import type { DataContext } from './engine-port'
 import { directoryStub, stateStub, streamStub } from './stubs'
 import { configurationBuiltins } from './configuration-builtins'
 import { queueBuiltins } from './queue/builtins'
@@ -19,16 +19,6 @@ import { type GroupTarget, type ItemTarget, type OutboundEvent, type StreamMessa
 import type { StreamWritten } from './stream-object'
 import { type DataTrigger, conditionOf, stateTriggersFor, streamTriggersFor, subscribersOf } from './triggers'
 import { parseOps } from './update-ops'
-
-export interface DataContext {
-  env: Env
-  /** How the data modules reach functions. */
-  engine: DataEngine
-  namespace(): string
-  /** The namespace's view, as fresh as the last trigger or custom-stream change this session heard of. */
-  view(): Promise<DataView>
-  waitUntil(promise: Promise<unknown>): void
-}
 
 type Builtin = (data: unknown) => Promise<unknown>
 

@@ -23,3 +23,14 @@ export interface DataEngine {
    */
   recentView(namespace: string, maxAgeMs: number): Promise<DataView>
 }
+
+/** What the data modules' functions get from the caller's session (data/builtins.ts, queue/builtins.ts). */
+export interface DataContext {
+  env: Env
+  /** How the data modules reach functions. */
+  engine: DataEngine
+  namespace(): string
+  /** The namespace's view, as fresh as the last trigger or custom-stream change this session heard of. */
+  view(): Promise<DataView>
+  waitUntil(promise: Promise<unknown>): void
+}

@@ -7,7 +7,7 @@
 
 import { EngineError } from '../../protocol/outcome'
 import { asObject } from '../../protocol/json'
-import type { DataEngine, DataView } from '../engine-port'
+import type { DataContext } from '../engine-port'
 import { NAME_MAX_BYTES, badInput } from '../state'
 import { durableSubscribersOf, durableTopics } from '../triggers'
 import { queueConfigs } from './config'
@@ -18,14 +18,6 @@ import { queueStub } from './stubs'
 
 type Builtin = (data: unknown) => Promise<unknown>
 
-/** What these functions need of the caller's session (data/builtins.ts DataContext has it). */
-export interface QueueContext {
-  env: Env
-  engine: DataEngine
-  namespace(): string
-  view(): Promise<DataView>
-  waitUntil(promise: Promise<unknown>): void
-}
 
 /** A required, non-empty name (`queue`, or `topic` for which the engine takes either). */
 function nameOf(fn: string, input: Record<string, unknown>, fields: string[], code: string, message: string): string {
@@ -51,7 +43,17 @@ const DLQ_PAGE_MAX = 100
 
 const count = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : fallback)
 
-export function queueBuiltins(ctx: QueueContext): Record<string, Builtin> {
+/** A function on one dead letter: `{queue, message_id}` in, `{queue, message_id, redriven}` out. */
+function oneMessage(fn: string, act: (queue: string, messageId: string) => Promise<number>): Builtin {
+  return async (data) => {
+    const input = asObject(data)
+    const queue = nameOf(fn, input, ['queue', 'topic'], 'queue_not_set', 'Queue name is required')
+    const message_id = messageIdOf(fn, input)
+    return { queue, message_id, redriven: await act(queue, message_id) }
+  }
+}
+
+export function queueBuiltins(ctx: DataContext): Record<string, Builtin> {
   const stub = (name: string) => queueStub(ctx.env, ctx.namespace(), name)
   const builtins: Record<string, Builtin> = {
     'iii::durable::publish': async (data) => {
@@ -89,20 +91,9 @@ export function queueBuiltins(ctx: QueueContext): Record<string, Builtin> {
       const queue = nameOf('iii::queue::redrive', asObject(data), ['queue', 'topic'], 'queue_not_set', 'Queue name is required')
       return { queue, redriven: await stub(queue).redrive() }
     },
-    'iii::queue::redrive_message': async (data) => {
-      const fn = 'iii::queue::redrive_message'
-      const input = asObject(data)
-      const queue = nameOf(fn, input, ['queue', 'topic'], 'queue_not_set', 'Queue name is required')
-      const message_id = messageIdOf(fn, input)
-      return { queue, message_id, redriven: await stub(queue).redriveOne(message_id) }
-    },
-    'iii::queue::discard_message': async (data) => {
-      const fn = 'iii::queue::discard_message'
-      const input = asObject(data)
-      const queue = nameOf(fn, input, ['queue', 'topic'], 'queue_not_set', 'Queue name is required')
-      const message_id = messageIdOf(fn, input)
-      return { queue, message_id, redriven: await stub(queue).discard(message_id) }
-    },
+    // The engine answers both with `redriven`: the number of messages moved, or discarded.
+    'iii::queue::redrive_message': oneMessage('iii::queue::redrive_message', (queue, id) => stub(queue).redriveOne(id)),
+    'iii::queue::discard_message': oneMessage('iii::queue::discard_message', (queue, id) => stub(queue).discard(id)),
     'engine::queue::list_topics': async () => (await topics()).map((t) => ({ name: t.name, broker_type: t.broker_type, subscriber_count: t.subscriber_count })),
     'engine::queue::topic_stats': async (data) => {
       const topic = nameOf('engine::queue::topic_stats', asObject(data), ['topic', 'queue'], 'topic_required', 'topic is required')

@@ -5,7 +5,7 @@
 // the built-in one (provider.ts).
 
 import type { Outcome } from '../../protocol/outcome'
-import type { QueueContext } from './builtins'
+import type { DataContext } from '../engine-port'
 import { NO_PROVIDER_MESSAGE, enqueueJob } from './provider'
 import { PROVIDER_FUNCTION } from './names'
 
@@ -19,7 +19,7 @@ export interface EnqueueAction {
 
 const refused = (message: string): Outcome => ({ error: { code: 'enqueue_error', message } })
 
-export async function routeEnqueue(ctx: QueueContext, action: EnqueueAction): Promise<Outcome> {
+export async function routeEnqueue(ctx: DataContext, action: EnqueueAction): Promise<Outcome> {
   if (typeof action.queue !== 'string' || action.queue === '') return refused('an enqueue action needs a `queue`: a non-empty string')
   const messageReceiptId = crypto.randomUUID()
   const request = {
