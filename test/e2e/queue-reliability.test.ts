@@ -10,6 +10,7 @@
 // on Cloudflare does not.
 import { TriggerAction, registerWorker } from 'iii-sdk'
 import { describe, expect, it } from 'vitest'
+import { Allowance } from '../cases/allowance'
 import { type Iii, sdkSuite } from './support/sdk'
 import { tcpProxy } from './support/proxy'
 import { sleep, until } from './support/wait'
@@ -80,24 +81,17 @@ describe('an acknowledged Enqueue is never lost (real SDK)', () => {
         return functions.some((f) => f.function_id === FN)
       }, 15_000, 100)
 
-      // Enqueues go on in the background, PIPELINE at a time, up to `allowed` (moved on phase by phase).
+      // Enqueues go on in the background, PIPELINE at a time, up to the gate's mark (moved on phase by phase).
       const receipts = new Map<number, string>()
       const refused: { n: number; error: string }[] = []
       let next = 0
-      let allowed = 0
-      let wake = () => {}
-      let woken = new Promise<void>((r) => (wake = r))
-      const allow = (upTo: number) => {
-        allowed = upTo
-        const wakeNow = wake
-        woken = new Promise<void>((r) => (wake = r))
-        wakeNow()
-      }
+      const gate = new Allowance()
+      const allow = (upTo: number) => gate.allow(upTo)
       const enqueuing = Promise.all(
         Array.from({ length: PIPELINE }, async () => {
           while (next < JOBS) {
-            if (next >= allowed) {
-              await woken
+            if (!gate.allows(next)) {
+              await gate.moved()
               continue
             }
             const n = next++

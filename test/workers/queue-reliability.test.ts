@@ -17,6 +17,8 @@
 import { env } from 'cloudflare:workers'
 import { evictDurableObject, listDurableObjectIds, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
+import { Allowance } from '../cases/allowance'
+import { sleep, until } from '../e2e/support/wait'
 import { BASE, frontDoor } from './support'
 
 const MAX_RETRIES = 3
@@ -181,17 +183,6 @@ async function resetEveryObject(kind: ResetKind, first: DurableObjectStub[] = []
   return { objects: first.length + rest.length, running }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs: number, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(everyMs)
-  }
-}
 
 interface DeadLetter {
   id: string
@@ -235,23 +226,16 @@ async function scenario({ queue, fn, reset: kind }: Scenario): Promise<void> {
   const unanswered: number[] = []
   const refused: { n: number; answer: Message }[] = []
   const events: string[] = []
-  // Enqueues go on in the background, PIPELINE at a time, up to `allowed` (moved on by `allow`, phase by phase).
+  // Enqueues go on in the background, PIPELINE at a time, up to the gate's mark (moved on by `allow`, phase by phase).
   let next = 0
-  let allowed = 0
-  let wake = () => {}
-  let woken = new Promise<void>((r) => (wake = r))
-  const allow = (upTo: number) => {
-    allowed = upTo
-    const wakeNow = wake
-    woken = new Promise<void>((r) => (wake = r))
-    wakeNow()
-  }
+  const gate = new Allowance()
+  const allow = (upTo: number) => gate.allow(upTo)
   let onSend = (_n: number) => {}
   const enqueuing = Promise.all(
     Array.from({ length: PIPELINE }, async () => {
       while (next < JOBS) {
-        if (next >= allowed) {
-          await woken
+        if (!gate.allows(next)) {
+          await gate.moved()
           continue
         }
         if (caller.ws.readyState !== WebSocket.OPEN) {
@@ -274,21 +258,21 @@ async function scenario({ queue, fn, reset: kind }: Scenario): Promise<void> {
 
   // 1. Jobs flow; the serving worker leaves while it holds some of them, with enqueues in flight.
   allow(300)
-  await waitFor('300 answers', answered(300), 60_000, 10)
-  await waitFor('jobs to run', () => tally.succeeded.size >= 100, 60_000, 10)
-  await waitFor('the worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
+  await until('300 answers', answered(300), 60_000, 10)
+  await until('jobs to run', () => tally.succeeded.size >= 100, 60_000, 10)
+  await until('the worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
   allow(450)
   const cut = await serving.leave()
   events.push('worker left')
   // 2. Its function is gone for a while: jobs are acknowledged and reach the consumer, nobody serves them.
-  await waitFor('450 answers', answered(450), 60_000, 10)
+  await until('450 answers', answered(450), 60_000, 10)
   const duringGap = [...receipts.keys()].filter((n) => n >= 300)
   await sleep(2000)
   // 3. A new worker serves the same function.
   serving = await servingWorker(tally)
   events.push('worker back')
   allow(650)
-  await waitFor('the new worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
+  await until('the new worker to hold an invocation', () => serving.unanswered() > 0, 60_000, 1)
   // 4. Every object is reset once, with enqueues and jobs in flight.
   // The reset starts as job 700's enqueue is sent (20 enqueues are in flight then).
   const sending700 = new Promise<void>((r) => (onSend = (n) => n === 700 && r()))
@@ -311,7 +295,7 @@ async function scenario({ queue, fn, reset: kind }: Scenario): Promise<void> {
   // Every acknowledged job runs; the failing ones end in the dead letters.
   const failing = [...receipts.keys()].filter(alwaysFails)
   const passing = [...receipts.keys()].filter((n) => !alwaysFails(n))
-  await waitFor(
+  await until(
     'every acknowledged job to succeed or be dead-lettered',
     async () => passing.every((n) => tally.succeeded.has(n)) && (await deadLetters(caller, queue)).length >= failing.length,
     75_000,
