@@ -61,6 +61,12 @@ interface Env {
   III_OTLP_ENDPOINT?: string
   /** The collector's headers (a secret: `wrangler secret put III_OTLP_HEADERS`), `name=value,name2=value2`, percent-encoded. */
   III_OTLP_HEADERS?: string
+  /**
+   * Worker endpoints (docs/rbac.md): a JSON list (or a list in `wrangler.toml`) of `{path, namespace?,
+   * middleware_function_id?, rbac?}`, each another door to the engine socket whose connections an
+   * auth function of yours admits, with rights of their own (the iii engine's worker ports with `rbac`).
+   */
+  III_WORKER_ENDPOINTS?: string | unknown[]
   /** Set (any value) by the bench: channels tell their status object how many events they handled (S1). */
   III_COUNTERS?: string
 }

@@ -30,6 +30,8 @@ import { dataEngine } from './engine/data-engine'
 import { streamHub } from './data/stream-hub'
 import { FifoGroupObject } from './data/queue/group-object'
 import { consumeBatch } from './data/queue/consumer'
+import { ENDPOINT_HEADER, RIGHTS_HEADER, endpointOf, workerEndpoints } from './engine/worker-endpoints'
+import { serveWorkerEndpoint } from './http/worker-endpoint'
 
 export { ChannelObject } from './channel/object'
 export { CronObject } from './engine/cron-object'
@@ -84,6 +86,16 @@ const queryNamespace = (c: Context<App>) => valueOr(parseNamespace(c.req.query('
 app.use('*', async (c, next) => {
   if (!URL.canParse(c.req.url)) refuse(400, 'the request address does not parse: send one valid Host header (host[:port], port ≤ 65535)')
   await next()
+})
+
+// Worker endpoints (III_WORKER_ENDPOINTS, docs/rbac.md): their own doors to the engine socket, where
+// an auth function of the deployment decides, not the engine token. Their paths win over a namespace's.
+app.use('*', async (c, next) => {
+  if (!isUpgrade(c)) return next()
+  const endpoints = workerEndpoints(c.env.III_WORKER_ENDPOINTS, (message) => console.warn(message))
+  const door = endpoints.length > 0 ? endpointOf(endpoints, c.req.path) : null
+  if (!door) return next()
+  return serveWorkerEndpoint(c.env, door.endpoint, door.otel, c.req.raw, (p) => c.executionCtx.waitUntil(p))
 })
 
 // The engine: the main socket, the channels API and the status API (EventSource cannot send
@@ -177,6 +189,9 @@ app.get('*', async (c, next) => {
   const namespace = valueOr(namespaceOfEnginePath(c.req.path))
   const headers = new Headers(c.req.raw.headers)
   headers.set(NAMESPACE_HEADER, namespace)
+  // Only a worker endpoint's upgrade carries rules (http/worker-endpoint.ts): none a client sends itself.
+  headers.delete(ENDPOINT_HEADER)
+  headers.delete(RIGHTS_HEADER)
   // A unique id: the object is created near this Worker, that is near the worker that connects.
   return c.env.SESSION.get(newSessionId(c.env)).fetch('https://session/', { headers })
 })

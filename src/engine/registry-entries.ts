@@ -7,6 +7,8 @@ export interface WorkerEntry {
   connectedAt: number
   /** Runtime metadata a worker sends through `engine::workers::register`. */
   metadata?: Record<string, unknown>
+  /** The worker endpoint it connected through (its served path); absent: the plain engine socket. */
+  door?: string
 }
 
 export interface FunctionEntry {

@@ -54,7 +54,8 @@ export const DEPARTED_ROUTE_MS = 30_000
 
 /** What a session sends on behalf of its worker: the worker's own messages, plus two of ours. */
 export type Change =
-  | { type: 'connect'; at: number }
+  /** `door`: the worker endpoint it came through (absent: the plain engine socket). */
+  | { type: 'connect'; at: number; door?: string }
   | { type: 'metadata'; metadata: Record<string, unknown> }
   | RegisterFunction
   | UnregisterFunction
@@ -113,8 +114,11 @@ export interface RouteEntry {
 export interface RegistrySnapshot {
   version: number
   routeVersion: number
-  /** Function id → worker serving it; `invocation` marks an HTTP-invoked function. */
-  functions: { id: string; worker: string; invocation?: true }[]
+  /**
+   * Function id → worker serving it; `invocation` marks an HTTP-invoked function; `metadata` as
+   * registered (a worker endpoint's metadata filters decide on it, docs/rbac.md).
+   */
+  functions: { id: string; worker: string; invocation?: true; metadata?: unknown }[]
   routes: RouteEntry[]
   departed: DepartedRoute[]
   /** Namespaces that have a registry (the default namespace's registry keeps this directory). */
@@ -299,7 +303,12 @@ export class RegistryCore {
     return {
       version: this.version,
       routeVersion: this.routeVersion,
-      functions: [...this.functions.values()].map((f) => ({ id: f.id, worker: f.workerId, ...(f.invocation !== undefined ? { invocation: true as const } : {}) })),
+      functions: [...this.functions.values()].map((f) => ({
+        id: f.id,
+        worker: f.workerId,
+        ...(f.invocation !== undefined ? { invocation: true as const } : {}),
+        ...(f.metadata != null ? { metadata: f.metadata } : {}),
+      })),
       routes: [...this.triggers.values()]
         .filter((t) => t.trigger_type === HTTP)
         .map((t) => ({
@@ -327,7 +336,7 @@ export class RegistryCore {
     switch (change.type) {
       case 'connect': {
         const worker = this.workers.get(workerId)!
-        if (worker.connectedAt !== change.at) this.#put('worker', { ...worker, connectedAt: change.at })
+        if (worker.connectedAt !== change.at || worker.door !== change.door) this.#put('worker', { ...worker, connectedAt: change.at, ...(change.door ? { door: change.door } : {}) })
         return
       }
       case 'metadata':
@@ -336,6 +345,7 @@ export class RegistryCore {
       case 'registerfunction': {
         const { type: _, ...fields } = change
         const previous = this.functions.get(change.id)
+        if (previous && this.#takeover(workerId, previous.workerId, `function ${change.id}`)) return void this.#tell(workerId).lost.push(change.id)
         // A second registration of an id moves it to the new worker (as in the iii engine).
         if (previous && previous.workerId !== workerId) this.#tell(previous.workerId).lost.push(change.id)
         if (this.#index.routesTo(change.id) && previous?.workerId !== workerId) {
@@ -351,6 +361,8 @@ export class RegistryCore {
       case 'registertriggertype': {
         // The engine's own types cannot be taken over by a worker.
         if (ENGINE_TRIGGER_TYPES.has(change.id)) return
+        const holder = this.triggerTypes.get(change.id)
+        if (holder && this.#takeover(workerId, holder.workerId, `trigger type ${change.id}`)) return
         // Past the bound: only logged (the protocol has no answer to registertriggertype).
         const limit = this.#limits.triggerTypes
         if (this.triggerTypes.get(change.id)?.workerId !== workerId && this.#index.counts(workerId).triggerTypes >= limit) {
@@ -405,6 +417,8 @@ export class RegistryCore {
         function_id: entry.function_id,
         error: { code, message },
       })
+    const held = this.triggers.get(entry.id)
+    if (held && this.#takeover(workerId, held.workerId, `trigger ${entry.id}`)) return void refuse(`Trigger ${entry.id} is held by a worker of another door: an endpoint's worker may not take it over`)
     // The bounds first: a refusal costs a flood nothing more than this.
     const bound = this.#triggerBound(workerId, entry)
     if (bound) {
@@ -434,6 +448,19 @@ export class RegistryCore {
     this.#put('trigger', entry)
     if (entry.trigger_type === CRON) this.#effects.push({ type: 'cron_schedule', trigger: entry })
     this.#offer(entry)
+  }
+
+  /**
+   * Would `workerId` take `what` over from a worker of another door? A worker of a worker endpoint
+   * may not (docs/rbac.md): it would receive the calls, trigger registrations or events meant for a
+   * trusted worker's, or for another endpoint's. Logged; true when refused.
+   */
+  #takeover(workerId: string, holderId: string, what: string): boolean {
+    if (holderId === workerId) return false
+    const door = this.workers.get(workerId)?.door
+    if (door === undefined || door === this.workers.get(holderId)?.door) return false
+    this.#log(`worker ${workerId.slice(0, 12)}… (endpoint ${door}) may not take over ${what}, which a worker of another door holds`)
+    return true
   }
 
   /** Why a namespace may not take this route (a default route serves its path already), or null. */

@@ -42,6 +42,10 @@ import { OtlpExporter, otlpConfig } from '../observability/exporter'
 import { type EngineSpan, type TraceContext, childContext, formatTraceparent, parseTraceparent, startSpan } from '../observability/spans'
 import { resultAsResponse } from '../protocol/http-control'
 import type { ErrorBody } from '../protocol/messages'
+import { invokeFunction } from './invoke'
+import { type WorkerRights, type WorkerRules, visibleFunctionInfo, visibleFunctionList } from './rbac'
+import { ENDPOINT_HEADER, RIGHTS_HEADER, decodeRights, rulesFor, workerEndpoints } from './worker-endpoints'
+import { EngineError } from '../protocol/outcome'
 
 /** Header the front door sets on the upgrade: the namespace the engine address named. */
 export const NAMESPACE_HEADER = 'x-iii-namespace'
@@ -83,6 +87,9 @@ interface SessionRow {
   closedAt?: number
   /** The name the worker gave (`engine::workers::register`), for its log records after a wake too. */
   workerName?: string
+  /** A worker endpoint's worker: the endpoint's served path and what its auth function answered (docs/rbac.md). */
+  endpoint?: string
+  rights?: WorkerRights
 }
 
 /** An HTTP trigger's invocation, from the front door. */
@@ -188,10 +195,19 @@ export class SessionObject extends DurableObject<Env> {
       if (delivered) this.ctx.waitUntil(delivered.catch((err) => this.#log(`result not delivered to ${session.slice(0, 12)}…: ${err}`)))
     },
     register: (changes) => this.#register(changes),
+    engineCall: async (call) => {
+      const outcome = await invokeFunction(this.env, this.#namespace, call)
+      return 'accepted' in outcome ? { result: undefined } : outcome
+    },
     enqueue: (action) => routeEnqueue(this.#builtinContext, action),
     builtin: (functionId, data) => {
       const builtin = this.#builtins[functionId]
-      return builtin && (() => builtin(data))
+      const rules = this.#rules
+      if (!builtin || !rules) return builtin && (() => builtin(data))
+      // A worker of an endpoint sees only the functions it may invoke.
+      if (functionId === 'engine::functions::list') return async () => visibleFunctionList(rules, await builtin(data))
+      if (functionId === 'engine::functions::info') return () => visibleInfo(rules, data, builtin)
+      return () => builtin(data)
     },
     handOver: async (previousWorkerId, token) => {
       const stub = sessionStub(this.env, previousWorkerId)
@@ -294,7 +310,7 @@ export class SessionObject extends DurableObject<Env> {
     this.#socket = ctx.getWebSockets('worker')[0] ?? null
     if (!this.#row) return
     this.#dropExchangeTables()
-    this.#core = new SessionCore(ctx.id.toString(), this.#store, this.#host, this.#row.state === 'open', this.#limits)
+    this.#core = new SessionCore(ctx.id.toString(), this.#store, this.#host, this.#row.state === 'open', this.#limits, this.#rules)
     // 'open' without its socket: it is closing right now (the event that woke us), or the object
     // was reset (a deploy) and the socket went with it. Either way the worker has left.
     if (this.#row.state === 'open' && !this.#socket) void ctx.blockConcurrencyWhile(() => this.#left())
@@ -311,17 +327,20 @@ export class SessionObject extends DurableObject<Env> {
     if (path === EXCHANGE_PATH) return this.#acceptExchangeSocket(request)
     if (this.#row) return new Response('this session already has a worker', { status: 409 })
     const namespace = request.headers.get(NAMESPACE_HEADER) ?? ''
+    // Set by the front door for a worker endpoint's connection only (it removes them from any other).
+    const endpoint = request.headers.get(ENDPOINT_HEADER)
+    const rights = request.headers.get(RIGHTS_HEADER)
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
     this.ctx.acceptWebSocket(server, ['worker'])
     this.#socket = server
     const token = newRandomKey()
     const now = Date.now()
-    this.#row = { namespace, tokenDigest: await digestHex(token), connectedAt: now, state: 'open' }
+    this.#row = { namespace, tokenDigest: await digestHex(token), connectedAt: now, state: 'open', ...(endpoint && rights ? { endpoint, rights: decodeRights(rights) } : {}) }
     this.#write(SESSION_SCHEMA)
     this.#saveRow()
     const workerId = this.ctx.id.toString()
-    this.#core = new SessionCore(workerId, this.#store, this.#host, true, this.#limits)
-    this.#register([{ type: 'connect', at: now }])
+    this.#core = new SessionCore(workerId, this.#store, this.#host, true, this.#limits, this.#rules)
+    this.#register([{ type: 'connect', at: now, ...(this.#row.endpoint ? { door: this.#row.endpoint } : {}) }])
     this.#host.send({ type: 'workerregistered', worker_id: workerId, reattach_token: token })
     return new Response(null, { status: 101, webSocket: client })
   }
@@ -549,6 +568,15 @@ export class SessionObject extends DurableObject<Env> {
     return this.#row?.namespace ?? ''
   }
 
+  /** A worker endpoint's worker's rules, from its row and the deployment's endpoints (null: the plain socket). */
+  get #rules(): WorkerRules | null {
+    const row = this.#row
+    if (!row?.endpoint || !row.rights) return null
+    return (this.#rulesMemo ??= rulesFor(workerEndpoints(this.env.III_WORKER_ENDPOINTS, (m) => this.#log(m)), row.endpoint, row.rights))
+  }
+
+  #rulesMemo: WorkerRules | null = null
+
   /**
    * The worker is gone (its socket closed, or a reset took it): everyone waiting on it is told, the
    * registry forgets what it registered, and in a while this object forgets everything.
@@ -660,4 +688,23 @@ function endHttpSpan(end: (error?: ErrorBody, more?: EngineSpan['attributes']) =
             : 204
   const error = answer.status === 'done' && 'error' in answer.outcome ? answer.outcome.error : status >= 400 ? { code: `HTTP ${status}`, message: `answered ${status}` } : undefined
   end(error, { 'http.response.status_code': status })
+}
+
+/** `engine::functions::info` for a worker of an endpoint: a function it may not invoke is not visible (not even whether it exists). */
+async function visibleInfo(rules: WorkerRules, data: unknown, builtin: (data: unknown) => Promise<unknown>): Promise<unknown> {
+  let answer: unknown
+  try {
+    answer = await builtin(data)
+  } catch (err) {
+    const id = (data as { function_id?: unknown } | null)?.function_id
+    // NOT_FOUND for a function it could not see anyway would tell it what exists: FORBIDDEN instead.
+    if (err instanceof EngineError && err.code === 'NOT_FOUND' && typeof id === 'string') {
+      const seen = visibleFunctionInfo(rules, data, {})
+      if ('error' in seen) throw new EngineError(seen.error.code, seen.error.message)
+    }
+    throw err
+  }
+  const seen = visibleFunctionInfo(rules, data, answer)
+  if ('error' in seen) throw new EngineError(seen.error.code, seen.error.message)
+  return seen.answer
 }

@@ -29,12 +29,14 @@
 //   dropped). Deadlines are kept by the object's alarm, armed once records outlive the persist delay.
 
 import type { EngineMessage, ErrorBody, InvocationResult, InvokeFunction, RegisterFunction, WorkerMessage } from '../protocol/messages'
-import type { Outcome } from '../protocol/outcome'
+import type { EngineCall, Outcome } from '../protocol/outcome'
 import { type TraceContext, parseTraceparent } from '../observability/spans'
 import { type HttpCaller, type HttpFunction, type SecretLookup, callHttpFunction, parseHttpInvocation } from './http-function'
 import { DEFAULT_LIMITS, type LimitKind, type WorkerLimits, limitMessage, tooManyInvocations } from './limits'
 import { namespaceSecrets } from './namespace-secrets'
 import type { Change, Notice } from './registry'
+import { type WorkerRules, stripPrefix, withPrefix } from './rbac'
+import { WorkerGate } from './worker-gate'
 
 /** An outcome with the trace context the serving worker sent back. */
 export type Traced = Outcome & { traceparent?: string; baggage?: string }
@@ -96,6 +98,8 @@ export interface Waiting {
 export interface FunctionTarget {
   worker: string
   invocation?: true
+  /** As registered: a worker endpoint's metadata filters read it (rbac.ts). */
+  metadata?: unknown
 }
 
 /** Durable copy of in-flight invocations (see the file comment) and of the functions owned. */
@@ -130,6 +134,8 @@ export interface SessionHost {
    * host calls `saveOwned()`: the registry never names a function this session has not written.
    */
   register(changes: Change[]): void
+  /** A call the engine makes itself, with no session's rules (a worker endpoint's hooks and middleware). */
+  engineCall(call: EngineCall): Promise<Outcome>
   /** A builtin (`engine::*`), or undefined when `functionId` is not one. */
   builtin(functionId: string, data: unknown): (() => Promise<unknown>) | undefined
   /** What the previous connection of a reattaching worker still waited for (null: not ours, or wrong token). */
@@ -254,6 +260,11 @@ export class SessionCore {
   routeVersion = 0
   /** The env as this namespace's HTTP functions may see it (namespace-secrets.ts). */
   readonly #secrets: SecretLookup
+  /** A worker of a worker endpoint: its rules (null: the plain engine socket, no checks). */
+  readonly #gate: WorkerGate | null
+  /** Its messages waiting, in order, behind a registration hook (the engine reads them in order too). */
+  readonly #inbox: WorkerMessage[] = []
+  #draining = false
 
   constructor(
     readonly workerId: string,
@@ -261,8 +272,10 @@ export class SessionCore {
     private readonly host: SessionHost,
     open: boolean,
     private readonly limits: WorkerLimits = DEFAULT_LIMITS,
+    rules: WorkerRules | null = null,
   ) {
     this.#open = open
+    this.#gate = rules && new WorkerGate(rules, { engineCall: (call) => host.engineCall(call), lookup: (id) => host.lookup(id), log: (m) => host.log(m) })
     this.#secrets = namespaceSecrets(host.namespace(), (name) => host.env(name), (message) => host.log(message))
     this.owned = new Set(store.loadOwned())
     const saved = store.loadInflight()
@@ -294,8 +307,57 @@ export class SessionCore {
     return this.#handled
   }
 
-  /** A message from this session's worker. */
+  /**
+   * A message from this session's worker. A worker of an endpoint has its messages handled in
+   * order, each registration after its hook answered; results and pings never wait (a hook served
+   * by this very worker would otherwise wait for itself).
+   */
   message(message: WorkerMessage): void {
+    if (!this.#gate || message.type === 'invocationresult' || message.type === 'ping' || message.type === 'pong') return this.#handle(message)
+    if (this.#inbox.length >= this.limits.invocations) {
+      // A flood behind a slow hook: refused as a flood of invocations is, never queued without bound.
+      if (message.type === 'invokefunction' && message.invocation_id && message.action?.type !== 'void') {
+        this.host.send({ type: 'invocationresult', invocation_id: message.invocation_id, function_id: message.function_id, error: tooManyInvocations(this.limits.invocations, message.function_id) })
+      }
+      return this.#refused('invocations', `${message.type} dropped: ${this.#inbox.length} messages wait behind a registration hook`)
+    }
+    this.#inbox.push(message)
+    if (!this.#draining) void this.#drain(this.#gate)
+  }
+
+  async #drain(gate: WorkerGate): Promise<void> {
+    this.#draining = true
+    try {
+      for (let message = this.#inbox.shift(); message; message = this.#inbox.shift()) {
+        switch (message.type) {
+          case 'registerfunction': {
+            const stored = await gate.registerFunction(message)
+            if (stored) this.#handle(stored)
+            break
+          }
+          case 'unregisterfunction':
+            this.#handle({ ...message, id: withPrefixOf(gate, message.id) })
+            break
+          case 'registertriggertype': {
+            const stored = await gate.registerTriggerType(message)
+            if (stored) this.#handle(stored)
+            break
+          }
+          case 'registertrigger': {
+            const stored = await gate.registerTrigger(message, (id) => this.owned.has(id))
+            if (stored) this.#handle(stored)
+            break
+          }
+          default:
+            this.#handle(message)
+        }
+      }
+    } finally {
+      this.#draining = false
+    }
+  }
+
+  #handle(message: WorkerMessage): void {
     switch (message.type) {
       case 'registerfunction':
         return this.#registerFunction(message)
@@ -335,6 +397,18 @@ export class SessionCore {
     if (invocationId && this.#caller.records.size + this.#unrecorded >= this.limits.invocations) {
       this.#refused('invocations', `Invocation of ${fn} refused`)
       return answer({ error: tooManyInvocations(this.limits.invocations, fn) })
+    }
+    const gate = this.#gate
+    if (gate) {
+      // A worker of an endpoint: checked before anything runs, the middleware in place of the target.
+      const refusal = await this.#counted(invocationId, gate.refusal(fn))
+      if (refusal) return answer({ error: refusal })
+      const timeoutMs = Math.min(message.timeout_ms ?? this.host.invocationTimeoutMs(), MAX_INVOCATION_TIMEOUT_MS)
+      const viaMiddleware = gate.middleware(message, timeoutMs)
+      if (viaMiddleware) {
+        this.#handled++
+        return this.#counted(invocationId, viaMiddleware).then(answer, (err) => answer({ error: engineError.unreachable(fn, err) }))
+      }
     }
     if (message.action?.type === 'enqueue') {
       // The job runs later, through the queue; the caller hears only whether it was accepted.
@@ -401,8 +475,10 @@ export class SessionCore {
     if (!this.#open) return { status: 'gone' }
     if (!this.owned.has(call.function_id)) return { status: 'not_here' }
     this.#handled++
-    // `timeout_ms` is ours (between sessions): the worker gets the engine's message.
-    const { from, id, invocation_id, timeout_ms, ...forward } = call
+    // `timeout_ms` is ours (between sessions): the worker gets the engine's message, and a
+    // prefixed worker (an endpoint's) the id it registered (rbac.ts).
+    const { from, id, invocation_id, timeout_ms, ...rest } = call
+    const forward = this.#gate ? { ...rest, function_id: stripPrefix(this.#gate.rules.rights, rest.function_id) } : rest
     const http = this.#http.get(call.function_id)
     if (!id || !invocation_id) {
       // A void call: nobody waits, so nothing is recorded; an HTTP one still makes its request.
@@ -429,8 +505,9 @@ export class SessionCore {
     this.#handled++
     const http = this.#http.get(functionId)
     if (http) return this.#serve({ id, functionId, caller: null, http: true }, (r) => this.#request(r, http, data))
+    const dispatched = this.#gate ? stripPrefix(this.#gate.rules.rights, functionId) : functionId
     return this.#serve({ id, functionId, caller: null }, (r) =>
-      this.host.send({ type: 'invokefunction', function_id: functionId, data, metadata, invocation_id: r.id, ...(traceparent ? { traceparent } : {}) }),
+      this.host.send({ type: 'invokefunction', function_id: dispatched, data, metadata, invocation_id: r.id, ...(traceparent ? { traceparent } : {}) }),
     )
   }
 
@@ -696,3 +773,6 @@ export class SessionCore {
     return had
   }
 }
+
+/** The id an unregistration names, as the registration stored it (with the connection's prefix). */
+const withPrefixOf = (gate: WorkerGate, id: string) => withPrefix(gate.rules.rights, id)

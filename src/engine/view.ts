@@ -27,7 +27,9 @@ export function viewOf(snapshot: RegistrySnapshot): RegistryView {
   return {
     version: snapshot.version,
     routeVersion: snapshot.routeVersion,
-    functions: new Map(snapshot.functions.map((f) => [f.id, f.invocation ? { worker: f.worker, invocation: true } : { worker: f.worker }])),
+    functions: new Map(
+      snapshot.functions.map((f) => [f.id, { worker: f.worker, ...(f.invocation ? { invocation: true as const } : {}), ...(f.metadata !== undefined ? { metadata: f.metadata } : {}) }]),
+    ),
     routes: snapshot.routes
       .filter((r) => r.worker !== null)
       .map((r) => ({ ...compileRoute({ id: r.trigger_id, function_id: r.function_id, config: r.config, metadata: r.metadata }), worker: r.worker! })),

@@ -18,6 +18,8 @@ export const CloseCode = {
   ReaderGone: 4002,
   /** The other end never connected within CHANNEL_TTL_SECONDS. */
   Expired: 4008,
+  /** A worker endpoint's auth function did not admit the connection (http/worker-endpoint.ts). */
+  AuthRefused: 1008,
 } as const
 
 /** Codes that must never be sent or echoed in a Close frame (RFC 6455 §7.4.1). */

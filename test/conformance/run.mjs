@@ -3,10 +3,12 @@
 // check. Not part of `npm test`: CI has no copy of the iii repository, and the SDK's tests are
 // its code, not ours (we read them, we do not vendor them).
 //
-//   node test/conformance/run.mjs <path to an iii git checkout or mirror> [ref, default iii/v0.22.1]
+//   node test/conformance/run.mjs <path to an iii git checkout or mirror> [ref, default iii/v0.22.1] [test files…]
+//
+// The RBAC tests (rbac-workers) connect to a worker endpoint configured as their fixture's second
+// worker port (sdk/fixtures/config-test.yaml), written as III_WORKER_ENDPOINTS (docs/rbac.md).
 //
 // Left out, so that any failure is one of ours (docs/engine-compat.md, "The SDK's own tests"):
-// rbac-workers (the engine's RBAC worker port has no counterpart here: its 13 tests time out),
 // logger-runtime (mocks `ws` in a way this repository's vitest does not support: it fails with no
 // engine at all), and the bridge tests (they need a second engine).
 
@@ -18,7 +20,22 @@ import { join, resolve } from 'node:path'
 import { startWrangler } from '../e2e/support/wrangler.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
-const [repo, ref = 'iii/v0.22.1'] = process.argv.slice(2)
+
+/** The fixture's RBAC worker port (port 49135 in sdk/fixtures/config-test.yaml), as a worker endpoint. */
+const RBAC_FIXTURE_ENDPOINTS = [
+  {
+    path: '/rbac-worker',
+    middleware_function_id: 'test::rbac-worker::middleware',
+    rbac: {
+      auth_function_id: 'test::rbac-worker::auth',
+      on_function_registration_function_id: 'test::rbac-worker::on-function-reg',
+      on_trigger_registration_function_id: 'test::rbac-worker::on-trigger-reg',
+      on_trigger_type_registration_function_id: 'test::rbac-worker::on-trigger-type-reg',
+      expose_functions: ['match("test::ew::public::*")', 'match("engine::functions::list")', { metadata: { ew_public: true } }],
+    },
+  },
+]
+const [repo, ref = 'iii/v0.22.1', ...only] = process.argv.slice(2)
 if (!repo) {
   console.error('usage: node test/conformance/run.mjs <iii repository> [ref]')
   process.exit(2)
@@ -41,14 +58,14 @@ try {
   // Their setup also shuts a bridge client down; the bridge tests are left out.
   writeFileSync(join(pkg, 'tests/setup.ts'), "import { afterAll } from 'vitest'\nimport { iii } from './utils'\nafterAll(() => (iii as { shutdown(): Promise<void> }).shutdown())\n")
 
-  const dev = await startWrangler({ copy: true })
+  const dev = await startWrangler({ copy: true, vars: { III_WORKER_ENDPOINTS: JSON.stringify(RBAC_FIXTURE_ENDPOINTS) } })
   let status = 0
   try {
-    const skipped = ['tests/bridge*', 'tests/rbac-workers.test.ts', 'tests/logger-runtime.test.ts'].flatMap((glob) => ['--exclude', glob])
-    execFileSync(join(ROOT, 'node_modules/.bin/vitest'), ['run', ...skipped], {
+    const skipped = ['tests/bridge*', 'tests/logger-runtime.test.ts'].flatMap((glob) => ['--exclude', glob])
+    execFileSync(join(ROOT, 'node_modules/.bin/vitest'), ['run', ...skipped, ...only], {
       cwd: pkg,
       stdio: 'inherit',
-      env: { ...process.env, III_URL: dev.wsUrl, III_HTTP_URL: dev.baseUrl },
+      env: { ...process.env, III_URL: dev.wsUrl, III_HTTP_URL: dev.baseUrl, III_RBAC_WORKER_URL: `${dev.wsUrl.replace(/\/$/, '')}${RBAC_FIXTURE_ENDPOINTS[0].path}` },
     })
   } catch (err) {
     status = err.status ?? 1
