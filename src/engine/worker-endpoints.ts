@@ -102,23 +102,27 @@ export interface AuthInput {
 }
 
 export function authInput(headers: Headers, search: string, ip: string): AuthInput {
-  const map: Record<string, string> = {}
-  // Headers iterates lower-case names; a repeated one is joined by the platform (the engine keeps one value).
-  headers.forEach((value, name) => (map[name] = value))
-  return { headers: map, query_params: queryParams(search), ip_address: ip }
+  // Headers iterates lower-case names; a repeated one is joined by the platform (the engine keeps one
+  // value). Own properties even for a name like `__proto__`: a client chooses these names.
+  const entries: [string, string][] = []
+  headers.forEach((value, name) => void entries.push([name, value]))
+  return { headers: Object.fromEntries(entries), query_params: queryParams(search), ip_address: ip }
 }
 
 /** `?a=1&a=2&b` → `{a: ['1','2'], b: ['']}`: split on `&` and the first `=`, nothing decoded (as the engine). */
 export function queryParams(search: string): Record<string, string[]> {
-  const params: Record<string, string[]> = {}
+  // A Map, then own properties: a key such as `__proto__` is the client's, and stays a key.
+  const params = new Map<string, string[]>()
   for (const piece of search.replace(/^\?/, '').split('&')) {
     if (piece === '') continue
     const eq = piece.indexOf('=')
     const key = eq < 0 ? piece : piece.slice(0, eq)
     if (key === '') continue
-    ;(Object.hasOwn(params, key) ? params[key]! : (params[key] = [])).push(eq < 0 ? '' : piece.slice(eq + 1))
+    const values = params.get(key) ?? []
+    values.push(eq < 0 ? '' : piece.slice(eq + 1))
+    params.set(key, values)
   }
-  return params
+  return Object.fromEntries(params)
 }
 
 /** An auth answer's largest accepted size (JSON bytes): it lives with the session, and is sent to every middleware call. */

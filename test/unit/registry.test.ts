@@ -47,6 +47,29 @@ describe('registrations', () => {
     expect(reg.functions.get('shared')?.workerId).toBe('w2')
   })
 
+  it("never lets a worker of a worker endpoint take over what a worker of another door holds; the plain socket and the same endpoint still may", () => {
+    const logs: string[] = []
+    const reg = new RegistryCore(new MemoryRegistryStore(), { log: (m) => logs.push(m) })
+    reg.apply('plain', [{ type: 'connect', at: 1 }, fn('auth'), { type: 'registertriggertype', id: 'tt' }, http('t1', 'auth', 'login', 'POST')], 1)
+    reg.apply('ew1', [{ type: 'connect', at: 2, door: '/ew' }, fn('mine')], 2)
+    const notices = reg.apply('ew1', [fn('auth'), { type: 'registertriggertype', id: 'tt' }, http('t1', 'mine', 'login', 'POST')], 3)
+    expect(reg.functions.get('auth')?.workerId).toBe('plain')
+    expect(notices.get('ew1')?.lost).toEqual(['auth']) // its session stops thinking it serves it
+    expect(notices.get('plain')?.lost ?? []).toEqual([])
+    expect(reg.triggerTypes.get('tt')?.workerId).toBe('plain')
+    expect(reg.triggers.get('t1')).toMatchObject({ workerId: 'plain', function_id: 'auth' })
+    expect(notices.get('ew1')?.messages).toEqual([expect.objectContaining({ type: 'triggerregistrationresult', id: 't1', error: expect.objectContaining({ code: 'trigger_registration_failed' }) })])
+    expect(logs.filter((l) => l.includes('may not take over'))).toHaveLength(3)
+    // Another connection of the same endpoint (a reconnect) takes over as usual; so does the plain socket.
+    reg.apply('ew2', [{ type: 'connect', at: 4, door: '/ew' }, fn('mine')], 4)
+    expect(reg.functions.get('mine')?.workerId).toBe('ew2')
+    reg.apply('plain', [fn('mine')], 5)
+    expect(reg.functions.get('mine')?.workerId).toBe('plain')
+    // Another endpoint's worker may not take it from either.
+    reg.apply('other', [{ type: 'connect', at: 6, door: '/other' }, fn('mine')], 6)
+    expect(reg.functions.get('mine')?.workerId).toBe('plain')
+  })
+
   it('refuses an http trigger without api_path or on a path of the engine, telling only the registrant', () => {
     const reg = new RegistryCore(new MemoryRegistryStore())
     const notices = reg.apply('w1', [

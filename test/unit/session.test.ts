@@ -19,6 +19,8 @@ import {
 } from '../../src/engine/session'
 import type { TraceContext } from '../../src/observability/spans'
 import type { ErrorBody } from '../../src/protocol/messages'
+import type { EngineCall, Outcome } from '../../src/protocol/outcome'
+import type { WorkerRules } from '../../src/engine/rbac'
 
 class MemorySessionStore implements SessionStore {
   readonly inflight = { callee: new Map<string, CalleeRecord>(), caller: new Map<string, CallerRecord>() }
@@ -99,11 +101,15 @@ class World {
   tracing = false
   readonly spans: { session: string; name: string; parent: TraceContext; attributes: Record<string, string>; traceparent: string; ended?: { error?: ErrorBody } }[] = []
 
-  add(id: string, open = true, namespace = '') {
+  /** Calls the engine makes itself (hooks, middleware), and how they are answered. */
+  readonly engineCalls: EngineCall[] = []
+  engine: (call: EngineCall) => Promise<Outcome> = async (call) => ({ error: { code: 'function_not_found', message: `Function ${call.function_id} not found` } })
+
+  add(id: string, open = true, namespace = '', rules: WorkerRules | null = null) {
     const sent: EngineMessage[] = []
     const store = new MemorySessionStore()
     const host = new TestHost(this, id, sent, namespace)
-    const core = new SessionCore(id, store, host, open, this.limits)
+    const core = new SessionCore(id, store, host, open, this.limits, rules)
     this.sessions.set(id, { core, sent, store, host })
     return this.sessions.get(id)!
   }
@@ -179,7 +185,12 @@ class TestHost implements SessionHost {
     if (action.queue === 'missing') return { error: { code: 'enqueue_error', message: "Queue 'missing' not found" } }
     return { result: { messageReceiptId: `receipt-${this.enqueued.length}` } }
   }
+  engineCall(call: EngineCall) {
+    this.world.engineCalls.push(call)
+    return this.world.engine(call)
+  }
   builtin(fn: string) {
+    if (fn === 'engine::log::info') return async () => undefined
     return fn === 'engine::echo' ? async () => ({ echoed: true }) : undefined
   }
   async handOver() {
@@ -1085,5 +1096,167 @@ describe('TriggerAction.Enqueue', () => {
     await settle()
     expect(a.host.enqueued).toHaveLength(2)
     expect(results(a.sent)).toEqual([{ type: 'invocationresult', invocation_id: 'inv-1', function_id: 'jobs::work', error: { code: 'enqueue_error', message: "Queue 'missing' not found" } }])
+  })
+})
+
+describe('a worker of a worker endpoint (rbac)', () => {
+  const rules = (over: Partial<WorkerRules['rights']> = {}, endpoint: Partial<WorkerRules> = {}): WorkerRules => ({
+    endpoint: '/ew',
+    middleware_function_id: null,
+    rbac: {
+      expose_functions: [{ match: 'app::public::*' }, { metadata: { public: true } }],
+      on_function_registration_function_id: 'hooks::fn',
+      on_trigger_registration_function_id: 'hooks::trigger',
+      on_trigger_type_registration_function_id: 'hooks::type',
+    },
+    rights: {
+      allowed_functions: ['app::granted'],
+      forbidden_functions: ['app::public::banned'],
+      allowed_trigger_types: null,
+      allow_trigger_type_registration: true,
+      allow_function_registration: true,
+      function_registration_prefix: null,
+      context: { user_id: 'u1' },
+      ...over,
+    },
+    ...endpoint,
+  })
+  /** Hooks allow with `{}`, except for ids starting `denied`; other engine calls answer `{via: id}`. */
+  const hooks = (world: World) =>
+    (world.engine = async (call) => {
+      const d = call.data as Record<string, unknown>
+      const id = String(d.function_id ?? d.trigger_type_id ?? '')
+      if (call.function_id.startsWith('hooks::')) return id.startsWith('denied') ? { error: { code: 'invocation_failed', message: 'denied' } } : { result: {} }
+      return { result: { via: call.function_id, saw: d } }
+    })
+
+  it('refuses what it may not invoke with the engine FORBIDDEN error, before anything runs, and lets the rest through in order of the rules', async () => {
+    const world = new World()
+    const a = world.add('A', true, '', rules())
+    world.add('B')
+    for (const fn of ['app::public::echo', 'app::public::banned', 'app::granted', 'app::private']) world.serve('B', fn)
+    world.serve('B', 'app::meta')
+    world.fresh.set('app::meta', { worker: 'B', metadata: { public: true } })
+    world.view.set('app::meta', { worker: 'B', metadata: { public: true } })
+    for (const [i, fn] of ['app::public::echo', 'app::public::banned', 'app::granted', 'app::private', 'app::meta', 'engine::log::info', 'engine::echo'].entries()) {
+      a.core.message({ type: 'invokefunction', invocation_id: `i${i}`, function_id: fn, data: {} })
+    }
+    await settle()
+    const b = world.sessions.get('B')!
+    expect(invocations(b.sent).map((m) => m.function_id).sort()).toEqual(['app::granted', 'app::meta', 'app::public::echo'])
+    expect(results(a.sent)).toEqual([
+      { type: 'invocationresult', invocation_id: 'i1', function_id: 'app::public::banned', error: { code: 'FORBIDDEN', message: "function 'app::public::banned' not allowed (remove from rbac.forbidden_functions)" } },
+      { type: 'invocationresult', invocation_id: 'i3', function_id: 'app::private', error: { code: 'FORBIDDEN', message: "function 'app::private' not allowed (add to rbac.expose_functions)" } },
+      { type: 'invocationresult', invocation_id: 'i5', function_id: 'engine::log::info' },
+      { type: 'invocationresult', invocation_id: 'i6', function_id: 'engine::echo', error: { code: 'FORBIDDEN', message: "function 'engine::echo' not allowed (add to rbac.expose_functions)" } },
+    ])
+  })
+
+  it("hands a call to the middleware instead of the target, with the worker's context, and answers what the middleware answered; engine:: calls skip it", async () => {
+    const world = new World()
+    hooks(world)
+    const a = world.add('A', true, '', rules({}, { middleware_function_id: 'app::mw' }))
+    world.add('B')
+    world.serve('B', 'app::public::echo')
+    a.core.message({ type: 'invokefunction', invocation_id: 'i1', function_id: 'app::public::echo', data: { x: 1 }, action: { type: 'enqueue', queue: 'q' } })
+    a.core.message({ type: 'invokefunction', invocation_id: 'i2', function_id: 'engine::log::info', data: { message: 'm' } })
+    await settle()
+    expect(invocations(world.sessions.get('B')!.sent)).toEqual([])
+    expect(a.host.enqueued).toEqual([])
+    expect(world.engineCalls).toEqual([{ function_id: 'app::mw', data: { function_id: 'app::public::echo', payload: { x: 1 }, action: { type: 'enqueue', queue: 'q' }, context: { user_id: 'u1' } }, timeout_ms: 30_000 }])
+    expect(results(a.sent)).toHaveLength(2)
+    expect(results(a.sent)).toEqual(
+      expect.arrayContaining([
+        { type: 'invocationresult', invocation_id: 'i2', function_id: 'engine::log::info' },
+        { type: 'invocationresult', invocation_id: 'i1', function_id: 'app::public::echo', result: { via: 'app::mw', saw: world.engineCalls[0]!.data } },
+      ]),
+    )
+  })
+
+  it('runs registrations through the hooks in message order, later messages waiting; a refused one is dropped silently, a result never waits', async () => {
+    const world = new World()
+    const gates: (() => void)[] = []
+    world.engine = (call) =>
+      new Promise((resolve) => {
+        const id = String((call.data as { function_id?: unknown }).function_id)
+        gates.push(() => resolve(id.startsWith('denied') ? { error: { code: 'invocation_failed', message: 'no' } } : { result: { description: `checked ${id}` } }))
+      })
+    const a = world.add('A', true, '', rules())
+    a.core.message({ type: 'registerfunction', id: 'denied::one' })
+    a.core.message({ type: 'registerfunction', id: 'app::two' })
+    a.core.message({ type: 'invokefunction', invocation_id: 'i1', function_id: 'engine::log::info', data: { message: 'x' } })
+    a.core.message({ type: 'invocationresult', invocation_id: 'unknown', result: 1 })
+    await settle()
+    expect(world.engineCalls.map((c) => (c.data as { function_id: string }).function_id)).toEqual(['denied::one'])
+    expect(a.host.logs.some((l) => l.includes('result for unknown invocation'))).toBe(true) // the result did not wait
+    expect(results(a.sent)).toEqual([]) // the invocation waits behind the hook
+    gates.shift()!()
+    await settle()
+    expect(world.engineCalls.map((c) => (c.data as { function_id: string }).function_id)).toEqual(['denied::one', 'app::two'])
+    gates.shift()!()
+    await settle()
+    expect(a.host.registered).toEqual([{ type: 'registerfunction', id: 'app::two', description: 'checked app::two' }])
+    expect([...a.core.owned]).toEqual(['app::two'])
+    expect(results(a.sent).map((r) => r.invocation_id)).toEqual(['i1'])
+    expect(a.host.logs.some((l) => l.includes('denied::one') && l.includes('refused'))).toBe(true)
+  })
+
+  it('stores registrations under its prefix, strips it when dispatching to the worker, and unregisters under it', async () => {
+    const world = new World()
+    hooks(world)
+    const a = world.add('A', true, '', rules({ function_registration_prefix: 'tenant' }))
+    const b = world.add('B')
+    a.core.message({ type: 'registerfunction', id: 'echo' })
+    a.core.message({ type: 'registertrigger', id: 't1', trigger_type: 'cron', function_id: 'echo', config: { expression: '* * * * * *' } })
+    await settle()
+    expect(a.host.registered).toEqual([
+      { type: 'registerfunction', id: 'tenant::echo' },
+      { type: 'registertrigger', id: 't1', trigger_type: 'cron', function_id: 'tenant::echo', config: { expression: '* * * * * *' } },
+    ])
+    world.view.set('tenant::echo', { worker: 'A' })
+    b.core.message({ type: 'invokefunction', invocation_id: 'i1', function_id: 'tenant::echo', data: 1 })
+    await settle()
+    expect(invocations(a.sent).map((m) => m.function_id)).toEqual(['echo'])
+    a.core.message({ type: 'unregisterfunction', id: 'echo' })
+    await settle()
+    expect(a.host.registered.at(-1)).toEqual({ type: 'unregisterfunction', id: 'tenant::echo' })
+    expect(a.core.owned.has('tenant::echo')).toBe(false)
+  })
+
+  it('refuses registrations its rights or the engine forbid: functions when not allowed, HTTP-invoked functions, engine ids, trigger types, triggers of other types or for functions it may not call', async () => {
+    const world = new World()
+    hooks(world)
+    const a = world.add('A', true, '', rules({ allow_trigger_type_registration: false, allowed_trigger_types: ['cron'] }))
+    const b = world.add('B', true, '', rules({ allow_function_registration: false }))
+    world.serve('A', 'app::mine')
+    world.serve('A', 'app::public::shared')
+    await settle()
+    a.host.registered.length = 0
+    a.core.message({ type: 'registerfunction', id: 'app::web', invocation: { url: 'https://example.com' } })
+    a.core.message({ type: 'registerfunction', id: 'engine::queue::enqueue' })
+    a.core.message({ type: 'registerfunction', id: 'stream::set(orders)' })
+    a.core.message({ type: 'registertriggertype', id: 'mine' })
+    a.core.message({ type: 'registertrigger', id: 't1', trigger_type: 'http', function_id: 'app::mine', config: {} })
+    a.core.message({ type: 'registertrigger', id: 't2', trigger_type: 'cron', function_id: 'app::private', config: {} })
+    a.core.message({ type: 'registertrigger', id: 't3', trigger_type: 'cron', function_id: 'app::mine', config: {} })
+    b.core.message({ type: 'registerfunction', id: 'app::b' })
+    await settle()
+    await settle()
+    expect(a.host.registered).toEqual([{ type: 'registertrigger', id: 't3', trigger_type: 'cron', function_id: 'app::mine', config: {} }])
+    expect(b.host.registered.filter((c) => (c as { type: string }).type === 'registerfunction')).toEqual([])
+  })
+
+  it('answers a flood waiting behind a stuck hook with too_many_invocations instead of queueing it without bound', async () => {
+    const world = new World()
+    world.limits = { ...DEFAULT_LIMITS, invocations: 3 }
+    world.engine = () => new Promise(() => {})
+    const a = world.add('A', true, '', rules())
+    a.core.message({ type: 'registerfunction', id: 'app::slow' })
+    for (let i = 0; i < 5; i++) a.core.message({ type: 'invokefunction', invocation_id: `i${i}`, function_id: 'engine::log::info', data: { message: 'x' } })
+    await settle()
+    expect(results(a.sent).map((r) => [r.invocation_id, r.error?.code])).toEqual([
+      ['i3', 'too_many_invocations'],
+      ['i4', 'too_many_invocations'],
+    ])
   })
 })
