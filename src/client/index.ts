@@ -27,6 +27,8 @@ export interface ChannelRefs extends ChannelRefPair {
   reader: ReadRef
 }
 export * from './errors'
+/** A worker for a page: calls the functions a worker endpoint exposes (./worker.ts). */
+export * from './worker'
 
 /** Largest binary frame the writer sends (what the iii SDK sends too). */
 export const FRAME_BYTES = 64 * 1024

@@ -1,7 +1,7 @@
 // The page at `/` in Debian's Chromium (playwright-core, no downloaded browser) against `wrangler dev`:
 // live status, a 5 MiB file from the page to an iii-sdk reader and back from an SDK writer to a
 // reader tab, a round trip inside the page, and what the page does without a status API or token.
-import { execFileSync, execSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,6 +11,7 @@ import type { ChannelReader } from 'iii-sdk/channel'
 import { createChannel } from 'iii-sdk/helpers'
 import { type BrowserContext, type Page, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { requireChromium } from './support/chromium'
 import { digestChannel } from './support/sdk'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 import { createChannel as createChannelHttp, channelUrl, openReader, openWriter, sendAll } from './support/channel'
@@ -19,18 +20,7 @@ const ROOT = resolve(import.meta.dirname, '../..')
 const OUT = join(ROOT, 'test-output')
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
 
-/** Debian's chromium (`apt-get install chromium`); the test runs whenever it is there. */
-function chromiumPath(): string | null {
-  try {
-    return execSync('command -v chromium || command -v chromium-browser', { encoding: 'utf8', shell: '/bin/sh' }).trim() || null
-  } catch {
-    return null
-  }
-}
-const executablePath = chromiumPath()
-if (!executablePath) console.warn('browser e2e skipped: no chromium on PATH (apt-get install -y chromium)')
-// In CI (.ci/run installs chromium) a missing browser is a failure, never a silent skip.
-if (!executablePath && process.env.CI) throw new Error('CI: chromium is missing, the browser test must run')
+const executablePath = requireChromium('browser e2e')
 
 type Iii = ReturnType<typeof registerWorker>
 
