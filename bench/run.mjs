@@ -2,7 +2,7 @@
 // `npm run bench`: starts `wrangler dev` (ours), the bare-DO baseline (bench/bare-do/) and the Node
 // ws relay (bench/node-relay.mjs) on loopback, runs P1–P8, prints a Markdown table and writes
 // bench/results.json and bench/results.svg. Progress goes to stderr. ~5 minutes on 2 cores.
-//   node bench/run.mjs [--quick] [--only=P|P5|S|D|H|R|O|Q]
+//   node bench/run.mjs [--quick] [--only=P|P5|S|D|H|R|O|Q|A]
 //   --quick: small sizes, 1 run each (a smoke test of the bench itself); --only: the relay rows (P),
 //   the memory and storage rows alone (P5, P9), the engine-at-scale rows (S1–S5: ours against the
 //   single-engine design, BASELINE_COMMIT) or the data module rows (D1–D3: state round trips,
@@ -11,7 +11,9 @@
 //   while one worker floods the engine with registrations), or the observability rows (O1: an
 //   invocation with the SDK's OpenTelemetry on against off; O1c: on, with a collector), or the queue
 //   rows (Q1: an enqueue's receipt against a plain invocation; Q2: no-op jobs/s through `default`;
-//   Q3: what a million jobs cost, computed from Q2 and the price list).
+//   Q3: what a million jobs cost, computed from Q2 and the price list), or the worker endpoint rows
+//   (A1: an invocation through a worker endpoint, its auth function run once at the upgrade and its
+//   rules checked per call, against the plain socket; A2: through an endpoint with a middleware).
 // Needs Node >= 22.12 for wrangler (npm run puts node_modules/.bin first on PATH).
 import { cpus, loadavg, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
@@ -27,6 +29,7 @@ import { floodRun } from './lib/flood.mjs'
 import { CONCURRENCY as H_CONCURRENCY, UPLOAD_BYTES, bareHopClient, httpCosts, httpLatency, httpRate, httpTargets, httpWorker } from './lib/http.mjs'
 import { otelRound, sinkCollector } from './lib/otel.mjs'
 import { batchLog, jobCost, queueRound, queueServer, vmComparison } from './lib/queues.mjs'
+import { ENDPOINTS, endpointRound, endpointServer } from './lib/endpoints.mjs'
 import { BASELINE_COMMIT, baselineSource, busiestShare, createChannelCost, reconnectStorm, registryCalls } from './lib/scale.mjs'
 
 const MiB = c.MiB
@@ -40,6 +43,7 @@ const RUN_H = ONLY === undefined || ONLY === 'H'
 const RUN_R = ONLY === undefined || ONLY === 'R'
 const RUN_O = ONLY === undefined || ONLY === 'O'
 const RUN_Q = ONLY === undefined || ONLY === 'Q'
+const RUN_A = ONLY === undefined || ONLY === 'A'
 const SCALE = QUICK
   ? { s1K: 16, s1Inv: 800, s1Req: 160, s2N: 100, s3N: 200, s4Lat: 300, s4Rate: 500, s4Runs: 1, s5Workers: 50 }
   : { s1K: 16, s1Inv: 4000, s1Req: 800, s2N: 500, s3N: 1000, s4Lat: 1000, s4Rate: 2000, s4Runs: 3, s5Workers: 50 }
@@ -60,6 +64,8 @@ const CFG = {
   // Q1: enqueues and invocations of each per round (in turns); Q2: jobs per run, enqueues in flight.
   // About a minute in all on 2 cores: the jobs of a run must all have run before the next starts.
   ...(QUICK ? { qLat: 100, qWarm: 20, qRuns: 1, qJobs: 300, qInFlight: 50, qRateRuns: 1 } : { qLat: 500, qWarm: 50, qRuns: 3, qJobs: 2000, qInFlight: 50, qRateRuns: 3 }),
+  // A1–A2: sequential invocations per round, rounds per setting (plain socket, endpoint, endpoint with a middleware, in turns).
+  ...(QUICK ? { aLat: 200, aWarm: 50, aRuns: 1 } : { aLat: 1000, aWarm: 200, aRuns: 5 }),
 }
 const HARD_LIMIT_MS = 1_200_000 // stop whatever runs at 20 min and report what we have (the full run took 13 min before R7)
 
@@ -118,6 +124,7 @@ if (RUN_H) await httpRows().catch((e) => (errors.push({ key: 'H', error: String(
 if (RUN_R) await floodRows()
 if (RUN_O) await otelRows()
 if (RUN_Q) await queueRows()
+if (RUN_A) await endpointRows()
 
 clearTimeout(hard)
 finish()
@@ -419,6 +426,40 @@ async function queueRows() {
   }
 }
 
+/**
+ * A1–A2: one wrangler dev with two worker endpoints (bench/lib/endpoints.mjs), one trusted server
+ * process for the section (bench::echo, bench::auth, bench::mw), a caller process per round and
+ * setting: the plain socket and the endpoint in turns (their order swapped each round), then the
+ * endpoint with a middleware. Each endpoint caller is one connection: the auth function's calls
+ * are counted by connection.
+ */
+async function endpointRows() {
+  const ours = await startWrangler({ label: 'ours (endpoints)', cwd: sourceSnapshot(), vars: { III_WORKER_ENDPOINTS: JSON.stringify(ENDPOINTS) } })
+  let server = null
+  try {
+    server = await endpointServer(ours)
+    log(`A1/A2: ${CFG.aLat} sequential invocations of bench::echo per round (after ${CFG.aWarm}), ${CFG.aRuns} rounds: plain socket and /ew in turns, then /ew-mw (middleware)`)
+    for (let i = 1; i <= CFG.aRuns; i++) {
+      const order = i % 2 ? ['plain', 'endpoint', 'middleware'] : ['endpoint', 'plain', 'middleware']
+      const got = {}
+      for (const setting of order) {
+        const conn = `r${i}-${setting}`
+        const before = server.authTotal()
+        got[setting] = await step(`A:${setting}`, async () => {
+          const r = await endpointRound(ours, setting, conn, CFG.aLat, CFG.aWarm)
+          // The caller exited after its last answer: its connection's auth call (if any) was long printed.
+          return { ...r, conn, connections: setting === 'plain' ? 0 : 1, authCalls: server.authCalls(conn), authDuring: server.authTotal() - before }
+        })
+      }
+      log(`  round ${i}/${CFG.aRuns}: ` + order.map((k) => `${k} p50 ${fmt(got[k]?.p50, 2)} p99 ${fmt(got[k]?.p99, 2)} ms${k === 'plain' ? '' : ` (auth ${got[k]?.authCalls ?? '–'}× for ${got[k]?.calls ?? '–'} calls)`}`).join(', '))
+    }
+    log(`  bench::auth ran ${server.authTotal()} times in all`)
+  } finally {
+    server?.stop()
+    await ours.stop()
+  }
+}
+
 /** Opens `n` idle reader+writer pairs on the bare DO; workerd RSS delta per pair. */
 async function bareIdle(proc, n, T) {
   const socks = []
@@ -549,6 +590,48 @@ function queueRowList(q, runs) {
   ]
 }
 
+/** A1–A2 medians over their rounds; the auth function's calls and the endpoint connections, summed. */
+function endpointMedians(m) {
+  const via = ['endpoint', 'middleware'].flatMap((k) => raw[`A:${k}`] ?? [])
+  return {
+    plain50: m('A:plain', (x) => x.p50), plain99: m('A:plain', (x) => x.p99),
+    ew50: m('A:endpoint', (x) => x.p50), ew99: m('A:endpoint', (x) => x.p99),
+    mw50: m('A:middleware', (x) => x.p50), mw99: m('A:middleware', (x) => x.p99),
+    connections: via.reduce((t, x) => t + x.connections, 0),
+    authCalls: via.reduce((t, x) => t + x.authDuring, 0),
+    calls: via.reduce((t, x) => t + x.calls, 0),
+    // every endpoint connection admitted by exactly one auth call, and none besides
+    oncePerConnection: via.length > 0 && via.every((x) => x.authCalls === 1 && x.authDuring === 1),
+  }
+}
+
+/** A1–A2 as table rows. */
+function endpointRowList(a, runs) {
+  const lat = (x, y) => `${fmt(x, 2)} (${fmt(y, 2)}) ms`
+  const auth = `bench::auth ran ${a.authCalls} times for ${a.connections} endpoint connections (${a.calls.toLocaleString('en')} calls through them)`
+  return [
+    {
+      id: 'A1',
+      measure: `invocation round trip p50 (p99), ${CFG.aLat} sequential, caller and callee in processes of their own: through a worker endpoint (auth function at the upgrade, \`match("bench::*")\` checked per call) vs the plain socket, in turns`,
+      ours: `endpoint ${lat(a.ew50, a.ew99)}; ${auth}`,
+      baseline: `plain socket ${lat(a.plain50, a.plain99)}`,
+      ratio: `p50 ${fmt(a.ew50 / a.plain50, 2)}× (p99 ${fmt(a.ew99 / a.plain99, 2)}×)`,
+      check: a.oncePerConnection ? a.ew50 / a.plain50 : Infinity,
+      target: { op: '<=', value: 1.1, unit: '×, auth once per connection' },
+      runs: runs('A:endpoint', 'A:plain'),
+      chart: { label: 'A1 invocation p50, endpoint / plain socket', value: a.ew50 / a.plain50 },
+    },
+    {
+      id: 'A2',
+      measure: 'same, through an endpoint with a middleware (bench::mw invokes the target with the trusted SDK: two invocations per call, by design)',
+      ours: `endpoint + middleware ${lat(a.mw50, a.mw99)}`,
+      baseline: `plain socket ${lat(a.plain50, a.plain99)}`,
+      ratio: `p50 ${fmt(a.mw50 / a.plain50, 2)}× (p99 ${fmt(a.mw99 / a.plain99, 2)}×)`,
+      runs: runs('A:middleware'),
+    },
+  ]
+}
+
 function finish() {
   const m = (k, f) => median((raw[k] ?? []).map(f))
   const n = (k) => (raw[k] ?? []).length
@@ -608,6 +691,7 @@ function finish() {
     r7rnc: (raw['R7r (no collector)'] ?? [])[0] ?? null,
     r7nnc: (raw['R7n (no collector)'] ?? [])[0] ?? null,
     q: queueMedians(m),
+    a: endpointMedians(m),
     o1: {
       off50: m('O1:off', (x) => x.p50), off99: m('O1:off', (x) => x.p99),
       on50: m('O1:on', (x) => x.p50), on99: m('O1:on', (x) => x.p99),
@@ -686,6 +770,7 @@ function finish() {
     )
   }
   if (RUN_Q) rows.push(...queueRowList(P.q, runs))
+  if (RUN_A) rows.push(...endpointRowList(P.a, runs))
   // the charted P5/P8 bars are "value / budget": their target is 1
   for (const r of rows) if ((['P8', 'P5 (ii)', 'P9', 'S1', 'S5'].includes(r.id) || r.id.startsWith('P5 (i)')) && r.chart) r.chart.target = { op: '<=', value: 1 }
   for (const r of rows) if (r.id === 'S3' && r.chart) r.chart.target = { op: '<=', value: 1.5 }

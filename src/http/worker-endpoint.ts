@@ -49,7 +49,10 @@ async function admit(env: Env, endpoint: WorkerEndpoint, request: Request): Prom
   const input = authInput(request.headers, url.search, request.headers.get('cf-connecting-ip') ?? '')
   let outcome
   try {
-    outcome = await invokeFunction(env, endpoint.namespace, { function_id: auth, data: input, timeout_ms: AUTH_TIMEOUT_MS })
+    // The serving session answers `timeout` at the deadline; the race covers a session that cannot answer at all.
+    let timer: ReturnType<typeof setTimeout> | null = null
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${AUTH_TIMEOUT_MS} ms`)), AUTH_TIMEOUT_MS + 1_000)))
+    outcome = await Promise.race([invokeFunction(env, endpoint.namespace, { function_id: auth, data: input, timeout_ms: AUTH_TIMEOUT_MS }), late]).finally(() => timer && clearTimeout(timer))
   } catch (err) {
     return { refused: `auth function ${auth} could not be asked: ${err instanceof Error ? err.message : String(err)}` }
   }
