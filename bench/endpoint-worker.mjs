@@ -8,13 +8,13 @@
 //   node bench/endpoint-worker.mjs <engine ws url> server
 //   node bench/endpoint-worker.mjs <engine ws url or endpoint url?conn=…> caller <samples> <warmup>
 import { registerWorker } from 'iii-sdk'
+import { echoLatency } from './lib/echo-loop.mjs'
 
 const [url, role, samples = '1000', warmup = '200'] = process.argv.slice(2)
 console.debug = () => {}
 /** The token every caller sends (the plain socket ignores it): the auth function admits it alone. */
 const TOKEN = 't'
 const iii = registerWorker(url, { workerName: `bench-endpoint-${role}`, headers: { 'x-token': TOKEN }, otel: { enabled: false }, enableMetricsReporting: false })
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 
 if (role === 'server') {
   iii.registerFunction('bench::echo', async (input) => input)
@@ -39,27 +39,8 @@ if (role === 'server') {
     process.exit(0)
   })
 } else {
-  const deadline = Date.now() + 30_000
-  let tries = 0
-  for (;;) {
-    try {
-      tries++
-      await iii.trigger({ function_id: 'bench::echo', payload: { i: -1 }, timeoutMs: 2000 })
-      break
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
-  const out = []
-  for (let i = 0; i < Number(warmup) + Number(samples); i++) {
-    const t = performance.now()
-    const r = await iii.trigger({ function_id: 'bench::echo', payload: { i } })
-    if (r?.i !== i) throw new Error(`echo returned ${JSON.stringify(r)}`)
-    if (i >= Number(warmup)) out.push(performance.now() - t)
-  }
-  out.sort((a, b) => a - b)
-  process.stdout.write(`${JSON.stringify({ p50: pct(out, 50), p99: pct(out, 99), calls: tries + Number(warmup) + Number(samples) })}\n`)
+  const { p50, p99, calls } = await echoLatency(iii, 'bench::echo', Number(samples), Number(warmup))
+  process.stdout.write(`${JSON.stringify({ p50, p99, calls })}\n`)
   await iii.shutdown()
   process.exit(0)
 }

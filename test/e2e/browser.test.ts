@@ -11,7 +11,7 @@ import type { ChannelReader } from 'iii-sdk/channel'
 import { createChannel } from 'iii-sdk/helpers'
 import { type BrowserContext, type Page, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { requireChromium } from './support/chromium'
+import { CHROMIUM_ARGS, requireChromium } from './support/chromium'
 import { digestChannel } from './support/sdk'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 import { createChannel as createChannelHttp, channelUrl, openReader, openWriter, sendAll } from './support/channel'
@@ -54,16 +54,7 @@ describe.skipIf(!executablePath)('the page, in Chromium', () => {
       headless: true,
       acceptDownloads: true,
       viewport: { width: 1280, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: ['--headless', ...CHROMIUM_ARGS],
     })
     context.on('page', (page) => page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`)))
   })

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path'
 import { type MiddlewareFunctionInput, registerWorker } from 'iii-sdk'
 import { type Browser, type BrowserContext, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { requireChromium } from './support/chromium'
+import { CHROMIUM_ARGS, requireChromium } from './support/chromium'
 import { until } from './support/wait'
 import { type WranglerDev, startWrangler } from './support/wrangler'
 
@@ -108,13 +108,7 @@ describe.skipIf(!executablePath)('a page of another site on the worker endpoint,
       executablePath: executablePath!,
       headless: true,
       args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
+        ...CHROMIUM_ARGS,
         `--host-resolver-rules=MAP ${APP_HOST} 127.0.0.1, MAP ${EVIL_HOST} 127.0.0.1`,
       ],
     })

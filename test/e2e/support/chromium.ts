@@ -17,3 +17,6 @@ export function requireChromium(what: string): string | null {
   if (!path && process.env.CI) throw new Error(`CI: chromium is missing, ${what} must run`)
   return path
 }
+
+/** Flags for a headless Chromium in a test: no sandbox (containers), nothing fetched in the background. */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync']
