@@ -24,6 +24,8 @@ export default defineConfig({
                 III_CHURN_CHANNELS: process.env.III_CHURN_CHANNELS ?? '300',
                 // Named queues of the workers tests (test/workers/queue-reliability.test.ts): quick retries.
                 III_QUEUES: JSON.stringify({ reliable: { max_retries: 3, backoff_ms: 100 }, 'reliable-deploy': { max_retries: 3, backoff_ms: 100 } }),
+                // A worker endpoint whose sessions are evicted (test/workers/rbac.test.ts).
+                III_WORKER_ENDPOINTS: JSON.stringify([{ path: '/rbac-evict', rbac: { auth_function_id: 'evict::auth', expose_functions: ['match("evict::public::*")'] } }]),
               },
             },
           }),

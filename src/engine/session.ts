@@ -336,7 +336,7 @@ export class SessionCore {
             break
           }
           case 'unregisterfunction':
-            this.#handle({ ...message, id: withPrefixOf(gate, message.id) })
+            this.#handle({ ...message, id: withPrefix(gate.rules.rights, message.id) })
             break
           case 'registertriggertype': {
             const stored = await gate.registerTriggerType(message)
@@ -398,12 +398,12 @@ export class SessionCore {
       this.#refused('invocations', `Invocation of ${fn} refused`)
       return answer({ error: tooManyInvocations(this.limits.invocations, fn) })
     }
+    const timeoutMs = Math.min(message.timeout_ms ?? this.host.invocationTimeoutMs(), MAX_INVOCATION_TIMEOUT_MS)
     const gate = this.#gate
     if (gate) {
       // A worker of an endpoint: checked before anything runs, the middleware in place of the target.
       const refusal = await this.#counted(invocationId, gate.refusal(fn))
       if (refusal) return answer({ error: refusal })
-      const timeoutMs = Math.min(message.timeout_ms ?? this.host.invocationTimeoutMs(), MAX_INVOCATION_TIMEOUT_MS)
       const viaMiddleware = gate.middleware(message, timeoutMs)
       if (viaMiddleware) {
         this.#handled++
@@ -424,7 +424,6 @@ export class SessionCore {
         (err) => answer({ error: engineError.builtinFailed(fn, err) }),
       )
     }
-    const timeoutMs = Math.min(message.timeout_ms ?? this.host.invocationTimeoutMs(), MAX_INVOCATION_TIMEOUT_MS)
     const deadline = this.host.now() + timeoutMs
     let target = await this.#counted(invocationId, this.host.lookup(fn))
     for (let attempt = 0; ; attempt++) {
@@ -773,6 +772,3 @@ export class SessionCore {
     return had
   }
 }
-
-/** The id an unregistration names, as the registration stored it (with the connection's prefix). */
-const withPrefixOf = (gate: WorkerGate, id: string) => withPrefix(gate.rules.rights, id)
