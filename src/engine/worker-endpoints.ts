@@ -5,6 +5,7 @@
 import { asObject } from '../protocol/json'
 import { DEFAULT_NAMESPACE, parseNamespace } from '../protocol/namespace'
 import { isOwnPath } from '../paths'
+import { base64 } from './http-function'
 import { type RbacConfig, type WorkerRights, type WorkerRules, parseExposeFilter } from './rbac'
 
 export interface WorkerEndpoint {
@@ -200,12 +201,7 @@ export const ENDPOINT_HEADER = 'x-iii-endpoint'
 export const RIGHTS_HEADER = 'x-iii-rights'
 
 /** Rights as a header value: base64 of their UTF-8 JSON (a header carries Latin-1 only). */
-export function encodeRights(rights: WorkerRights): string {
-  const bytes = new TextEncoder().encode(JSON.stringify(rights))
-  let binary = ''
-  for (const b of bytes) binary += String.fromCharCode(b)
-  return btoa(binary)
-}
+export const encodeRights = (rights: WorkerRights): string => base64(JSON.stringify(rights))
 
 export function decodeRights(value: string): WorkerRights {
   return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(value), (c) => c.charCodeAt(0)))) as WorkerRights

@@ -8,16 +8,13 @@ import { newSessionId } from '../engine/stubs'
 import { NAMESPACE_HEADER } from '../engine/session-object'
 import { UNAUTHENTICATED_RIGHTS, type WorkerRights } from '../engine/rbac'
 import { ENDPOINT_HEADER, RIGHTS_HEADER, type WorkerEndpoint, authInput, encodeRights, parseAuthAnswer, servedPath } from '../engine/worker-endpoints'
-import { CloseCode } from '../protocol/close-codes'
+import { CloseCode, closeReason } from '../protocol/close-codes'
 import { serveOtelSocket } from './otel-socket'
 import { engineRefusal, ORIGIN_MESSAGE } from './guard'
 import { refuse } from './errors'
 
 /** How long the auth function may take: well inside the SDK's 10 s handshake timeout. */
 export const AUTH_TIMEOUT_MS = 5_000
-
-/** Longest close reason (bytes) a Close frame carries (docs/platform.md). */
-const CLOSE_REASON_BYTES = 123
 
 /**
  * Serves a worker endpoint's upgrade: its session's socket, or its telemetry socket (`/otel`,
@@ -68,13 +65,6 @@ function authError(message: string): Response {
   // Answer the client's Close too, or its close handshake waits (docs/platform.md).
   server.addEventListener('close', () => {})
   server.send(JSON.stringify({ type: 'error', error: { code: 'AUTH_ERROR', message } }))
-  server.close(CloseCode.AuthRefused, truncate(`AUTH_ERROR: ${message}`, CLOSE_REASON_BYTES))
+  server.close(CloseCode.AuthRefused, closeReason(`AUTH_ERROR: ${message}`))
   return new Response(null, { status: 101, webSocket: client })
-}
-
-/** At most `bytes` of UTF-8, cut at a character boundary. */
-function truncate(text: string, bytes: number): string {
-  const encoded = new TextEncoder().encode(text)
-  if (encoded.length <= bytes) return text
-  return new TextDecoder().decode(encoded.slice(0, bytes)).replace(/\uFFFD$/, '')
 }
