@@ -11,6 +11,7 @@
 import { TriggerAction, registerWorker } from 'iii-sdk'
 import { describe, expect, it } from 'vitest'
 import { Allowance } from '../cases/allowance'
+import { type DeadLetter, alwaysFails, expectDeadLetters } from '../cases/dead-letters'
 import { type Iii, sdkSuite } from './support/sdk'
 import { tcpProxy } from './support/proxy'
 import { sleep, until } from './support/wait'
@@ -19,8 +20,6 @@ const QUEUE = 'reliable-e2e'
 const MAX_RETRIES = 3
 const JOBS = 1000
 const FN = 'reliable::e2e'
-/** Every 50th job always throws: these, and only these, end in the dead letters. */
-const alwaysFails = (n: number) => n % 50 === 0
 /** Enqueues in flight at once. */
 const PIPELINE = 20
 
@@ -48,13 +47,6 @@ function serve(iii: Iii, tally: Tally): void {
       tally.running--
     }
   })
-}
-
-interface DeadLetter {
-  id: string
-  payload: { n: number }
-  error: string
-  retries: number
 }
 
 describe('an acknowledged Enqueue is never lost (real SDK)', () => {
@@ -178,16 +170,7 @@ describe('an acknowledged Enqueue is never lost (real SDK)', () => {
       }
       expect(totalRuns()).toBe(settledRuns)
 
-      // The dead letters: exactly the failing jobs, each once, under its receipt, with its payload.
-      expect(new Set(letters.map((d) => d.id)).size).toBe(letters.length)
-      expect(letters.map((d) => d.id).sort()).toEqual(failing.map((n) => receipts.get(n)!).sort())
-      for (const letter of letters) {
-        expect(alwaysFails(letter.payload.n)).toBe(true)
-        expect(letter.id).toBe(receipts.get(letter.payload.n))
-        expect(letter.retries).toBeGreaterThanOrEqual(MAX_RETRIES)
-      }
-      // Its function's own error, for a job whose last attempt reached it.
-      expect(letters.filter((d) => d.error.includes(`job ${d.payload.n} always fails`)).length).toBeGreaterThan(0)
+      expectDeadLetters(letters, failing, receipts, MAX_RETRIES)
       expect(finalStats).toMatchObject({ depth: 0, in_flight: 0, dlq_depth: failing.length })
     } finally {
       await Promise.allSettled([first.shutdown(), second?.shutdown()])

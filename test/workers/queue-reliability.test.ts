@@ -18,13 +18,12 @@ import { env } from 'cloudflare:workers'
 import { evictDurableObject, listDurableObjectIds, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { Allowance } from '../cases/allowance'
+import { type DeadLetter, alwaysFails, expectDeadLetters } from '../cases/dead-letters'
 import { sleep, until } from '../e2e/support/wait'
 import { BASE, frontDoor } from './support'
 
 const MAX_RETRIES = 3
 const JOBS = 1000
-/** Every 50th job always throws: these, and only these, end in the dead letters. */
-const alwaysFails = (n: number) => n % 50 === 0
 /** Enqueues in flight at once. */
 const PIPELINE = 20
 
@@ -184,13 +183,6 @@ async function resetEveryObject(kind: ResetKind, first: DurableObjectStub[] = []
 }
 
 
-interface DeadLetter {
-  id: string
-  payload: { n: number }
-  error: string
-  retries: number
-}
-
 /** Every dead letter of the queue, a few per page, as a console pages through them. */
 async function deadLetters(caller: Peer, queue: string): Promise<DeadLetter[]> {
   const all: DeadLetter[] = []
@@ -324,19 +316,9 @@ async function scenario({ queue, fn, reset: kind }: Scenario): Promise<void> {
   for (const [n, count] of tally.runs) expect(count, `runs of job ${n}`).toBeLessThanOrEqual(MAX_RETRIES + 1)
   expect(acknowledgedRuns()).toBe(settledRuns)
 
-  // The dead letters: exactly the failing jobs, each once, under its receipt, with its payload.
   // (Attempts cut short by the worker leaving or a reset count as attempts, so a failing job may
   // have run fewer than max_retries times; the letter still says how many were spent.)
-  expect(new Set(dead.map((d) => d.id)).size).toBe(dead.length)
-  expect(dead.map((d) => d.id).sort()).toEqual(failing.map((n) => receipts.get(n)!).sort())
-  for (const letter of dead) {
-    expect(alwaysFails(letter.payload.n)).toBe(true)
-    expect(letter.id).toBe(receipts.get(letter.payload.n))
-    expect(letter.retries).toBeGreaterThanOrEqual(MAX_RETRIES)
-    expect(letter.error).toMatch(/./)
-  }
-  // Its function's own error, for a job whose last attempt reached it.
-  expect(dead.filter((d) => d.error.includes(`job ${d.payload.n} always fails`)).length).toBeGreaterThan(0)
+  expectDeadLetters(dead, failing, receipts, MAX_RETRIES)
 }
 
 describe('an acknowledged Enqueue is never lost', () => {
